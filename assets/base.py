@@ -1,0 +1,168 @@
+"""The fleet contract: a vectorised group of N assets of one technology.
+
+A fleet offers three things (``DESIGN.md``):
+
+* physics: :meth:`Fleet.step` realises power for one simulation step,
+  honouring the assets' own limits whatever the setpoint asks;
+* :meth:`Fleet.flexibility`: what the optimizer may use over a horizon, in the
+  canonical forms of :mod:`vpp.flex`;
+* :meth:`Fleet.baseline_setpoint`: what the assets do uncontrolled ("source
+  follows load").
+
+Parameters are arrays of length N, state is arrays of length N, and the engine
+calls Python once per fleet per step, never once per asset.
+
+Sign: generator convention.  Power injected into the VPP bus is positive.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from vpp.exogenous.series import Exogenous
+from vpp.flex import Form, HorizonGrid
+from vpp.timeline import Timeline
+
+__all__ = ["Fleet", "FleetParams", "FleetContext"]
+
+
+class FleetParams(BaseModel):
+    """Base of every fleet type's parameter model (frozen, no unknown keys)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class FleetContext:
+    """What a fleet is given when it is created.
+
+    Parameters
+    ----------
+    name, node : str
+        The fleet's name and grid node.
+    count : int
+        Number of assets N.
+    rng : numpy.random.Generator
+        The fleet's own random stream (per-asset parameters, sessions, noise).
+    timeline : Timeline
+        Simulation steps (with horizon padding).
+    exogenous : Exogenous
+        Actual weather, prices and carbon on the padded timeline.
+    """
+
+    name: str
+    node: str
+    count: int
+    rng: np.random.Generator
+    timeline: Timeline
+    exogenous: Exogenous
+
+
+class Fleet(ABC):
+    """Base class of all fleets.  Subclass, set the class attributes, register.
+
+    Class attributes
+    ----------------
+    type_name : str
+        Name used in scenario files (``type = "pv"``).
+    Params : type of FleetParams
+        The parameter model of ``[fleets.params]``.
+    role : {"source", "load", "storage"}
+        How the fleet's energy is counted in KPIs.
+    green : bool
+        Whether its generation is local green power.
+    curtailable : bool
+        Whether the engine's export limiter may cap its output.
+    state_columns : tuple of str
+        Aggregate state quantities reported by :meth:`state` after each step.
+    """
+
+    type_name: ClassVar[str]
+    Params: ClassVar[type[FleetParams]]
+    role: ClassVar[Literal["source", "load", "storage"]]
+    green: ClassVar[bool] = False
+    curtailable: ClassVar[bool] = False
+    state_columns: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, ctx: FleetContext, params: FleetParams):
+        self.name = ctx.name
+        self.node = ctx.node
+        self.n_assets = ctx.count
+        self.rng = ctx.rng
+        self.timeline = ctx.timeline
+        self.exo = ctx.exogenous
+        self.params = params
+        self.dt_h = ctx.timeline.dt_h
+        self.last_p_kw = np.zeros(self.n_assets)
+
+    # -- physics ---------------------------------------------------------
+    def step(self, k: int, setpoint_kw: np.ndarray | None) -> np.ndarray:
+        """Advance one step and return the realised power per asset.
+
+        Parameters
+        ----------
+        k : int
+            Simulation step (the interval ``[t_k, t_k + dt)``).
+        setpoint_kw : ndarray, shape (N,), or None
+            Requested power, generator sign; a request, not a command.  For
+            curtailable sources it caps the output.  ``None`` runs the
+            uncontrolled baseline.  [kW]
+
+        Returns
+        -------
+        ndarray, shape (N,)
+            Realised mean power over the step, generator sign. [kW]
+        """
+        if setpoint_kw is None:
+            setpoint_kw = self.baseline_setpoint(k)
+        p = self._step(k, np.asarray(setpoint_kw, dtype=float))
+        self.last_p_kw = p
+        return p
+
+    @abstractmethod
+    def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
+        """Physics of one step (subclasses); see :meth:`step`."""
+
+    @abstractmethod
+    def baseline_setpoint(self, k: int) -> np.ndarray:
+        """The uncontrolled request for step *k*, generator sign. [kW]"""
+
+    def available_kw(self, k: int) -> np.ndarray:
+        """Curtailable sources: power available before curtailment at step *k*. [kW]"""
+        raise NotImplementedError(f"{type(self).__name__} is not curtailable")
+
+    # -- flexibility -----------------------------------------------------
+    @abstractmethod
+    def flexibility(self, grid: HorizonGrid, forecast: Exogenous) -> list[Form]:
+        """What the fleet offers over *grid*, seen through *forecast*.
+
+        ``forecast`` covers the steps ``grid.k0 .. grid.k0 + grid.n_steps - 1``.
+        A schedule inside the offered forms must be deliverable by the physics
+        (up to the forecast error).
+        """
+
+    # -- events and records ----------------------------------------------
+    def event_steps(self) -> np.ndarray:
+        """Steps at which discrete events (arrivals, departures) happen."""
+        return np.empty(0, dtype=np.int64)
+
+    def apply_events(self, k: int) -> None:
+        """Apply the discrete events due at the start of step *k*."""
+
+    def state(self) -> dict[str, float]:
+        """Aggregate state after the last step, keyed by :attr:`state_columns`."""
+        return {}
+
+    def info(self) -> dict[str, float]:
+        """Static totals for reporting (e.g. ``capacity_kwh``, ``p_rated_kw``)."""
+        return {}
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Per-record tables at the end of a run (e.g. EV sessions)."""
+        return {}

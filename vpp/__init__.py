@@ -1,0 +1,3 @@
+"""vpp: a virtual power plant aggregation simulator."""
+
+__all__: list[str] = []

@@ -1,0 +1,94 @@
+"""What the engine hands a strategy, and what a strategy hands back.
+
+A strategy is a pure decision function: given a :class:`DispatchProblem`
+(forecasts, grid limits and the fleets' flexibility forms over a horizon) it
+returns a :class:`Decision` (setpoints for the next dispatch interval).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from vpp.flex import Form, HorizonGrid
+
+__all__ = ["NodeLimits", "DispatchProblem", "Decision"]
+
+
+@dataclass(frozen=True)
+class NodeLimits:
+    """A grid connection point of the VPP.
+
+    Parameters
+    ----------
+    name : str
+    import_limit_kw, export_limit_kw : float
+        Connection limits (>= 0). [kW]
+    """
+
+    name: str
+    import_limit_kw: float
+    export_limit_kw: float
+
+
+@dataclass(frozen=True, eq=False)
+class DispatchProblem:
+    """One rolling-horizon window.
+
+    Parameters
+    ----------
+    grid : HorizonGrid
+    nodes : tuple of NodeLimits
+    forms : tuple of Form
+        Every fleet's flexibility (and uncontrollable profiles) over the grid.
+    price_import_cny_per_kwh, price_export_cny_per_kwh : ndarray, shape (H,)
+        Energy price paid for import and earned for export, block means. [CNY/kWh]
+    co2_kg_per_kwh : ndarray, shape (H,)
+        Carbon intensity of imported electricity. [kg/kWh]
+    peak_import_so_far_kw : ndarray
+        Highest settled import already metered in the billing period, one value
+        for ``settlement="vpp"``, one per node for ``"node"``. [kW]
+    demand_charge_cny_per_kw : float
+        Charge on the billing period's peak import, pro rata for the run. [CNY/kW]
+    settlement : {"vpp", "node"}
+        Whether the VPP settles its net exchange (nodes net against each
+        other) or each node settles its own import and export.
+    """
+
+    grid: HorizonGrid
+    nodes: tuple[NodeLimits, ...]
+    forms: tuple[Form, ...]
+    price_import_cny_per_kwh: np.ndarray
+    price_export_cny_per_kwh: np.ndarray
+    co2_kg_per_kwh: np.ndarray
+    peak_import_so_far_kw: np.ndarray
+    demand_charge_cny_per_kw: float = 0.0
+    settlement: Literal["vpp", "node"] = "vpp"
+
+
+@dataclass
+class Decision:
+    """Setpoints for the next ``n_steps`` simulation steps.
+
+    Parameters
+    ----------
+    setpoints : dict of str to ndarray, shape (N, n_steps)
+        Requested power per asset, generator sign, for each controlled fleet;
+        for curtailable sources the value is a cap on output (``inf`` = none).
+        Fleets absent from the dict run uncontrolled (their baseline). [kW]
+    status : str
+        ``"optimal"``, ``"uncontrolled"`` or the reason for a fallback.
+    fallback : bool
+        True when the strategy failed and the baseline ran instead.
+    """
+
+    setpoints: dict[str, np.ndarray] = field(default_factory=dict)
+    status: str = "uncontrolled"
+    fallback: bool = False
+    build_time_s: float = 0.0
+    solve_time_s: float = 0.0
+    objective_cny: float = float("nan")
+    n_variables: int = 0
+    n_constraints: int = 0

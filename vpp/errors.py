@@ -1,0 +1,36 @@
+"""User-facing input errors: one line naming the file, the field and the reason.
+
+Everything a user can get wrong (a scenario file, a CSV of exogenous data, a
+command-line option) raises :class:`InputError`.  The CLI prints ``str(error)``
+on one line and exits with status 2; the Python API lets it propagate.  Bugs
+in the simulator are never wrapped in it, so they keep their traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputError", "ScenarioError", "field_path"]
+
+
+def field_path(loc: tuple) -> str:
+    """Render a pydantic/TOML location tuple as ``fleets[2].params.tilt_deg``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+class InputError(Exception):
+    """Bad user input: ``source: field: reason`` on one line."""
+
+    def __init__(self, source: str, field: str, reason: str):
+        self.source = str(source)
+        self.field = field
+        self.reason = " ".join(str(reason).split())  # always one line
+        super().__init__(f"{self.source}: {self.field}: {self.reason}")
+
+
+class ScenarioError(InputError):
+    """A scenario file (or one of the data files it names) is invalid."""

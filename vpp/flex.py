@@ -1,0 +1,262 @@
+"""Canonical flexibility forms: the contract between assets and the optimizer.
+
+Fleets describe what they can do over a dispatch horizon in a few linear
+forms; strategies build one indexed block per form, vectorised over assets.
+Every array is per asset (first axis, length N) and per horizon *block*
+(second axis, length H); see :class:`HorizonGrid` for the blocks.
+
+Sign: generator convention.  Power injected into the VPP bus is positive
+(generation, discharge), consumption is negative.  Bounds below are
+magnitudes (>= 0) of the named direction.
+
+Forms
+-----
+CurtailableSource
+    ``0 <= p[i,t] <= p_max_kw[i,t]`` (PV, wind).
+StorageLike
+    ``e[i,t+1] = exp(-sigma_i dt_t) e[i,t] + eta_c dt_t pc[i,t] - dt_t / eta_d pd[i,t]``
+    with ``0 <= pc <= p_charge_max``, ``0 <= pd <= p_discharge_max``,
+    ``e_min <= e <= e_max`` and a soft terminal target (batteries, EV sessions,
+    deferrable energy).
+Thermal
+    ``T[i,t+1] = a[i,t] T[i,t] + b[i,t] p[i,t] + d[i,t]`` with
+    ``0 <= p <= p_max`` electric power and soft comfort bounds on T (buildings).
+FixedProfile
+    An uncontrollable net power forecast at a node (base loads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "HorizonGrid",
+    "CurtailableSource",
+    "StorageLike",
+    "Thermal",
+    "FixedProfile",
+    "Form",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class HorizonGrid:
+    """The dispatch horizon as blocks of whole simulation steps.
+
+    The first blocks are one simulation step long (the *fine* part, covering
+    at least one dispatch interval, so setpoints come at full resolution); the
+    rest are coarser, which keeps a day-ahead horizon cheap to solve.
+
+    Parameters
+    ----------
+    k0 : int
+        Simulation step at which the horizon starts.
+    steps_per_block : ndarray of int, shape (H,)
+        Simulation steps in each block.
+    step_h : float
+        Simulation step length. [h]
+    """
+
+    k0: int
+    steps_per_block: np.ndarray
+    step_h: float
+    starts: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        spb = np.asarray(self.steps_per_block, dtype=np.int64)
+        if spb.ndim != 1 or spb.size == 0 or (spb < 1).any():
+            raise ValueError("steps_per_block must be a non-empty array of positive integers")
+        object.__setattr__(self, "steps_per_block", spb)
+        object.__setattr__(self, "starts", np.concatenate([[0], np.cumsum(spb)[:-1]]))
+
+    @classmethod
+    def build(cls, k0: int, step_h: float, fine_steps: int, total_steps: int, coarse_steps: int):
+        """*fine_steps* one-step blocks, then blocks of *coarse_steps* up to *total_steps*."""
+        fine = min(fine_steps, total_steps)
+        rest = total_steps - fine
+        coarse = [coarse_steps] * (rest // coarse_steps)
+        if rest % coarse_steps:
+            coarse.append(rest % coarse_steps)
+        return cls(k0, np.array([1] * fine + coarse), step_h)
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.steps_per_block.size)
+
+    @property
+    def n_steps(self) -> int:
+        """Simulation steps covered by the horizon."""
+        return int(self.steps_per_block.sum())
+
+    @property
+    def dt_h(self) -> np.ndarray:
+        """Block lengths. [h]"""
+        return self.steps_per_block * self.step_h
+
+    @property
+    def n_fine(self) -> int:
+        """Number of leading one-step blocks."""
+        coarse = np.flatnonzero(self.steps_per_block != 1)
+        return int(coarse[0]) if coarse.size else self.n_blocks
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        """Block means of per-step values *x* (last axis has ``n_steps``)."""
+        x = np.asarray(x, dtype=float)
+        return np.add.reduceat(x, self.starts, axis=-1) / self.steps_per_block
+
+    def last(self, x: np.ndarray) -> np.ndarray:
+        """Value of the last step in each block of per-step *x*."""
+        return np.asarray(x)[..., self.starts + self.steps_per_block - 1]
+
+
+def _check(form, n_blocks_arrays: dict, per_asset: dict):
+    shapes = {k: np.shape(v) for k, v in n_blocks_arrays.items()}
+    n = {s[0] for s in shapes.values()} | {np.shape(v)[0] for v in per_asset.values()}
+    h = {s[1] for s in shapes.values() if len(s) == 2}
+    if len(n) > 1 or len(h) > 1 or any(len(s) != 2 for s in shapes.values()):
+        raise ValueError(f"{type(form).__name__} of fleet {form.fleet!r}: inconsistent shapes {shapes}")
+
+
+@dataclass(frozen=True, eq=False)
+class CurtailableSource:
+    """A source that may produce anything between zero and its available power.
+
+    Parameters
+    ----------
+    fleet, node : str
+        Owning fleet and grid node.
+    p_max_kw : ndarray, shape (N, H)
+        Forecast available power, mean over each block (>= 0). [kW]
+    """
+
+    fleet: str
+    node: str
+    p_max_kw: np.ndarray
+
+    def __post_init__(self):
+        _check(self, {"p_max_kw": self.p_max_kw}, {})
+
+    @property
+    def n_assets(self) -> int:
+        return int(self.p_max_kw.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class StorageLike:
+    """Energy stored with power and energy bounds (battery, EV session, deferrable energy).
+
+    Parameters
+    ----------
+    p_charge_max_kw, p_discharge_max_kw : ndarray, shape (N, H)
+        Power limits per block (>= 0; zero where the asset is unavailable). [kW]
+    e_min_kwh, e_max_kwh : ndarray, shape (N, H)
+        Energy bounds at the *end* of each block. [kWh]
+    e_init_kwh : ndarray, shape (N,)
+        Energy at the start of the horizon. [kWh]
+    e_target_kwh : ndarray, shape (N,)
+        Soft minimum energy at the end of the horizon (EV energy by departure,
+        battery terminal level); a shortfall costs ``shortfall_cost_cny_per_kwh``. [kWh]
+    eta_charge, eta_discharge : ndarray, shape (N,)
+        Charge and discharge efficiencies (0, 1]. [-]
+    self_discharge_per_h : ndarray, shape (N,)
+        Fractional energy loss rate. [1/h]
+    shortfall_cost_cny_per_kwh : ndarray, shape (N,)
+        Penalty on energy below the target. [CNY/kWh]
+    throughput_cost_cny_per_kwh : ndarray, shape (N,)
+        Cost per kWh charged or discharged (degradation). [CNY/kWh]
+    """
+
+    fleet: str
+    node: str
+    p_charge_max_kw: np.ndarray
+    p_discharge_max_kw: np.ndarray
+    e_min_kwh: np.ndarray
+    e_max_kwh: np.ndarray
+    e_init_kwh: np.ndarray
+    e_target_kwh: np.ndarray
+    eta_charge: np.ndarray
+    eta_discharge: np.ndarray
+    self_discharge_per_h: np.ndarray
+    shortfall_cost_cny_per_kwh: np.ndarray
+    throughput_cost_cny_per_kwh: np.ndarray
+
+    def __post_init__(self):
+        _check(
+            self,
+            {k: getattr(self, k) for k in ("p_charge_max_kw", "p_discharge_max_kw", "e_min_kwh", "e_max_kwh")},
+            {k: getattr(self, k) for k in ("e_init_kwh", "e_target_kwh", "eta_charge", "eta_discharge")},
+        )
+
+    @property
+    def n_assets(self) -> int:
+        return int(self.e_init_kwh.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Thermal:
+    """A first-order linear thermal state with electric heating or cooling.
+
+    ``T[i,t+1] = a[i,t] T[i,t] + b[i,t] p[i,t] + d[i,t]`` where ``p`` is the
+    electric power drawn (>= 0).  The coefficients come from the asset's exact
+    discretisation over each block, so the optimizer needs no physics.
+
+    Parameters
+    ----------
+    a : ndarray, shape (N, H)
+        State decay over the block. [-]
+    b_k_per_kw : ndarray, shape (N, H)
+        Temperature change per kW of electric power held over the block
+        (negative when cooling). [K/kW]
+    d_k : ndarray, shape (N, H)
+        Temperature drift from weather and gains over the block. [degC]
+    temp_init_c : ndarray, shape (N,)
+        Temperature at the start of the horizon. [degC]
+    p_max_kw : ndarray, shape (N, H)
+        Electric power limit (>= 0). [kW]
+    temp_min_c, temp_max_c : ndarray, shape (N, H)
+        Comfort band at the end of each block (soft). [degC]
+    discomfort_cost_cny_per_kh : ndarray, shape (N,)
+        Penalty per kelvin-hour outside the band. [CNY/(K h)]
+    """
+
+    fleet: str
+    node: str
+    a: np.ndarray
+    b_k_per_kw: np.ndarray
+    d_k: np.ndarray
+    temp_init_c: np.ndarray
+    p_max_kw: np.ndarray
+    temp_min_c: np.ndarray
+    temp_max_c: np.ndarray
+    discomfort_cost_cny_per_kh: np.ndarray
+
+    def __post_init__(self):
+        _check(
+            self,
+            {k: getattr(self, k) for k in ("a", "b_k_per_kw", "d_k", "p_max_kw", "temp_min_c", "temp_max_c")},
+            {"temp_init_c": self.temp_init_c, "discomfort_cost_cny_per_kh": self.discomfort_cost_cny_per_kh},
+        )
+
+    @property
+    def n_assets(self) -> int:
+        return int(self.temp_init_c.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class FixedProfile:
+    """Uncontrollable net power at a node, summed over the fleet.
+
+    Parameters
+    ----------
+    p_kw : ndarray, shape (H,)
+        Forecast mean power per block, generator sign (loads negative). [kW]
+    """
+
+    fleet: str
+    node: str
+    p_kw: np.ndarray
+
+
+Form = CurtailableSource | StorageLike | Thermal | FixedProfile

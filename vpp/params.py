@@ -1,0 +1,153 @@
+"""Parameter distributions for fleets: a number, or a distribution to sample.
+
+A fleet parameter in a scenario is either a plain number (every asset gets
+it) or a table naming a distribution, e.g.::
+
+    tilt_deg = { dist = "uniform", low = 10, high = 30 }
+    p_dc_kwp = { dist = "lognormal", mean = 500, std = 250, low = 50, high = 5000 }
+
+Each asset draws its value once, from its fleet's own random stream.  Bounds
+are checked on the whole support of the distribution, so an unbounded normal
+for a quantity that must be positive is rejected when the scenario is read,
+not when a negative draw appears mid-run.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["Uniform", "Normal", "LogNormal", "Choice", "Spec", "ranged", "sample", "support"]
+
+
+class _Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Uniform(_Dist):
+    """Uniform on ``[low, high]``."""
+
+    dist: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low <= self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class Normal(_Dist):
+    """Normal with ``mean`` and ``std``, optionally truncated to ``[low, high]``."""
+
+    dist: Literal["normal"]
+    mean: float
+    std: float = Field(ge=0)
+    low: float = -np.inf
+    high: float = np.inf
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class LogNormal(_Dist):
+    """Log-normal with the given ``mean`` and ``std`` of the value itself
+    (not of its logarithm), optionally truncated to ``[low, high]``."""
+
+    dist: Literal["lognormal"]
+    mean: float = Field(gt=0)
+    std: float = Field(ge=0)
+    low: float = 0.0
+    high: float = np.inf
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class Choice(_Dist):
+    """One of ``values``, with optional ``weights`` (normalised)."""
+
+    dist: Literal["choice"]
+    values: list[float] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _weights(self):
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError("weights must have as many entries as values")
+            if min(self.weights) < 0 or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative and not all zero")
+        return self
+
+
+Distribution = Annotated[Union[Uniform, Normal, LogNormal, Choice], Field(discriminator="dist")]
+Spec = Union[float, Distribution]
+
+
+def support(spec: Spec) -> tuple[float, float]:
+    """Smallest and largest value *spec* can produce."""
+    if isinstance(spec, (int, float)):
+        return float(spec), float(spec)
+    if isinstance(spec, Choice):
+        return min(spec.values), max(spec.values)
+    if isinstance(spec, Normal) and spec.std == 0:
+        return spec.mean, spec.mean
+    return spec.low, spec.high
+
+
+def ranged(ge: float | None = None, le: float | None = None, gt: float | None = None):
+    """A :data:`Spec` whose whole support must lie in the given bounds."""
+
+    def check(spec: Spec) -> Spec:
+        lo, hi = support(spec)
+        if gt is not None and not lo > gt:
+            raise ValueError(f"must be greater than {gt} (the smallest possible value is {lo})")
+        if ge is not None and not lo >= ge:
+            raise ValueError(f"must be at least {ge} (the smallest possible value is {lo})")
+        if le is not None and not hi <= le:
+            raise ValueError(f"must be at most {le} (the largest possible value is {hi})")
+        return spec
+
+    return Annotated[Spec, AfterValidator(check)]
+
+
+def _truncated(draw, low: float, high: float, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Rejection-sample *draw(rng, k)* into ``[low, high]``."""
+    out = draw(rng, n)
+    bad = (out < low) | (out > high)
+    for _ in range(100):
+        if not bad.any():
+            return out
+        out[bad] = draw(rng, int(bad.sum()))
+        bad = (out < low) | (out > high)
+    return np.clip(out, low, high)  # pathological truncation: fall back to clipping
+
+
+def sample(spec: Spec, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draw *n* values of *spec* as a float array."""
+    if isinstance(spec, (int, float)):
+        return np.full(n, float(spec))
+    if isinstance(spec, Uniform):
+        return rng.uniform(spec.low, spec.high, n)
+    if isinstance(spec, Choice):
+        w = None if spec.weights is None else np.asarray(spec.weights) / sum(spec.weights)
+        return rng.choice(np.asarray(spec.values, float), size=n, p=w)
+    if isinstance(spec, Normal):
+        return _truncated(lambda g, k: g.normal(spec.mean, spec.std, k), spec.low, spec.high, rng, n)
+    if isinstance(spec, LogNormal):
+        sigma2 = np.log1p((spec.std / spec.mean) ** 2)
+        mu = np.log(spec.mean) - sigma2 / 2
+        return _truncated(
+            lambda g, k: g.lognormal(mu, np.sqrt(sigma2), k), spec.low, spec.high, rng, n
+        )
+    raise TypeError(f"not a parameter spec: {spec!r}")

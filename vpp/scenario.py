@@ -1,0 +1,312 @@
+"""Scenario files: TOML validated by pydantic, with one-line errors.
+
+The vocabulary layer validates a scenario's *structure* (time, nodes,
+fleets' names/nodes/counts, exogenous sections, dispatch and strategy
+sections).  Each fleet's ``params`` table and each strategy's ``options``
+are validated by the model its asset type or strategy registers; the API
+does that (see :func:`vpp.api.validate`).
+
+A scenario may ``extends = "base.toml"``: tables merge key by key, and
+arrays of tables (``nodes``, ``fleets``) merge entry by entry on ``name``,
+so a sweep is "base + a few changes".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vpp.errors import ScenarioError, field_path
+from vpp.exogenous.config import CarbonConfig, ForecastConfig, SiteConfig, TariffConfig, WeatherConfig
+from vpp.timeline import Timeline
+
+__all__ = [
+    "Scenario",
+    "TimeConfig",
+    "NodeConfig",
+    "FleetConfig",
+    "DispatchConfig",
+    "StrategyConfig",
+    "OutputConfig",
+    "load_scenario",
+    "read_scenario_dict",
+    "scenario_from_dict",
+    "validation_error",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeConfig(_Section):
+    """Simulated period. ``start``/``end`` are local times in ``timezone``
+    (or carry their own UTC offset)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    step_min: int = Field(15, gt=0, le=1440)
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Asia/Shanghai')")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.start_ts >= self.end_ts:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        if (60 * 24) % self.step_min:
+            raise ValueError(f"step_min ({self.step_min}) must divide a day")
+        if (self.end_ts - self.start_ts).total_seconds() % (60 * self.step_min):
+            raise ValueError("the period from start to end must be a whole number of steps")
+        return self
+
+    def _ts(self, value: dt.datetime) -> pd.Timestamp:
+        ts = pd.Timestamp(value)
+        return ts.tz_localize(self.timezone) if ts.tzinfo is None else ts.tz_convert(self.timezone)
+
+    @property
+    def start_ts(self) -> pd.Timestamp:
+        return self._ts(self.start)
+
+    @property
+    def end_ts(self) -> pd.Timestamp:
+        return self._ts(self.end)
+
+
+class NodeConfig(_Section):
+    """A grid connection point with its import and export limits."""
+
+    name: str = Field(min_length=1)
+    import_limit_kw: float = Field(ge=0)
+    export_limit_kw: float = Field(ge=0)
+
+
+class FleetConfig(_Section):
+    """A vectorised group of assets of one type at one node.
+
+    ``params`` is validated by the parameter model of ``type`` (see the
+    asset registry); here it is only required to be a table.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    type: str = Field(min_length=1)
+    node: str = Field(min_length=1)
+    count: int = Field(gt=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DispatchConfig(_Section):
+    """Rolling-horizon cadence.
+
+    The horizon is ``fine_horizon_h`` at the simulation step, then blocks of
+    ``coarse_step_min`` up to ``horizon_h``.
+    """
+
+    interval_min: int = Field(60, gt=0)
+    horizon_h: float = Field(24.0, gt=0, le=24 * 14)
+    fine_horizon_h: float = Field(1.0, gt=0)
+    coarse_step_min: int = Field(60, gt=0)
+    settlement: str = Field("vpp", pattern="^(vpp|node)$")
+
+
+class StrategyConfig(_Section):
+    """Which strategy dispatches, and its options (validated by the strategy)."""
+
+    name: str = "source_load_interaction"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutputConfig(_Section):
+    """What to record beyond per-fleet and per-node aggregates."""
+
+    per_asset: list[str] = Field(default_factory=list)
+
+
+class Scenario(_Section):
+    """A whole scenario. See ``scenarios/shanghai_lingang.toml`` for an example."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    time: TimeConfig
+    site: SiteConfig = SiteConfig()
+    nodes: list[NodeConfig] = Field(min_length=1)
+    fleets: list[FleetConfig] = Field(min_length=1)
+    weather: WeatherConfig = WeatherConfig()
+    tariff: TariffConfig = TariffConfig()
+    carbon: CarbonConfig = CarbonConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    dispatch: DispatchConfig = DispatchConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    output: OutputConfig = OutputConfig()
+    base_dir: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self):
+        _unique([n.name for n in self.nodes], "nodes")
+        _unique([f.name for f in self.fleets], "fleets")
+        nodes = {n.name for n in self.nodes}
+        for i, f in enumerate(self.fleets):
+            if f.node not in nodes:
+                raise _LocatedError(("fleets", i, "node"), f"unknown node {f.node!r} (nodes: {', '.join(sorted(nodes))})")
+        fleets = {f.name for f in self.fleets}
+        for i, name in enumerate(self.output.per_asset):
+            if name not in fleets:
+                raise _LocatedError(("output", "per_asset", i), f"unknown fleet {name!r}")
+        d = self.dispatch
+        if d.interval_min % self.time.step_min:
+            raise _LocatedError(("dispatch", "interval_min"), f"must be a multiple of time.step_min ({self.time.step_min})")
+        if d.coarse_step_min % self.time.step_min:
+            raise _LocatedError(("dispatch", "coarse_step_min"), f"must be a multiple of time.step_min ({self.time.step_min})")
+        if d.fine_horizon_h * 60 < d.interval_min:
+            raise _LocatedError(("dispatch", "fine_horizon_h"), "must cover at least one dispatch interval")
+        if d.horizon_h < d.fine_horizon_h:
+            raise _LocatedError(("dispatch", "horizon_h"), "must be at least fine_horizon_h")
+        return self
+
+    def timeline(self) -> Timeline:
+        """The simulated steps, padded by one dispatch horizon for forecasts."""
+        step_s = 60 * self.time.step_min
+        pad = int(round(self.dispatch.horizon_h * 3600 / step_s))
+        return Timeline(self.time.start_ts, self.time.end_ts, step_s, pad)
+
+    def resolve_path(self, path: str) -> Path:
+        """A data file path, relative to the scenario file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else self.base_dir / p
+
+
+class _LocatedError(ValueError):
+    """A cross-field error that knows its field path."""
+
+    def __init__(self, loc: tuple, msg: str):
+        super().__init__(msg)
+        self.loc = loc
+
+
+def _unique(names: list[str], where: str):
+    seen = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            raise _LocatedError((where, i, "name"), f"duplicate name {n!r}")
+        seen.add(n)
+
+
+def validation_error(source: str, err: ValidationError, prefix: tuple = ()) -> ScenarioError:
+    """Turn a pydantic error into one :class:`ScenarioError` line."""
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    loc = prefix + tuple(first["loc"])
+    ctx_err = (first.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, _LocatedError):
+        loc = prefix + ctx_err.loc
+        reason = str(ctx_err)
+    else:
+        reason = _reason(first)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return ScenarioError(source, field_path(_clean_loc(loc)), reason + more)
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # pydantic puts union-member tags (e.g. 'float', 'uniform') into locations
+    tags = {"float", "int", "uniform", "normal", "lognormal", "choice", "function-after[check(), union[float,tagged-union[Uniform,Normal,LogNormal,Choice]]]"}
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in tags or p.startswith("function-"))))
+
+
+def _reason(error: dict) -> str:
+    msg = error["msg"]
+    msg = re.sub(r"^Value error, ", "", msg)
+    if error["type"] == "missing":
+        return "required field is missing"
+    if error["type"] == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    if error["type"] == "union_tag_invalid":
+        return "unknown distribution; use one of uniform, normal, lognormal, choice"
+    got = error.get("input")
+    if error["type"].endswith("_type") or error["type"].endswith("_parsing"):
+        return f"{msg}, got {got!r}"
+    return msg
+
+
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def read_scenario_dict(path: Path, _seen: tuple = ()) -> dict:
+    """Read a TOML scenario, following ``extends``; raise :class:`ScenarioError`."""
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise ScenarioError(path, "extends", "circular inheritance")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(path, "(file)", "no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise ScenarioError(path, "(file)", f"cannot read: {e.__class__.__name__}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = _TOML_POS.search(str(e))
+        where = f"line {m.group(1)}, column {m.group(2)}" if m else "(syntax)"
+        raise ScenarioError(path, where, f"malformed TOML: {_TOML_POS.sub('', str(e)).strip()}") from None
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(path, "extends", "must be a path to another scenario file")
+    base = read_scenario_dict(path.parent / parent, _seen + (path.resolve(),))
+    return merge(base, data)
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge *override* into *base*; arrays of named tables merge by ``name``."""
+    out = dict(base)
+    for key, value in override.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = merge(old, value)
+        elif _named_tables(old) and _named_tables(value):
+            by_name = {t["name"]: t for t in old}
+            for t in value:
+                by_name[t["name"]] = merge(by_name[t["name"]], t) if t["name"] in by_name else t
+            out[key] = list(by_name.values())
+        else:
+            out[key] = value
+    return out
+
+
+def _named_tables(x) -> bool:
+    return isinstance(x, list) and bool(x) and all(isinstance(t, dict) and "name" in t for t in x)
+
+
+def scenario_from_dict(data: dict, source: str = "<scenario>", base_dir: Path = Path(".")) -> Scenario:
+    """Validate a scenario dict (as read from TOML)."""
+    try:
+        return Scenario.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as e:
+        raise validation_error(source, e) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate the structure of a scenario file.
+
+    Raises
+    ------
+    ScenarioError
+        With the file, the field path and the reason, on one line.
+    """
+    path = Path(path)
+    return scenario_from_dict(read_scenario_dict(path), str(path), path.parent)
