@@ -83,7 +83,8 @@ class WeatherConfig(_Section):
     monthly_temp_range_k: tuple[float, ...] = Field(SHANGHAI_TEMP_RANGE_K, min_length=12, max_length=12)
     temp_anomaly_std_k: float = Field(1.5, ge=0)
     cloud_persistence_days: float = Field(1.5, gt=0)
-    wind_regimes: dict[str, WindRegime] = Field(default_factory=lambda: {"offshore": _offshore(), "onshore": _onshore()})
+    wind_regimes: dict[str, WindRegime] = Field(
+        default_factory=lambda: {"offshore": _offshore(), "onshore": _onshore()})
 
     @model_validator(mode="after")
     def _csv_needs_path(self):

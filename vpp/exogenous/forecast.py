@@ -1,0 +1,138 @@
+"""Forecasts of the exogenous series, as a dispatch strategy sees them.
+
+The physics always uses the actuals; a strategy deciding at step ``k0`` sees
+the window ``k0 .. k0 + n - 1`` with forecast errors.  Each error is a random
+walk in lead time, so its standard deviation at lead ``L`` is
+``sigma_24h * sqrt(L / 24 h)`` and zero at lead zero (the current step is
+known).  This is the simplest error model with the two properties forecast
+verification shows -- no error now, spread growing with lead time -- and the
+one the forecast section of the scenario parametrises by its 24 h value
+(assumption; for the size of day-ahead GHI forecast errors see e.g.
+Lorenz, Hurka, Heinemann & Beyer 2009, Irradiance forecasting for the power
+prediction of grid-connected photovoltaic systems, IEEE JSTARS 2(1), 2-10,
+doi:10.1109/JSTARS.2009.2020300).
+
+=================  ================================================================
+quantity           error
+=================  ================================================================
+GHI                the clear-sky index times ``(1 + e)``, clipped to
+                   ``0 .. max(K_CAP, actual index)``; DNI and DHI recomputed from
+                   the forecast GHI with Erbs et al. (1982), as the weather does
+temperature        ``+ e`` [K]
+wind (per regime)  times ``(1 + e)``, clipped at zero; independent per regime
+prices, carbon     none (published in advance)
+load               ``load_error_frac = e``: fleets apply
+                   ``forecast = actual * (1 + load_error_frac)`` to their own loads
+=================  ================================================================
+
+Randomness: the window decided at ``k0`` draws from
+``component_rng(seed, f"forecast/{k0}")`` (GHI, temperature, load, in that
+order) and ``component_rng(seed, f"forecast/{k0}/wind/<regime>")``, so a
+window's errors do not depend on which other windows were drawn, in what
+order, or which other wind regimes exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from vpp.exogenous.config import ForecastConfig
+from vpp.exogenous.series import Exogenous
+from vpp.exogenous.weather import K_CAP, split_ghi
+from vpp.rng import component_rng
+
+__all__ = ["Forecaster", "random_walk"]
+
+
+def random_walk(rng: np.random.Generator, n: int, step_h: float, sigma_24h: float) -> np.ndarray:
+    """A random walk in lead time: zero at lead 0, std ``sigma_24h * sqrt(L / 24 h)`` at lead L.
+
+    Parameters
+    ----------
+    rng : Generator
+    n : int
+        Number of steps (leads ``0, step_h, ..., (n - 1) step_h``).
+    step_h : float
+        Step length. [h]
+    sigma_24h : float
+        Standard deviation at 24 h lead. [unit of the error]
+
+    Returns
+    -------
+    ndarray
+        The error path; always draws ``n - 1`` normals (also when sigma is 0).
+    """
+    steps = rng.standard_normal(max(n - 1, 0)) * (sigma_24h * np.sqrt(step_h / 24.0))
+    return np.concatenate([[0.0], np.cumsum(steps)])[:n]
+
+
+class Forecaster:
+    """Forecasts with errors, seeded per dispatch decision.
+
+    Parameters
+    ----------
+    config : ForecastConfig
+        ``perfect`` and the 24 h error standard deviations.
+    seed : int
+        The scenario seed.
+    """
+
+    def __init__(self, config: ForecastConfig, seed: int):
+        self.config = config
+        self.seed = seed
+
+    def forecast(self, actual: Exogenous, k0: int, n: int) -> Exogenous:
+        """The window ``actual.window(k0, n)`` with forecast errors applied.
+
+        Parameters
+        ----------
+        actual : Exogenous
+            Actual series on the padded timeline.
+        k0 : int
+            The step at which the strategy decides (lead zero).
+        n : int
+            Number of steps in the window.
+
+        Returns
+        -------
+        Exogenous
+            New arrays (the actuals are not modified); ``load_error_frac`` set
+            (zeros when ``perfect``).  Irradiance [W/m2], temperature [degC],
+            wind [m/s]; prices and carbon as the actuals.
+        """
+        win = actual.window(k0, n)
+        if self.config.perfect:
+            return replace(win, load_error_frac=np.zeros(n))
+        c, dt_h = self.config, actual.step_h
+        rng = component_rng(self.seed, f"forecast/{k0}")
+        e_ghi = random_walk(rng, n, dt_h, c.ghi_error_frac_24h)
+        e_temp = random_walk(rng, n, dt_h, c.temp_error_k_24h)
+        e_load = random_walk(rng, n, dt_h, c.load_error_frac_24h)
+
+        ghi_cap = np.maximum(K_CAP * win.ghi_clear_w_m2, win.ghi_w_m2)
+        ghi = np.clip(win.ghi_w_m2 * (1.0 + e_ghi), 0.0, ghi_cap)
+        dni, dhi = split_ghi(ghi, win.solar_apparent_zenith_deg, win.index, dt_h * 3600.0)
+        # lead zero is known exactly (also for measured DNI/DHI that Erbs would not reproduce)
+        if n:
+            dni[0], dhi[0] = win.dni_w_m2[0], win.dhi_w_m2[0]
+
+        wind = {}
+        for name, v in win.wind_speed_m_s.items():
+            e = random_walk(
+                component_rng(self.seed, f"forecast/{k0}/wind/{name}"),
+                n,
+                dt_h,
+                c.wind_error_frac_24h,
+            )
+            wind[name] = np.maximum(v * (1.0 + e), 0.0)
+        return replace(
+            win,
+            ghi_w_m2=ghi,
+            dni_w_m2=dni,
+            dhi_w_m2=dhi,
+            temp_air_c=win.temp_air_c + e_temp,
+            wind_speed_m_s=wind,
+            load_error_frac=e_load,
+        )
