@@ -1,0 +1,328 @@
+"""Wind fleet: shear, density, power curve against hand values; limits; flexibility; outages."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+from _exo_helpers import make_context, make_exogenous
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from pydantic import ValidationError
+
+import vpp.assets.wind as wind
+from vpp.assets import fleet_type
+from vpp.assets.wind import (
+    TURBINES,
+    WindFleet,
+    WindParams,
+    air_density_at_height,
+    density_corrected_speed,
+    hub_wind_speed_log_law,
+    hub_wind_speed_power_law,
+    power_curve,
+    turbine_power_kw,
+)
+from vpp.flex import CurtailableSource, HorizonGrid
+
+HAND_RTOL = 1e-8  # hand values below are given to 10 significant digits
+ISA_RTOL = 2e-4  # ISA table densities are printed to 4-5 digits
+FLEX_RTOL = 1e-12
+FLEX_ATOL_KW = 1e-9
+AVAILABILITY_ATOL = 0.005  # sampling error of the outage share (about 1,000 cycles)
+
+NREL5_V, NREL5_P = power_curve("nrel_5mw_offshore")
+
+
+# -- physics functions against hand-computed values ----------------------------
+def test_power_law_shear():
+    # 8 m/s at 90 m to 110 m, alpha 0.14: 8 (110/90)^0.14 = 8.227938021
+    assert np.isclose(hub_wind_speed_power_law(8.0, 90.0, 110.0, 0.14), 8.227938021, rtol=HAND_RTOL)
+    # same height: unchanged
+    assert np.isclose(hub_wind_speed_power_law(8.0, 90.0, 90.0, 0.14), 8.0, rtol=HAND_RTOL)
+
+
+def test_log_law_shear():
+    # 8 m/s at 90 m to 110 m, z0 = 0.03 m: 8 ln(110/0.03) / ln(90/0.03) = 8.200511099
+    assert np.isclose(hub_wind_speed_log_law(8.0, 90.0, 110.0, 0.03), 8.200511099, rtol=HAND_RTOL)
+
+
+@pytest.mark.parametrize(
+    ("height_m", "rho_isa"),
+    [
+        (0.0, 1.2250),  # ISO 2533 / US Standard Atmosphere 1976, sea level
+        (1000.0, 1.1117),  # same tables, 1,000 m
+    ],
+)
+def test_air_density_matches_standard_atmosphere(height_m, rho_isa):
+    assert np.isclose(air_density_at_height(15.0, 101_325.0, height_m), rho_isa, rtol=ISA_RTOL)
+
+
+def test_density_is_lower_when_hot():
+    assert air_density_at_height(35.0, 100_500.0, 90.0) < air_density_at_height(
+        0.0, 100_500.0, 90.0
+    )
+
+
+def test_iec_density_correction():
+    # 10 m/s at 1.1 kg/m3: 10 (1.1 / 1.225)^(1/3) = 9.647590595
+    assert np.isclose(density_corrected_speed(10.0, 1.1), 9.647590595, rtol=HAND_RTOL)
+
+
+def test_power_curve_linear_interpolation():
+    # NREL 5 MW table: 7.4 m/s -> 1403.26 kW, 7.5 m/s -> 1460.70 kW; midway 1431.98 kW
+    assert np.isclose(turbine_power_kw(7.45, 1.225, NREL5_V, NREL5_P), 1431.98, rtol=HAND_RTOL)
+    # exactly on a table point
+    assert np.isclose(turbine_power_kw(9.0, 1.225, NREL5_V, NREL5_P), 2518.55, rtol=HAND_RTOL)
+
+
+@pytest.mark.parametrize(
+    ("v", "rho", "expected_kw"),
+    [
+        (2.99, 1.225, 0.0),  # below cut-in
+        (3.0, 1.225, 40.52),  # cut-in: first table point
+        (3.05, 1.10, 0.0),  # light air: v_eq = 2.945 m/s is below cut-in
+        (25.0, 1.225, 5000.04),  # last table point still runs
+        (25.01, 1.225, 0.0),  # cut-out
+        (
+            24.9,
+            1.35,
+            5000.04,
+        ),  # dense air: v_eq = 25.72 m/s beyond the table, actual speed below cut-out
+        (25.5, 1.10, 0.0),  # cut-out on the actual speed although v_eq = 24.6 m/s is tabulated
+        (0.0, 1.225, 0.0),
+    ],
+)
+def test_cut_in_and_cut_out(v, rho, expected_kw):
+    assert np.isclose(
+        turbine_power_kw(v, rho, NREL5_V, NREL5_P), expected_kw, rtol=HAND_RTOL, atol=0
+    )
+
+
+@pytest.mark.parametrize("name", sorted(TURBINES))
+def test_shipped_power_curves(name):
+    v, p = power_curve(name)
+    assert (np.diff(v) > 0).all() and (p >= 0).all()
+    assert np.isclose(p.max(), TURBINES[name].rated_kw, rtol=1e-3)
+
+
+def test_unknown_turbine():
+    with pytest.raises(KeyError, match="unknown turbine"):
+        power_curve("nope")
+
+
+# -- the fleet end to end --------------------------------------------------------
+def test_fleet_power_law_offshore_hand_value():
+    # 8 m/s at 90 m, hub 90 m, 15 degC, 101325 Pa:
+    #   rho(90 m) = 1.214462646 kg/m3, v_eq = 7.976995453 m/s,
+    #   curve: 1705.76 + 0.76995453 * (1771.17 - 1705.76) = 1756.122726 kW,
+    #   times (1 - 0.10) * 0.97 = 1533.095140 kW
+    exo = make_exogenous(8, wind_speed_m_s={"offshore": 8.0})
+    fleet = WindFleet(make_context(exo, 3), WindParams())
+    np.testing.assert_allclose(fleet.available_kw(5), 1533.095140, rtol=HAND_RTOL)
+
+
+def test_fleet_log_law_onshore_hand_value():
+    # 6 m/s at 90 m to 110 m, z0 = 0.03 m: 6.150383325 m/s; 25 degC, 100800 Pa:
+    #   rho(110 m) = 1.165816851 kg/m3, v_eq = 6.049696637 m/s,
+    #   IEA 3.4 MW curve between 5.7654 m/s (688.906312 kW) and 6.1098 m/s (819.1257759 kW):
+    #   796.4003759 kW, times (1 - 0.05) * 0.95 = 718.7513392 kW
+    exo = make_exogenous(4, temp_air_c=25.0, pressure_pa=100_800.0, wind_speed_m_s={"onshore": 6.0})
+    params = WindParams(
+        turbine="iea_3.4mw_onshore",
+        wind_regime="onshore",
+        shear="log_law",
+        roughness_length_m=0.03,
+        array_loss_frac=0.05,
+        availability_frac=0.95,
+    )
+    fleet = WindFleet(make_context(exo, 2), params)
+    np.testing.assert_allclose(fleet.available_kw(0), 718.7513392, rtol=HAND_RTOL)
+
+
+def test_default_shear_follows_siting():
+    exo = make_exogenous(2)
+    off = WindFleet(make_context(exo, 1), WindParams())
+    on = WindFleet(
+        make_context(exo, 1), WindParams(turbine="iea_3.4mw_onshore", wind_regime="onshore")
+    )
+    assert np.isclose(off.shear_exponent, 0.10) and np.isclose(on.shear_exponent, 0.14)
+    assert np.isclose(on.hub_height_m[0], 110.0) and np.isclose(off.hub_height_m[0], 90.0)
+
+
+def test_fleet_cut_out_and_calm():
+    exo = make_exogenous(3, wind_speed_m_s={"offshore": [0.0, 30.0, 12.0]})
+    fleet = WindFleet(make_context(exo, 2), WindParams())
+    assert not fleet.available_kw(0).any()  # calm
+    assert not fleet.available_kw(1).any()  # cut-out
+    # 12 m/s: rated (5000 kW at and above 12 m/s), times 0.9 * 0.97
+    np.testing.assert_allclose(fleet.available_kw(2), 5000.0 * 0.9 * 0.97, rtol=1e-5)
+
+
+def _gusty(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).weibull(2.2, n) * 9.5
+
+
+@cache
+def _fleet_for_limits() -> WindFleet:
+    exo = make_exogenous(96, wind_speed_m_s={"offshore": _gusty(96)})
+    return WindFleet(make_context(exo, 4, seed=1), WindParams(outage_mttr_h=24))
+
+
+@given(
+    k=st.integers(0, 95),
+    setpoint=arrays(
+        np.float64,
+        4,
+        elements=st.one_of(
+            st.floats(allow_nan=False, allow_infinity=True),
+            st.sampled_from([0.0, -0.0, 1e300, -1e300, np.inf, -np.inf]),
+        ),
+    ),
+)
+def test_any_setpoint_is_honoured_within_limits(k, setpoint):
+    fleet = _fleet_for_limits()
+    available = fleet.available_kw(k)
+    p = fleet.step(k, setpoint)
+    assert np.isfinite(p).all()
+    assert (p >= 0).all() and (p <= available).all()
+    np.testing.assert_allclose(p, np.minimum(available, np.maximum(setpoint, 0)), rtol=0, atol=0)
+    assert np.isclose(fleet.state()["p_available_kw"], available.sum(), rtol=FLEX_RTOL)
+
+
+def test_baseline_is_uncurtailed():
+    fleet = _fleet_for_limits()
+    assert np.isposinf(fleet.baseline_setpoint(3)).all()
+    np.testing.assert_allclose(fleet.step(7, None), fleet.available_kw(7), rtol=0, atol=0)
+
+
+def _block_means(x: np.ndarray, grid: HorizonGrid) -> np.ndarray:
+    out, j = [], 0
+    for n in grid.steps_per_block:
+        out.append(x[:, j : j + n].mean(axis=1))
+        j += n
+    return np.column_stack(out)
+
+
+def test_flexibility_from_perfect_forecast_is_block_mean_of_available():
+    n = 200
+    exo = make_exogenous(
+        n, wind_speed_m_s={"offshore": _gusty(n)}, temp_air_c=np.linspace(5, 30, n)
+    )
+    params = WindParams(hub_height_m={"dist": "uniform", "low": 80, "high": 110})
+    fleet = WindFleet(make_context(exo, 5, seed=2, pad_steps=96), params)
+    grid = HorizonGrid.build(k0=17, step_h=0.25, fine_steps=4, total_steps=96, coarse_steps=8)
+    (form,) = fleet.flexibility(grid, exo.window(grid.k0, grid.n_steps))
+    assert isinstance(form, CurtailableSource)
+    actual = np.array([fleet.available_kw(k) for k in range(grid.k0, grid.k0 + grid.n_steps)]).T
+    np.testing.assert_allclose(
+        form.p_max_kw, _block_means(actual, grid), rtol=FLEX_RTOL, atol=FLEX_ATOL_KW
+    )
+
+
+def test_flexibility_with_outages_knows_who_is_down():
+    n = 400
+    exo = make_exogenous(n, wind_speed_m_s={"offshore": 10.0})
+    fleet = WindFleet(
+        make_context(exo, 60, seed=4), WindParams(outage_mttr_h=100, availability_frac=0.8)
+    )
+    k0 = 200
+    grid = HorizonGrid.build(k0=k0, step_h=0.25, fine_steps=1, total_steps=96, coarse_steps=95)
+    (form,) = fleet.flexibility(grid, exo.window(k0, grid.n_steps))
+    down = fleet.available_kw(k0) <= 0
+    assert down.any() and not down.all()
+    # first block is step k0 itself: down turbines offer nothing, up ones everything
+    np.testing.assert_allclose(form.p_max_kw[down, 0], 0.0, atol=FLEX_ATOL_KW)
+    np.testing.assert_allclose(
+        form.p_max_kw[~down, 0], fleet.available_kw(k0)[~down], rtol=FLEX_RTOL
+    )
+    # later: down turbines expected partly back, up ones partly lost, both below full output
+    full_kw = fleet._per_turbine_kw(exo, k0, 1)[:, 0]
+    assert (form.p_max_kw[:, 1] < full_kw).all() and (form.p_max_kw[down, 1] > 0).all()
+
+
+def test_outages_reach_the_availability_share():
+    exo = make_exogenous(24 * 365, step_min=60, wind_speed_m_s={"offshore": 12.0})
+    fleet = WindFleet(
+        make_context(exo, 200, seed=9), WindParams(outage_mttr_h=48, availability_frac=0.97)
+    )
+    up = fleet._up_mask(0, len(exo))
+    assert abs(up.mean() - 0.97) < AVAILABILITY_ATOL
+    p = fleet._per_turbine_kw(exo, 0, 1)[:, 0]
+    np.testing.assert_allclose(
+        fleet.available_kw(100), np.where(up[:, 100], p, 0.0), rtol=FLEX_RTOL
+    )
+
+
+def test_chunking_does_not_change_results(monkeypatch):
+    n = 300
+    exo = make_exogenous(n, wind_speed_m_s={"offshore": _gusty(n)})
+    whole = WindFleet(
+        make_context(exo, 3, seed=5), WindParams(outage_mttr_h=10, availability_frac=0.9)
+    )
+    monkeypatch.setattr(wind, "_CELLS_PER_CHUNK", 7)  # 2 steps per chunk for 3 turbines
+    small = WindFleet(
+        make_context(exo, 3, seed=5), WindParams(outage_mttr_h=10, availability_frac=0.9)
+    )
+    assert small._chunk < whole._chunk
+    for k in [250, 3, 95, 96, 299, 40]:  # out of order, across chunk boundaries
+        np.testing.assert_allclose(small.available_kw(k), whole.available_kw(k), rtol=0, atol=0)
+
+
+def test_deterministic_with_seed():
+    n = 300
+    exo = make_exogenous(n, wind_speed_m_s={"offshore": _gusty(n)})
+    params = WindParams(
+        hub_height_m={"dist": "uniform", "low": 80, "high": 110},
+        outage_mttr_h=10,
+        availability_frac=0.9,
+    )
+
+    def run(seed):
+        f = WindFleet(make_context(exo, 10, seed=seed), params)
+        return f.hub_height_m, np.array([f.step(k, None) for k in range(n)])
+
+    a, b, c = run(42), run(42), run(43)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not np.allclose(a[1], c[1])
+
+
+def test_info_and_registry():
+    fleet = WindFleet(make_context(make_exogenous(2), 40), WindParams())
+    assert np.isclose(fleet.info()["p_rated_kw"], 200_000.0)
+    assert fleet_type("wind") is WindFleet
+    assert set(fleet.state()) == set(WindFleet.state_columns)
+    assert WindFleet.role == "source" and WindFleet.green and WindFleet.curtailable
+
+
+def test_unknown_wind_regime_is_rejected():
+    exo = make_exogenous(2, wind_speed_m_s={"onshore": 6.0})
+    with pytest.raises(ValueError, match="wind_regime 'offshore' is not in the weather.*onshore"):
+        WindFleet(make_context(exo, 1), WindParams())
+
+
+def test_roughness_above_hub_is_rejected():
+    with pytest.raises(ValueError, match="roughness_length_m"):
+        WindFleet(
+            make_context(make_exogenous(2), 1),
+            WindParams(shear="log_law", roughness_length_m=1.5, hub_height_m=1.0),
+        )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"turbine": "vestas_v999"},
+        {"availability_frac": 0},
+        {"array_loss_frac": 1.0},
+        {"hub_height_m": {"dist": "normal", "mean": 90, "std": 5}},  # unbounded support
+        {"outage_mttr_h": 24, "availability_frac": 1.0},
+        {"shear": "cubic"},
+    ],
+)
+def test_bad_params_are_rejected(bad):
+    with pytest.raises(ValidationError):
+        WindParams.model_validate(bad)
