@@ -152,7 +152,7 @@ class Fleet(ABC):
         """Steps at which discrete events (arrivals, departures) happen."""
         return np.empty(0, dtype=np.int64)
 
-    def apply_events(self, k: int) -> None:
+    def apply_events(self, k: int) -> None:  # noqa: B027 - optional hook, no-op by default
         """Apply the discrete events due at the start of step *k*."""
 
     def state(self) -> dict[str, float]:
