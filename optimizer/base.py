@@ -1,0 +1,64 @@
+"""Strategies: pure decision functions from a dispatch problem to setpoints.
+
+A strategy never sees the engine, SimPy or the assets: it gets a
+:class:`~vpp.dispatch.DispatchProblem` (flexibility forms and forecasts over
+a horizon) and returns a :class:`~vpp.dispatch.Decision`.  Add your own by
+subclassing :class:`Strategy` and decorating it with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from vpp.dispatch import Decision, DispatchProblem
+
+__all__ = ["Strategy", "StrategyOptions", "STRATEGIES", "register", "strategy_class"]
+
+
+class StrategyOptions(BaseModel):
+    """Base of every strategy's options (``[strategy.options]``); no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Strategy(ABC):
+    """Base class of dispatch strategies.
+
+    Class attributes
+    ----------------
+    name : str
+        Name used in scenarios and on the command line.
+    Options : type of StrategyOptions
+        Model validating ``[strategy.options]``.
+    uses_forecasts : bool
+        False for strategies that decide without a dispatch problem (the
+        engine then skips building forecasts and flexibility forms).
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[StrategyOptions]] = StrategyOptions
+    uses_forecasts: ClassVar[bool] = True
+
+    def __init__(self, options: StrategyOptions | None = None):
+        self.options = options if options is not None else self.Options()
+
+    @abstractmethod
+    def decide(self, problem: DispatchProblem | None) -> Decision:
+        """Setpoints for the next dispatch interval (see :class:`Decision`)."""
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make *cls* runnable as ``--strategy cls.name``."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The strategy registered as *name* (``KeyError`` if unknown)."""
+    return STRATEGIES[name]

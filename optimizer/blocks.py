@@ -1,0 +1,323 @@
+"""One Pyomo builder per canonical flexibility form, vectorised over assets.
+
+Each block declares its variables and constraints from the forms of the
+first window, then, once the model is compiled (:class:`CompiledLP`), binds
+to its columns and rows so that later windows only push new numbers
+(:meth:`update`).  The numbers for both come from the same ``_data``
+function, so the Pyomo model and the updated HiGHS model never disagree.
+
+Notation: assets ``i``, horizon blocks ``t = 0..H-1`` of length
+``dt[t]`` [h]; states are indexed ``0..H`` (start of each block, then end).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pyomo.environ import Constraint, NonNegativeReals, Var, quicksum
+
+from vpp.flex import CurtailableSource, HorizonGrid, StorageLike, Thermal
+
+__all__ = ["CurtailableBlock", "StorageBlock", "ThermalBlock", "stack"]
+
+
+def stack(forms, attr: str) -> np.ndarray:
+    """Concatenate a per-asset attribute of several forms along assets."""
+    return np.concatenate([np.asarray(getattr(f, attr), dtype=float) for f in forms], axis=0)
+
+
+def _asset_nodes(forms) -> np.ndarray:
+    return np.concatenate([[f.node] * f.n_assets for f in forms]) if forms else np.empty(0, dtype=object)
+
+
+def _bounded_var(m, name, index_a, index_b, lo, hi):
+    """``Var(index_a, index_b)`` with bounds from 2-D arrays (None for infinite)."""
+    lo_l = np.where(np.isfinite(lo), lo, np.nan).tolist()
+    hi_l = np.where(np.isfinite(hi), hi, np.nan).tolist()
+
+    def bounds(_, i, t):
+        a, b = lo_l[i][t], hi_l[i][t]
+        return (None if a != a else a, None if b != b else b)
+
+    setattr(m, name, Var(index_a, index_b, bounds=bounds))
+    return getattr(m, name)
+
+
+class _Block:
+    """Shared plumbing: per-form slices and node membership."""
+
+    def __init__(self, forms, grid: HorizonGrid):
+        self.forms = list(forms)
+        self.grid = grid
+        self.H = grid.n_blocks
+        sizes = [f.n_assets for f in self.forms]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.N = int(self.offsets[-1])
+        self.nodes = _asset_nodes(self.forms)
+
+    def at_node(self, node) -> list[int]:
+        return np.flatnonzero(self.nodes == node).tolist()
+
+    def split(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-asset rows of *values* back to each form's fleet."""
+        return {f.fleet: values[self.offsets[j]:self.offsets[j + 1]] for j, f in enumerate(self.forms)}
+
+
+class CurtailableBlock(_Block):
+    """Curtailable sources, aggregated per node.
+
+    ``0 <= p[n,t] <= sum_{i at n} P_max[i,t]`` — exact, because the Minkowski
+    sum of intervals ``[0, P_i]`` is the interval ``[0, sum P_i]``; a plan is
+    disaggregated back to assets pro rata to their available power.
+
+    Cost: ``-c_curt * dt[t] * p[n,t]`` (a premium on every kWh of green power
+    used rather than curtailed; constant terms dropped).
+    """
+
+    def __init__(self, m, forms: list[CurtailableSource], grid: HorizonGrid, penalty_cny_per_kwh: float):
+        super().__init__(forms, grid)
+        self.node_list = sorted(set(self.nodes.tolist()))
+        self.penalty = penalty_cny_per_kwh
+        avail = self._data(forms)
+        m.cu_p = _bounded_var(m, "cu_p", range(len(self.node_list)), range(self.H),
+                              np.zeros_like(avail), avail)
+        self.m = m
+
+    def _data(self, forms) -> np.ndarray:
+        per_asset = stack(forms, "p_max_kw") if forms else np.zeros((0, self.H))
+        return np.stack([per_asset[self.nodes == n].sum(axis=0) for n in self.node_list]) \
+            if self.node_list else np.zeros((0, self.H))
+
+    def injection(self, node, t):
+        if node not in self.node_list:
+            return 0.0
+        return self.m.cu_p[self.node_list.index(node), t]
+
+    def cost(self):
+        dt = self.grid.dt_h.tolist()
+        return -quicksum(self.penalty * dt[t] * v for (_, t), v in self.m.cu_p.items())
+
+    def bind(self, lp):
+        self.c_p = lp.cols(self.m.cu_p).reshape(len(self.node_list), self.H)
+
+    def update(self, lp, forms):
+        self.forms = list(forms)
+        avail = self._data(forms)
+        lp.set_col_bounds(self.c_p, 0.0, avail)
+        self._avail = avail
+
+    def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
+        """Caps per asset: pro-rata share where the plan curtails, else ``inf``."""
+        plan = lp.values(self.c_p[:, :n_steps])
+        avail = self._data(self.forms)[:, :n_steps]
+        curtails = plan < avail - 1e-3 * np.maximum(avail, 1.0)
+        ratio = np.where(curtails, plan / np.where(avail > 0, avail, 1.0), 1.0)
+        node_row = np.array([self.node_list.index(n) for n in self.nodes], dtype=int)
+        per_asset = stack(self.forms, "p_max_kw")[:, :n_steps]
+        caps = np.where(curtails[node_row], per_asset * ratio[node_row], np.inf)
+        return self.split(caps)
+
+
+class StorageBlock(_Block):
+    """Storage-like assets: batteries, EV sessions, deferrable energy.
+
+    ================  =====================================================
+    ``pc[i,t] >= 0``  charge power, ``<= P^c_max[i,t]`` [kW]
+    ``pd[i,t] >= 0``  discharge power, ``<= P^d_max[i,t]`` (only assets that
+                      can discharge get this variable) [kW]
+    ``e[i,s]``        energy at state ``s = 0..H`` [kWh]; ``e[i,0] = E_init``
+    ``u[i] >= 0``     energy short of the terminal target [kWh]
+    ================  =====================================================
+
+    ``dyn[i,t]``:  ``e[i,t+1] - a[i,t] e[i,t] - eta_c dt[t] pc[i,t] + dt[t] / eta_d pd[i,t] = 0``
+    with ``a = exp(-sigma dt)``;
+    ``target[i]``: ``e[i,H] + u[i] >= E_target[i]``;
+    bounds ``E_min[i,t] <= e[i,t+1] <= E_max[i,t]``, widened where needed to
+    contain the zero-power path ``E_init prod(a)``, so doing nothing is always
+    feasible.  Cost: ``sum c_thr dt (pc + pd) + sum c_short u``.
+    Injection at a node: ``sum (pd - pc)``.
+    """
+
+    def __init__(self, m, forms: list[StorageLike], grid: HorizonGrid):
+        super().__init__(forms, grid)
+        d = self._data(forms)
+        self.dis = np.concatenate([[bool(np.any(f.p_discharge_max_kw > 0))] * f.n_assets for f in forms]) \
+            if forms else np.zeros(0, bool)
+        self.dis_idx = np.flatnonzero(self.dis).tolist()
+        N, H = self.N, self.H
+        m.st_pc = _bounded_var(m, "st_pc", range(N), range(H), np.zeros((N, H)), d["pc_max"])
+        m.st_pd = _bounded_var(m, "st_pd", self.dis_idx, range(H), np.zeros((N, H)), d["pd_max"])
+        m.st_e = _bounded_var(m, "st_e", range(N), range(H + 1), d["e_lo"], d["e_hi"])
+        m.st_u = Var(range(N), domain=NonNegativeReals)
+        a, kc, kd = d["a"].tolist(), d["kc"].tolist(), d["kd"].tolist()
+        dis = set(self.dis_idx)
+        pc, pd, e = m.st_pc, m.st_pd, m.st_e
+
+        def dyn(_, i, t):
+            body = e[i, t + 1] - a[i][t] * e[i, t] - kc[i][t] * pc[i, t]
+            return (body + kd[i][t] * pd[i, t] if i in dis else body) == 0.0
+
+        m.st_dyn = Constraint(range(N), range(H), rule=dyn)
+        target = d["target"].tolist()
+        m.st_target = Constraint(range(N), rule=lambda _, i: e[i, H] + m.st_u[i] >= target[i])
+        self.m = m
+        self._coeffs = (d["a"], d["kc"], d["kd"])
+        self._costs = (d["thr"], d["short"])
+
+    def _data(self, forms) -> dict:
+        g = self.grid
+        dt = g.dt_h[None, :]
+        if not forms:
+            z = np.zeros((0, self.H))
+            return dict(pc_max=z, pd_max=z, e_lo=np.zeros((0, self.H + 1)), e_hi=np.zeros((0, self.H + 1)),
+                        a=z, kc=z, kd=z, target=np.zeros(0), thr=np.zeros(0), short=np.zeros(0))
+        sigma = stack(forms, "self_discharge_per_h")[:, None]
+        a = np.exp(-sigma * dt)
+        e0 = stack(forms, "e_init_kwh")
+        free = e0[:, None] * np.cumprod(a, axis=1)                 # zero-power path
+        e_lo = np.minimum(stack(forms, "e_min_kwh"), free)
+        e_hi = np.maximum(stack(forms, "e_max_kwh"), free)
+        return dict(
+            pc_max=stack(forms, "p_charge_max_kw"),
+            pd_max=stack(forms, "p_discharge_max_kw"),
+            e_lo=np.column_stack([e0, e_lo]),
+            e_hi=np.column_stack([e0, e_hi]),
+            a=a,
+            kc=stack(forms, "eta_charge")[:, None] * dt,
+            kd=dt / stack(forms, "eta_discharge")[:, None],
+            target=stack(forms, "e_target_kwh"),
+            thr=stack(forms, "throughput_cost_cny_per_kwh"),
+            short=stack(forms, "shortfall_cost_cny_per_kwh"),
+        )
+
+    def injection(self, node, t):
+        m = self.m
+        idx = self.at_node(node)
+        dis = [i for i in idx if self.dis[i]]
+        return quicksum(m.st_pd[i, t] for i in dis) - quicksum(m.st_pc[i, t] for i in idx)
+
+    def cost(self):
+        m, dt = self.m, self.grid.dt_h.tolist()
+        thr, short = (c.tolist() for c in self._costs)
+        return (quicksum(thr[i] * dt[t] * v for (i, t), v in m.st_pc.items())
+                + quicksum(thr[i] * dt[t] * v for (i, t), v in m.st_pd.items())
+                + quicksum(short[i] * v for i, v in m.st_u.items()))
+
+    def bind(self, lp):
+        m, N, H = self.m, self.N, self.H
+        self.c_pc = lp.cols(m.st_pc).reshape(N, H)
+        self.c_pd = lp.cols(m.st_pd).reshape(len(self.dis_idx), H)
+        self.c_e = lp.cols(m.st_e).reshape(N, H + 1)
+        self.c_u = lp.cols(m.st_u)
+        self.r_dyn = lp.rows(m.st_dyn).reshape(N, H)
+        self.r_target = lp.rows(m.st_target)
+
+    def update(self, lp, forms):
+        self.forms = list(forms)
+        d = self._data(forms)
+        lp.set_col_bounds(self.c_pc, 0.0, d["pc_max"])
+        lp.set_col_bounds(self.c_pd, 0.0, d["pd_max"][self.dis])
+        lp.set_col_bounds(self.c_e, d["e_lo"], d["e_hi"])
+        lp.set_row_bounds(self.r_target, d["target"], np.inf)
+        dt = self.grid.dt_h[None, :]
+        lp.set_costs(self.c_pc, d["thr"][:, None] * dt)
+        lp.set_costs(self.c_pd, d["thr"][self.dis][:, None] * dt)
+        lp.set_costs(self.c_u, d["short"])
+        a, kc, kd = self._coeffs
+        if not (np.array_equal(a, d["a"]) and np.array_equal(kc, d["kc"]) and np.array_equal(kd, d["kd"])):
+            lp.set_coeffs(self.r_dyn, self.c_e[:, :-1], -d["a"])
+            lp.set_coeffs(self.r_dyn, self.c_pc, -d["kc"])
+            lp.set_coeffs(self.r_dyn[self.dis], self.c_pd, d["kd"][self.dis])
+            self._coeffs = (d["a"], d["kc"], d["kd"])
+
+    def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
+        """Net power per asset, generator sign: ``pd - pc``. [kW]"""
+        p = -lp.values(self.c_pc[:, :n_steps])
+        p[self.dis] += lp.values(self.c_pd[:, :n_steps])
+        return self.split(p)
+
+    def energy(self, lp) -> np.ndarray:
+        return lp.values(self.c_e)
+
+
+class ThermalBlock(_Block):
+    """First-order thermal assets (buildings): HVAC electric power moves a temperature.
+
+    ===================  ==================================================
+    ``p[i,t]``           HVAC electric power, ``0 <= p <= P_max[i,t]`` [kW]
+    ``T[i,s]``           temperature at state ``s = 0..H``, ``T[i,0] = T_init`` [degC]
+    ``s[i,t] >= 0``      excursion outside the comfort band at block end [K]
+    ===================  ==================================================
+
+    ``dyn[i,t]``:  ``T[i,t+1] - a[i,t] T[i,t] - b[i,t] p[i,t] = d[i,t]``;
+    ``hi[i,t]``:   ``T[i,t+1] - s[i,t] <= T_max[i,t]``;
+    ``lo[i,t]``:   ``T[i,t+1] + s[i,t] >= T_min[i,t]``.
+    Cost: ``sum c_dis dt[t] s[i,t]`` (kelvin-hours).  Injection: ``-sum p``.
+    """
+
+    def __init__(self, m, forms: list[Thermal], grid: HorizonGrid):
+        super().__init__(forms, grid)
+        d = self._data(forms)
+        N, H = self.N, self.H
+        m.th_p = _bounded_var(m, "th_p", range(N), range(H), np.zeros((N, H)), d["p_max"])
+        t_lo = np.column_stack([d["t0"], np.full((N, H), -np.inf)]) if N else np.zeros((0, H + 1))
+        t_hi = np.column_stack([d["t0"], np.full((N, H), np.inf)]) if N else np.zeros((0, H + 1))
+        m.th_T = _bounded_var(m, "th_T", range(N), range(H + 1), t_lo, t_hi)
+        m.th_s = Var(range(N), range(H), domain=NonNegativeReals)
+        a, b, dd = d["a"].tolist(), d["b"].tolist(), d["d"].tolist()
+        tmax, tmin = d["t_max"].tolist(), d["t_min"].tolist()
+        T, p, s = m.th_T, m.th_p, m.th_s
+        m.th_dyn = Constraint(range(N), range(H),
+                              rule=lambda _, i, t: T[i, t + 1] - a[i][t] * T[i, t] - b[i][t] * p[i, t] == dd[i][t])
+        m.th_hi = Constraint(range(N), range(H), rule=lambda _, i, t: T[i, t + 1] - s[i, t] <= tmax[i][t])
+        m.th_lo = Constraint(range(N), range(H), rule=lambda _, i, t: T[i, t + 1] + s[i, t] >= tmin[i][t])
+        self.m = m
+        self._coeffs = (d["a"], d["b"])
+        self._cost = d["c"]
+
+    def _data(self, forms) -> dict:
+        if not forms:
+            z = np.zeros((0, self.H))
+            return dict(p_max=z, t0=np.zeros(0), a=z, b=z, d=z, t_max=z, t_min=z, c=np.zeros(0))
+        return dict(p_max=stack(forms, "p_max_kw"), t0=stack(forms, "temp_init_c"),
+                    a=stack(forms, "a"), b=stack(forms, "b_k_per_kw"), d=stack(forms, "d_k"),
+                    t_max=stack(forms, "temp_max_c"), t_min=stack(forms, "temp_min_c"),
+                    c=stack(forms, "discomfort_cost_cny_per_kh"))
+
+    def injection(self, node, t):
+        return -quicksum(self.m.th_p[i, t] for i in self.at_node(node))
+
+    def cost(self):
+        c, dt = self._cost.tolist(), self.grid.dt_h.tolist()
+        return quicksum(c[i] * dt[t] * v for (i, t), v in self.m.th_s.items())
+
+    def bind(self, lp):
+        m, N, H = self.m, self.N, self.H
+        self.c_p = lp.cols(m.th_p).reshape(N, H)
+        self.c_T = lp.cols(m.th_T).reshape(N, H + 1)
+        self.c_s = lp.cols(m.th_s).reshape(N, H)
+        self.r_dyn = lp.rows(m.th_dyn).reshape(N, H)
+        self.r_hi = lp.rows(m.th_hi).reshape(N, H)
+        self.r_lo = lp.rows(m.th_lo).reshape(N, H)
+
+    def update(self, lp, forms):
+        self.forms = list(forms)
+        d = self._data(forms)
+        lp.set_col_bounds(self.c_p, 0.0, d["p_max"])
+        lp.set_col_bounds(self.c_T[:, 0], d["t0"], d["t0"])
+        lp.set_row_bounds(self.r_dyn, d["d"], d["d"])
+        lp.set_row_bounds(self.r_hi, -np.inf, d["t_max"])
+        lp.set_row_bounds(self.r_lo, d["t_min"], np.inf)
+        lp.set_costs(self.c_s, d["c"][:, None] * self.grid.dt_h[None, :])
+        a, b = self._coeffs
+        if not (np.array_equal(a, d["a"]) and np.array_equal(b, d["b"])):
+            lp.set_coeffs(self.r_dyn, self.c_T[:, :-1], -d["a"])
+            lp.set_coeffs(self.r_dyn, self.c_p, -d["b"])
+            self._coeffs = (d["a"], d["b"])
+
+    def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
+        """HVAC power as a generator-sign setpoint: ``-p``. [kW]"""
+        return self.split(-lp.values(self.c_p[:, :n_steps]))
+
+    def temperature(self, lp) -> np.ndarray:
+        return lp.values(self.c_T)
+

@@ -1,0 +1,77 @@
+"""``source_load_interaction``: centralised optimal dispatch (源荷互动).
+
+Every asset gets its own variables in one Pyomo LP (:mod:`.model`), solved
+by HiGHS over a rolling horizon: the model is built and compiled once, and
+each window updates forecasts, prices and initial states in the persistent
+HiGHS model.  It minimises energy cost + CO2 cost + a curtailment premium,
+subject to node limits and every asset's service constraints (comfort, EV
+energy by departure, storage limits), with penalised slacks so that every
+window is feasible.  A window that HiGHS does not solve to optimality falls
+back to the uncontrolled baseline for that interval, and is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Literal
+
+from pydantic import Field
+
+from vpp.dispatch import Decision, DispatchProblem
+from vpp.optimizer.base import Strategy, StrategyOptions, register
+from vpp.optimizer.lp import SolverOptions
+from vpp.optimizer.model import DispatchModel, Weights, signature
+
+__all__ = ["InteractionOptions", "SourceLoadInteraction"]
+
+
+class InteractionOptions(StrategyOptions):
+    """Options of ``source_load_interaction``."""
+
+    # China national ETS prices were about 90-100 CNY/t in 2024 (secondary; assumption).
+    carbon_price_cny_per_t: float = Field(100.0, ge=0)
+    curtailment_penalty_cny_per_kwh: float = Field(0.05, ge=0)
+    limit_violation_cny_per_kwh: float = Field(10.0, ge=0)
+    solver: Literal["ipm", "simplex"] = "ipm"
+    time_limit_s: float = Field(60.0, gt=0)
+
+
+@register
+class SourceLoadInteraction(Strategy):
+    """Centralised optimal dispatch of every asset (rolling horizon, Pyomo + HiGHS).
+
+    Parameters
+    ----------
+    options : InteractionOptions
+    extra_constraints : callable, optional
+        ``extra_constraints(model, problem)``: add Pyomo constraints to the
+        model before it is compiled.
+    """
+
+    name = "source_load_interaction"
+    Options = InteractionOptions
+
+    def __init__(self, options: InteractionOptions | None = None, extra_constraints: Callable | None = None):
+        super().__init__(options)
+        o = self.options
+        self.weights = Weights(o.carbon_price_cny_per_t, o.curtailment_penalty_cny_per_kwh,
+                               o.limit_violation_cny_per_kwh)
+        self.solver = SolverOptions(solver=o.solver, time_limit_s=o.time_limit_s)
+        self.extra_constraints = extra_constraints
+        self.model: DispatchModel | None = None
+
+    def decide(self, problem: DispatchProblem) -> Decision:
+        t0 = time.perf_counter()
+        if self.model is None or signature(problem) != self.model.signature:
+            self.model = DispatchModel(problem, self.weights, self.solver, self.extra_constraints)
+        else:
+            self.model.update(problem)
+        build_s = time.perf_counter() - t0
+        status, solve_s = self.model.solve()
+        lp = self.model.lp
+        if not status.startswith("optimal"):
+            return Decision(status=status, fallback=True, build_time_s=build_s, solve_time_s=solve_s,
+                            n_variables=lp.n_cols, n_constraints=lp.n_rows)
+        return Decision(setpoints=self.model.setpoints(problem.grid.n_fine), status=status,
+                        build_time_s=build_s, solve_time_s=solve_s, objective_cny=self.model.objective_cny,
+                        n_variables=lp.n_cols, n_constraints=lp.n_rows)

@@ -1,0 +1,199 @@
+"""A Pyomo model compiled once into HiGHS, re-solved after in-place updates.
+
+Pyomo is the formulation; the solve path follows ``OPTIMIZER.md``: Pyomo's
+``LinearStandardFormCompiler`` turns the model into sparse matrices once, the
+matrices go to highspy in one ``passModel`` call, and each rolling-horizon
+window only changes column bounds, row bounds, costs and (rarely)
+coefficients of the persistent HiGHS model.  A window therefore costs one
+HiGHS solve, not a Pyomo rebuild.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+from pyomo.common.gc_manager import PauseGC
+from pyomo.core.base.objective import ObjectiveSense
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+__all__ = ["CompiledLP", "SolverOptions", "new_highs"]
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """HiGHS settings.  Interior point without crossover was the fastest here
+    (``OPTIMIZER.md``); ``"simplex"`` gives vertex solutions."""
+
+    solver: str = "ipm"
+    time_limit_s: float = 60.0
+    threads: int = 1
+
+    def apply(self, h: highspy.Highs) -> None:
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("solver", self.solver)
+        h.setOptionValue("run_crossover", "off" if self.solver == "ipm" else "on")
+        h.setOptionValue("presolve", "on")
+        h.setOptionValue("threads", self.threads)
+        h.setOptionValue("time_limit", float(self.time_limit_s))
+
+
+def new_highs() -> highspy.Highs:
+    """A silent ``highspy.Highs``; HiGHS prints a banner on its first
+    construction in a process, straight to file descriptor 1."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+    return h
+
+
+class CompiledLP:
+    """A linear Pyomo model held as a persistent HiGHS model.
+
+    Parameters
+    ----------
+    model : pyomo.environ.ConcreteModel
+        A linear model with one active objective (minimised).  Constraints
+        must not be ranged (use ``==``, ``<=`` or ``>=``), so each constraint
+        is exactly one row.
+    options : SolverOptions
+    """
+
+    def __init__(self, model, options: SolverOptions | None = None):
+        t0 = time.perf_counter()
+        options = options or SolverOptions()
+        with PauseGC():
+            info = LinearStandardFormCompiler().write(
+                model, mixed_form=True, set_sense=ObjectiveSense.minimize)
+        self.columns = info.columns
+        self._col_of = {id(v): j for j, v in enumerate(info.columns)}
+        self._row_of = {}
+        lo = np.empty(len(info.rows))
+        hi = np.empty(len(info.rows))
+        for i, (con, sense) in enumerate(info.rows):
+            if id(con) in self._row_of:
+                raise ValueError(f"constraint {con.name} is ranged; write it as two constraints")
+            self._row_of[id(con)] = i
+            r = info.rhs[i]
+            lo[i], hi[i] = (r, r) if sense == 0 else ((-np.inf, r) if sense == 1 else (r, np.inf))
+        inf = highspy.kHighsInf
+        col_lo = np.array([-inf if v.lb is None else v.lb for v in info.columns], dtype=float)
+        col_hi = np.array([inf if v.ub is None else v.ub for v in info.columns], dtype=float)
+        cost = np.asarray(info.c.todense()).ravel() if info.c.shape[0] else np.zeros(len(info.columns))
+        self.objective_offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+        self.n_cols, self.n_rows = len(info.columns), len(info.rows)
+        self.highs = new_highs()
+        options.apply(self.highs)
+        self._pass(info.A.tocsc(), cost, col_lo, col_hi, np.where(np.isinf(lo), -inf, lo),
+                   np.where(np.isinf(hi), inf, hi))
+        self.x = np.zeros(self.n_cols)
+        self.compile_time_s = time.perf_counter() - t0
+
+    def _pass(self, a, cost, col_lo, col_hi, row_lo, row_hi):
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_cols, self.n_rows
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lo, col_hi
+        lp.row_lower_, lp.row_upper_ = row_lo, row_hi
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = a.indptr
+        lp.a_matrix_.index_ = a.indices
+        lp.a_matrix_.value_ = a.data
+        self.highs.passModel(lp)
+
+    # -- positions ---------------------------------------------------------
+    def cols(self, var) -> np.ndarray:
+        """Column of each member of *var* (iteration order); -1 if compiled away."""
+        return np.fromiter((self._col_of.get(id(v), -1) for v in var.values()), dtype=np.int64)
+
+    def rows(self, con) -> np.ndarray:
+        """Row of each member of *con* (iteration order); -1 if compiled away."""
+        return np.fromiter((self._row_of.get(id(c), -1) for c in con.values()), dtype=np.int64)
+
+    # -- updates -----------------------------------------------------------
+    def set_col_bounds(self, cols, lo, hi) -> None:
+        """New bounds for columns *cols* (positions from :meth:`cols`)."""
+        cols, lo, hi = _present(cols, lo, hi)
+        if cols.size:
+            self.highs.changeColsBounds(cols.size, cols.astype(np.int32), _inf(lo), _inf(hi))
+
+    def set_row_bounds(self, rows, lo, hi) -> None:
+        """New lower/upper bounds (right-hand sides) for rows *rows*."""
+        rows, lo, hi = _present(rows, lo, hi)
+        if rows.size:
+            self.highs.changeRowsBounds(rows.size, rows.astype(np.int32), _inf(lo), _inf(hi))
+
+    def set_costs(self, cols, cost) -> None:
+        """New objective coefficients for columns *cols*."""
+        cols, cost = _present(cols, cost)
+        if cols.size:
+            self.highs.changeColsCost(cols.size, cols.astype(np.int32), np.asarray(cost, dtype=float))
+
+    def set_coeffs(self, rows, cols, values) -> None:
+        """New matrix coefficients at (*rows*, *cols*)."""
+        rows, cols, values = np.broadcast_arrays(np.asarray(rows), np.asarray(cols), np.asarray(values, float))
+        keep = (rows >= 0) & (cols >= 0)
+        for r, c, v in zip(rows[keep].tolist(), cols[keep].tolist(), values[keep].tolist(), strict=True):
+            self.highs.changeCoeff(r, c, v)
+
+    # -- solving -----------------------------------------------------------
+    def solve(self) -> tuple[str, float]:
+        """Solve; return (status text, seconds).  ``status`` starts with
+        ``"optimal"`` on success.
+
+        An interior-point run that ends without a proven optimum (HiGHS status
+        "unknown", seen about once in a few hundred windows here) is retried
+        once with dual simplex before the window is reported as failed.
+        """
+        t0 = time.perf_counter()
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        note = ""
+        if status != highspy.HighsModelStatus.kOptimal and self.highs.getOptionValue("solver") == "ipm":
+            note = f" (simplex after ipm {self.highs.modelStatusToString(status).lower()})"
+            self.highs.setOptionValue("solver", "simplex")
+            self.highs.run()
+            self.highs.setOptionValue("solver", "ipm")
+            status = self.highs.getModelStatus()
+        elapsed = time.perf_counter() - t0
+        if status == highspy.HighsModelStatus.kOptimal:
+            self.x = np.asarray(self.highs.getSolution().col_value, dtype=float)
+            return "optimal" + note, elapsed
+        return self.highs.modelStatusToString(status).lower() + note, elapsed
+
+    @property
+    def objective(self) -> float:
+        """Objective value of the last optimal solve (with the constant offset)."""
+        return float(self.highs.getInfo().objective_function_value) + self.objective_offset
+
+    def values(self, cols: np.ndarray) -> np.ndarray:
+        """Solution values at *cols*; columns compiled away read 0."""
+        cols = np.asarray(cols)
+        return np.where(cols >= 0, self.x[np.maximum(cols, 0)], 0.0)
+
+
+def _present(idx, *arrays):
+    """Flatten positions and values alike, dropping positions compiled away (-1)."""
+    idx = np.asarray(idx)
+    flat = [np.broadcast_to(np.asarray(a, dtype=float), idx.shape).ravel() for a in arrays]
+    idx = idx.ravel()
+    keep = idx >= 0
+    return (idx[keep], *(a[keep] for a in flat))
+
+
+def _inf(x):
+    x = np.asarray(x, dtype=float)
+    return np.clip(x, -highspy.kHighsInf, highspy.kHighsInf)

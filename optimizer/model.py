@@ -1,0 +1,232 @@
+"""The source-load interaction dispatch model: a readable list of builder calls.
+
+``build`` reads like a table of contents (after PyPSA's ``create_model``):
+one block per flexibility form, the grid (node balances, connection limits,
+settlement, peak demand), the objective, then the user's
+``extra_constraints(model, problem)`` hook.  The model is compiled once
+(:class:`~vpp.optimizer.lp.CompiledLP`) and later windows only update
+numbers (:meth:`DispatchModel.update`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from pyomo.common.gc_manager import PauseGC
+from pyomo.environ import ConcreteModel, Constraint, Objective, Var, minimize, quicksum
+
+from vpp.dispatch import DispatchProblem
+from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
+from vpp.optimizer.blocks import CurtailableBlock, StorageBlock, ThermalBlock
+from vpp.optimizer.lp import CompiledLP, SolverOptions
+
+__all__ = ["Weights", "DispatchModel", "signature"]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Objective weights beyond the tariff.
+
+    Parameters
+    ----------
+    carbon_price_cny_per_t : float
+        Price put on CO2 from imported electricity. [CNY/t]
+    curtailment_penalty_cny_per_kwh : float
+        Premium on each kWh of local green power used instead of curtailed. [CNY/kWh]
+    limit_violation_cny_per_kwh : float
+        Penalty on exchange beyond a node's import or export limit (a slack
+        that keeps every window feasible). [CNY/kWh]
+    """
+
+    carbon_price_cny_per_t: float = 100.0
+    curtailment_penalty_cny_per_kwh: float = 0.05
+    limit_violation_cny_per_kwh: float = 10.0
+
+
+def _of(problem: DispatchProblem, kind) -> list:
+    return [f for f in problem.forms if isinstance(f, kind)]
+
+
+def signature(problem: DispatchProblem) -> tuple:
+    """What fixes the model's structure; a window with another signature needs a rebuild."""
+    forms = tuple(
+        (type(f).__name__, f.fleet, f.node, getattr(f, "n_assets", 0),
+         bool(np.any(f.p_discharge_max_kw > 0)) if isinstance(f, StorageLike) else False)
+        for f in problem.forms)
+    return (tuple(problem.grid.steps_per_block.tolist()), tuple(n.name for n in problem.nodes),
+            problem.settlement, forms)
+
+
+class _GridBlock:
+    """Node balances, connection limits, settlement and peak demand.
+
+    ==============================  ==========================================
+    ``imp[n,t], exp[n,t] >= 0``     exchange with the upstream grid within the
+                                    node's limits [kW]
+    ``imp_x[n,t], exp_x[n,t] >= 0`` exchange beyond the limits (penalised) [kW]
+    ``buy[k,t], sell[k,t] >= 0``    settled import/export of account ``k``: the
+                                    VPP (``settlement = "vpp"``) or each node [kW]
+    ``peak[k] >= peak_so_far[k]``   billed peak import [kW]
+    ==============================  ==========================================
+
+    ``balance[n,t]``: ``sum injections + imp + imp_x - exp - exp_x = -fixed[n,t]``;
+    ``settle[k,t]``: ``sum_{n in k} (imp + imp_x - exp - exp_x) - buy + sell = 0``;
+    ``peak_def[k,t]``: ``buy[k,t] - peak[k] <= 0``.
+    Cost: ``dt (price_imp + carbon_price co2) buy - dt price_exp sell
+    + demand_charge peak + c_viol dt (imp_x + exp_x)``.
+    """
+
+    def __init__(self, m, problem: DispatchProblem, blocks, weights: Weights):
+        self.problem, self.weights = problem, weights
+        g = problem.grid
+        self.H = g.n_blocks
+        self.node_names = [n.name for n in problem.nodes]
+        self.accounts = ["vpp"] if problem.settlement == "vpp" else self.node_names
+        big = self._big_m(problem)
+        nodes, T, K = range(len(self.node_names)), range(self.H), range(len(self.accounts))
+        imp_lim = [n.import_limit_kw for n in problem.nodes]
+        exp_lim = [n.export_limit_kw for n in problem.nodes]
+        m.imp = Var(nodes, T, bounds=lambda _, n, t: (0.0, imp_lim[n]))
+        m.exp = Var(nodes, T, bounds=lambda _, n, t: (0.0, exp_lim[n]))
+        m.imp_x = Var(nodes, T, bounds=(0.0, big))
+        m.exp_x = Var(nodes, T, bounds=(0.0, big))
+        m.buy = Var(K, T, bounds=(0.0, big))
+        m.sell = Var(K, T, bounds=(0.0, big))
+        peak0 = np.broadcast_to(problem.peak_import_so_far_kw, (len(self.accounts),)).tolist()
+        m.peak = Var(K, bounds=lambda _, k: (peak0[k], None))
+        fixed = self._fixed(problem).tolist()
+
+        def net(n, t):
+            return m.imp[n, t] + m.imp_x[n, t] - m.exp[n, t] - m.exp_x[n, t]
+
+        def balance(_, n, t):
+            name = self.node_names[n]
+            inj = quicksum(b.injection(name, t) for b in blocks)
+            return inj + net(n, t) == -fixed[n][t]
+
+        m.balance = Constraint(nodes, T, rule=balance)
+        members = [list(nodes)] if problem.settlement == "vpp" else [[n] for n in nodes]
+        m.settle = Constraint(K, T, rule=lambda _, k, t:
+                              quicksum(net(n, t) for n in members[k]) - m.buy[k, t] + m.sell[k, t] == 0.0)
+        m.peak_def = Constraint(K, T, rule=lambda _, k, t: m.buy[k, t] - m.peak[k] <= 0.0)
+        self.m = m
+
+    @staticmethod
+    def _big_m(problem: DispatchProblem) -> float:
+        """A finite bound on any exchange, so an odd tariff cannot make the LP unbounded."""
+        total = sum(n.import_limit_kw + n.export_limit_kw for n in problem.nodes)
+        for f in problem.forms:
+            for attr in ("p_max_kw", "p_charge_max_kw", "p_discharge_max_kw"):
+                if hasattr(f, attr):
+                    total += float(np.abs(getattr(f, attr)).max(initial=0.0)) * max(getattr(f, "n_assets", 1), 1)
+        return 10.0 * (total + 1.0)
+
+    def _fixed(self, problem: DispatchProblem) -> np.ndarray:
+        fixed = np.zeros((len(self.node_names), self.H))
+        for f in _of(problem, FixedProfile):
+            fixed[self.node_names.index(f.node)] += f.p_kw
+        return fixed
+
+    def _prices(self, problem: DispatchProblem):
+        dt = problem.grid.dt_h
+        w = self.weights
+        buy = dt * (problem.price_import_cny_per_kwh + w.carbon_price_cny_per_t * problem.co2_kg_per_kwh / 1e3)
+        sell = -dt * problem.price_export_cny_per_kwh
+        return buy, sell
+
+    def cost(self):
+        m, problem = self.m, self.problem
+        buy, sell = (x.tolist() for x in self._prices(problem))
+        dt = problem.grid.dt_h.tolist()
+        viol = self.weights.limit_violation_cny_per_kwh
+        return (quicksum(buy[t] * v for (_, t), v in m.buy.items())
+                + quicksum(sell[t] * v for (_, t), v in m.sell.items())
+                + quicksum(problem.demand_charge_cny_per_kw * v for v in m.peak.values())
+                + quicksum(viol * dt[t] * v for (_, t), v in m.imp_x.items())
+                + quicksum(viol * dt[t] * v for (_, t), v in m.exp_x.items()))
+
+    def bind(self, lp):
+        m, K, H = self.m, len(self.accounts), self.H
+        self.c_buy = lp.cols(m.buy).reshape(K, H)
+        self.c_sell = lp.cols(m.sell).reshape(K, H)
+        self.c_peak = lp.cols(m.peak)
+        self.r_balance = lp.rows(m.balance).reshape(len(self.node_names), H)
+
+    def update(self, lp, problem: DispatchProblem):
+        self.problem = problem
+        fixed = self._fixed(problem)
+        lp.set_row_bounds(self.r_balance, -fixed, -fixed)
+        buy, sell = self._prices(problem)
+        lp.set_costs(self.c_buy, np.broadcast_to(buy, self.c_buy.shape))
+        lp.set_costs(self.c_sell, np.broadcast_to(sell, self.c_sell.shape))
+        lp.set_costs(self.c_peak, problem.demand_charge_cny_per_kw)
+        lp.set_col_bounds(self.c_peak, np.broadcast_to(problem.peak_import_so_far_kw, self.c_peak.shape), np.inf)
+
+
+class DispatchModel:
+    """The centralised dispatch LP of one rolling-horizon structure.
+
+    Parameters
+    ----------
+    problem : DispatchProblem
+        The first window; later windows with the same :func:`signature` are
+        applied with :meth:`update`.
+    weights : Weights
+    solver : SolverOptions
+    extra_constraints : callable, optional
+        ``extra_constraints(model, problem)`` adds user constraints to the
+        Pyomo model before it is compiled (like PyPSA's ``extra_functionality``).
+    """
+
+    def __init__(self, problem: DispatchProblem, weights: Weights | None = None,
+                 solver: SolverOptions | None = None,
+                 extra_constraints: Callable | None = None):
+        t0 = time.perf_counter()
+        weights = weights or Weights()
+        solver = solver or SolverOptions()
+        self.signature = signature(problem)
+        self.model = m = ConcreteModel(name="source_load_interaction")
+        g = problem.grid
+        with PauseGC():
+            self.curtailable = CurtailableBlock(m, _of(problem, CurtailableSource), g,
+                                                weights.curtailment_penalty_cny_per_kwh)
+            self.storage = StorageBlock(m, _of(problem, StorageLike), g)
+            self.thermal = ThermalBlock(m, _of(problem, Thermal), g)
+            self.blocks = (self.curtailable, self.storage, self.thermal)
+            self.network = _GridBlock(m, problem, self.blocks, weights)
+            m.objective = Objective(expr=quicksum(b.cost() for b in (*self.blocks, self.network)), sense=minimize)
+            if extra_constraints is not None:
+                extra_constraints(m, problem)
+        self.build_time_s = time.perf_counter() - t0
+        self.lp = CompiledLP(m, solver)
+        for b in (*self.blocks, self.network):
+            b.bind(self.lp)
+        self.build_time_s += self.lp.compile_time_s
+
+    def update(self, problem: DispatchProblem) -> None:
+        """Load a new window of the same structure into the HiGHS model."""
+        if signature(problem) != self.signature:
+            raise ValueError("window structure changed; build a new DispatchModel")
+        self.curtailable.update(self.lp, _of(problem, CurtailableSource))
+        self.storage.update(self.lp, _of(problem, StorageLike))
+        self.thermal.update(self.lp, _of(problem, Thermal))
+        self.network.update(self.lp, problem)
+
+    def solve(self) -> tuple[str, float]:
+        """Solve the current window; returns (status, seconds)."""
+        return self.lp.solve()
+
+    @property
+    def objective_cny(self) -> float:
+        return self.lp.objective
+
+    def setpoints(self, n_steps: int) -> dict[str, np.ndarray]:
+        """Per-fleet setpoints for the first *n_steps* (one-step) blocks. [kW]"""
+        out = {}
+        for b in self.blocks:
+            if b.forms:
+                out.update(b.setpoints(self.lp, n_steps))
+        return out

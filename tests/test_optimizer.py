@@ -1,0 +1,236 @@
+"""The dispatch LP against optima known by hand, an independent LP, and itself rebuilt.
+
+Hand-solved problems use one-hour blocks so energies equal powers.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from vpp.dispatch import DispatchProblem, NodeLimits
+from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
+from vpp.optimizer.model import DispatchModel, Weights
+
+OBJ_TOL = 1e-5      # relative objective tolerance (interior point, no crossover)
+X_TOL = 1e-4        # kW / degC tolerance on primal values
+NO_EXTRAS = Weights(carbon_price_cny_per_t=0.0, curtailment_penalty_cny_per_kwh=0.0,
+                    limit_violation_cny_per_kwh=100.0)
+
+
+def grid(h, k0=0):
+    return HorizonGrid(k0, np.ones(h, dtype=int), 1.0)
+
+
+def battery(p_kw=10.0, e_max=20.0, e0=0.0, target=0.0, eta=1.0, h=2, node="n", fleet="bat"):
+    one = np.ones((1, h))
+    return StorageLike(fleet, node, p_kw * one, p_kw * one, 0 * one, e_max * one, np.array([e0]),
+                       np.array([target]), np.array([eta]), np.array([eta]), np.array([0.0]),
+                       np.array([50.0]), np.array([0.0]))
+
+
+def problem(forms, prices, export_prices=None, nodes=(("n", 1e4, 1e4),), h=None, settlement="vpp"):
+    h = h or len(prices)
+    return DispatchProblem(
+        grid(h), tuple(NodeLimits(*n) for n in nodes), tuple(forms), np.asarray(prices, float),
+        np.zeros(h) if export_prices is None else np.asarray(export_prices, float), np.zeros(h),
+        np.zeros(1 if settlement == "vpp" else len(nodes)), 0.0, settlement)
+
+
+def solve(pr, weights=NO_EXTRAS):
+    dm = DispatchModel(pr, weights)
+    status, _ = dm.solve()
+    assert status == "optimal"
+    return dm
+
+
+def test_battery_arbitrage_two_prices():
+    # Load 10 kW; price 1 then 2.  Best: charge 10 kWh at 1, discharge at 2.
+    # Import 20 then 0: cost 20 (vs 30 without the battery).
+    pr = problem([battery(), FixedProfile("load", "n", np.array([-10.0, -10.0]))], [1.0, 2.0])
+    dm = solve(pr)
+    assert dm.objective_cny == pytest.approx(20.0, rel=OBJ_TOL)
+    np.testing.assert_allclose(dm.setpoints(2)["bat"], [[-10.0, 10.0]], atol=X_TOL)
+
+
+def test_battery_losses_make_small_spreads_unprofitable():
+    # eta = 0.8 each way: 1 kWh bought at 1.0 returns 0.64 kWh, worth 0.64 * 1.5 = 0.96 < 1.
+    pr = problem([battery(eta=0.8), FixedProfile("load", "n", np.array([-10.0, -10.0]))], [1.0, 1.5])
+    dm = solve(pr)
+    assert dm.objective_cny == pytest.approx(10.0 + 15.0, rel=OBJ_TOL)
+
+
+def test_export_limit_curtails_the_surplus_unless_storage_absorbs_it():
+    # PV 100 kW, load 30 kW, export limit 50 kW: 20 kW must be curtailed.
+    pv = CurtailableSource("pv", "n", np.array([[100.0]]))
+    load = FixedProfile("load", "n", np.array([-30.0]))
+    pr = problem([pv, load], [1.0], export_prices=[0.4], nodes=(("n", 1e4, 50.0),))
+    dm = solve(pr)
+    assert dm.objective_cny == pytest.approx(-50 * 0.4, rel=OBJ_TOL)
+    caps = dm.setpoints(1)["pv"]
+    assert caps[0, 0] == pytest.approx(80.0, abs=1e-2)
+    # Add a 10 kW battery and a premium on using green power: the battery absorbs
+    # 10 kW, so only 10 kW are curtailed.
+    pr = problem([pv, load, battery(h=1, e_max=100.0)], [1.0], export_prices=[0.4], nodes=(("n", 1e4, 50.0),))
+    dm = solve(pr, Weights(0.0, 0.05, 100.0))
+    assert dm.objective_cny == pytest.approx(-50 * 0.4 - 0.05 * 90, rel=OBJ_TOL)
+    assert dm.setpoints(1)["pv"][0, 0] == pytest.approx(90.0, abs=1e-2)
+    np.testing.assert_allclose(dm.setpoints(1)["bat"], [[-10.0]], atol=X_TOL)
+
+
+def test_no_curtailment_cap_when_everything_fits():
+    pv = CurtailableSource("pv", "n", np.array([[10.0]]))
+    pr = problem([pv, FixedProfile("load", "n", np.array([-30.0]))], [1.0])
+    assert np.isinf(solve(pr).setpoints(1)["pv"]).all()
+
+
+def thermal(a, b, d, t0, tmin, tmax, p_max=10.0, cost=1000.0):
+    h = len(d)
+    row = lambda x: np.broadcast_to(np.asarray(x, float), (h,))[None, :].copy()  # noqa: E731
+    return Thermal("bldg", "n", row(a), row(b), row(d), np.array([t0]), row(p_max), row(tmin), row(tmax),
+                   np.array([cost]))
+
+
+def test_precooling_moves_cooling_to_the_cheap_block():
+    # No decay (a = 1), 1 K per kW of cooling, +2 K of heat gain per block, band 22..26, start 24.
+    # Cheapest: cool 2 kW in the cheap first block (T 24 -> 24), none in the dear one (-> 26).
+    th = thermal(a=1.0, b=-1.0, d=[2.0, 2.0], t0=24.0, tmin=22.0, tmax=26.0)
+    dm = solve(problem([th], [0.5, 2.0]))
+    assert dm.objective_cny == pytest.approx(2 * 0.5, rel=OBJ_TOL)
+    np.testing.assert_allclose(dm.setpoints(2)["bldg"], [[-2.0, 0.0]], atol=X_TOL)
+
+
+def test_discomfort_slack_is_used_only_when_cooling_cannot_keep_up():
+    # +5 K per block but only 1 kW (1 K) of cooling: 26 + 4 = 30 K over 26 after block 1 ... by hand:
+    # T1 = 24 + 5 - 1 = 28 (2 K over), T2 = 28 + 5 - 1 = 32 (6 K over): 8 K h at 1000 CNY/(K h).
+    th = thermal(a=1.0, b=-1.0, d=[5.0, 5.0], t0=24.0, tmin=22.0, tmax=26.0, p_max=1.0)
+    dm = solve(problem([th], [1.0, 1.0]))
+    assert dm.objective_cny == pytest.approx(2 * 1.0 + 8 * 1000.0, rel=OBJ_TOL)
+
+
+def test_import_limit_slack_keeps_an_impossible_window_feasible():
+    pr = problem([FixedProfile("load", "n", np.array([-120.0]))], [1.0], nodes=(("n", 100.0, 0.0),))
+    dm = solve(pr)
+    assert dm.objective_cny == pytest.approx(120 * 1.0 + 20 * NO_EXTRAS.limit_violation_cny_per_kwh, rel=OBJ_TOL)
+
+
+def test_node_settlement_bills_each_node_while_vpp_settlement_nets_them():
+    # Node a exports 10 kW of PV, node b imports 10 kW.  VPP settlement nets to zero.
+    pv = CurtailableSource("pv", "a", np.array([[10.0]]))
+    load = FixedProfile("load", "b", np.array([-10.0]))
+    nodes = (("a", 1e3, 1e3), ("b", 1e3, 1e3))
+    vpp = solve(problem([pv, load], [1.0], export_prices=[0.4], nodes=nodes, settlement="vpp"))
+    node = solve(problem([pv, load], [1.0], export_prices=[0.4], nodes=nodes, settlement="node"))
+    assert vpp.objective_cny == pytest.approx(0.0, abs=1e-6)
+    assert node.objective_cny == pytest.approx(10 * 1.0 - 10 * 0.4, rel=OBJ_TOL)
+
+
+# -- an independent formulation of storage + curtailable + fixed on one node ----------
+
+def linprog_optimum(st_forms, pv_max, fixed, price, price_exp, imp_lim, exp_lim, dt):
+    """min sum dt (price imp - price_exp exp) + shortfall + throughput, written by hand for scipy."""
+    H, N = len(price), len(st_forms)
+    # columns: pc[i,t], pd[i,t], e[i,1..H], u[i], pv[t], imp[t], exp[t]
+    n_pc = N * H
+    c_pc, c_pd, c_e, c_u = 0, n_pc, 2 * n_pc, 3 * n_pc
+    c_pv, c_imp, c_exp = c_u + N, c_u + N + H, c_u + N + 2 * H
+    n = c_exp + H
+    cost = np.zeros(n)
+    lo, hi = np.zeros(n), np.full(n, np.inf)
+    a_eq, b_eq, a_ub, b_ub = [], [], [], []
+    for i, f in enumerate(st_forms):
+        for t in range(H):
+            pc, pd, e = c_pc + i * H + t, c_pd + i * H + t, c_e + i * H + t
+            hi[pc], hi[pd] = f.p_charge_max_kw[0, t], f.p_discharge_max_kw[0, t]
+            lo[e], hi[e] = f.e_min_kwh[0, t], f.e_max_kwh[0, t]
+            cost[pc] = cost[pd] = f.throughput_cost_cny_per_kwh[0] * dt[t]
+            row = np.zeros(n)
+            row[e], row[pc], row[pd] = 1.0, -f.eta_charge[0] * dt[t], dt[t] / f.eta_discharge[0]
+            rhs = 0.0
+            if t == 0:
+                rhs = f.e_init_kwh[0]
+            else:
+                row[e - 1] = -1.0
+            a_eq.append(row)
+            b_eq.append(rhs)
+        cost[c_u + i] = f.shortfall_cost_cny_per_kwh[0]
+        row = np.zeros(n)
+        row[c_e + i * H + H - 1], row[c_u + i] = -1.0, -1.0
+        a_ub.append(row)
+        b_ub.append(-f.e_target_kwh[0])
+    for t in range(H):
+        hi[c_pv + t], hi[c_imp + t], hi[c_exp + t] = pv_max[t], imp_lim, exp_lim
+        cost[c_imp + t], cost[c_exp + t] = price[t] * dt[t], -price_exp[t] * dt[t]
+        row = np.zeros(n)
+        for i in range(N):
+            row[c_pd + i * H + t], row[c_pc + i * H + t] = 1.0, -1.0
+        row[c_pv + t], row[c_imp + t], row[c_exp + t] = 1.0, 1.0, -1.0
+        a_eq.append(row)
+        b_eq.append(-fixed[t])
+    res = linprog(cost, A_ub=np.array(a_ub), b_ub=b_ub, A_eq=np.array(a_eq), b_eq=b_eq,
+                  bounds=list(zip(lo, hi, strict=True)), method="highs")
+    assert res.status == 0
+    return res.fun
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_matches_an_independent_lp_on_random_instances(data):
+    h = data.draw(st.integers(2, 6))
+    n = data.draw(st.integers(1, 3))
+    rnd = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    dt = np.ones(h)
+    forms = []
+    for i in range(n):
+        p = rnd.uniform(1, 20)
+        e_max = rnd.uniform(5, 50)
+        e0 = rnd.uniform(0, e_max)
+        one = np.ones((1, h))
+        forms.append(StorageLike(f"s{i}", "n", p * one, p * one * rnd.integers(0, 2), 0 * one, e_max * one,
+                                 np.array([e0]), np.array([rnd.uniform(0, e_max)]), np.array([rnd.uniform(0.8, 1)]),
+                                 np.array([rnd.uniform(0.8, 1)]), np.array([0.0]), np.array([rnd.uniform(1, 5)]),
+                                 np.array([rnd.uniform(0, 0.1)])))
+    pv = rnd.uniform(0, 60, h)
+    fixed = -rnd.uniform(0, 50, h)
+    price, price_exp = rnd.uniform(0.2, 1.6, h), rnd.uniform(0.0, 0.2, h)
+    imp_lim, exp_lim = 500.0, rnd.uniform(0, 30)
+    pr = DispatchProblem(grid(h), (NodeLimits("n", imp_lim, exp_lim),),
+                         tuple(forms) + (CurtailableSource("pv", "n", pv[None, :]), FixedProfile("l", "n", fixed)),
+                         price, price_exp, np.zeros(h), np.zeros(1), 0.0, "vpp")
+    ours = solve(pr).objective_cny
+    ref = linprog_optimum(forms, pv, fixed, price, price_exp, imp_lim, exp_lim, dt)
+    assert ours == pytest.approx(ref, rel=1e-5, abs=1e-4)
+
+
+def test_rolling_update_equals_a_fresh_build():
+    """Updating the persistent model gives the same optimum as building the new window anew."""
+    rnd = np.random.default_rng(7)
+    g = HorizonGrid(0, np.array([1, 1, 1, 1, 4, 4]), 0.25)
+    h = g.n_blocks
+
+    def window(seed):
+        r = np.random.default_rng(seed)
+        one = np.ones((2, h))
+        st_ = StorageLike("bat", "n", 50 * one, 50 * one, 10 * one, 90 * one, r.uniform(10, 90, 2),
+                          np.array([50.0, 50.0]), np.array([0.95, 0.9]), np.array([0.95, 0.9]),
+                          np.array([1e-3, 0.0]), np.array([1.5, 1.5]), np.array([0.05, 0.05]))
+        a = np.exp(-g.dt_h / 10.0)[None, :].repeat(3, 0)
+        th = Thermal("b", "m", a, -0.01 * (1 - a), (1 - a) * r.uniform(28, 33, (3, h)), r.uniform(24, 26, 3),
+                     100 * np.ones((3, h)), 24 * np.ones((3, h)), 26 * np.ones((3, h)), np.full(3, 200.0))
+        pv = CurtailableSource("pv", "m", r.uniform(0, 300, (4, h)))
+        return DispatchProblem(g, (NodeLimits("n", 500, 100), NodeLimits("m", 800, 50)),
+                               (st_, th, pv, FixedProfile("l", "m", -r.uniform(100, 400, h))),
+                               r.uniform(0.3, 1.5, h), np.full(h, 0.4155), r.uniform(0.5, 0.6, h),
+                               np.array([r.uniform(0, 300)]), 30.0, "vpp")
+
+    first = DispatchModel(window(1), Weights())
+    first.solve()
+    for seed in (2, 3, 4):
+        pr = window(seed)
+        first.update(pr)
+        assert first.solve()[0] == "optimal"
+        fresh = DispatchModel(pr, Weights())
+        fresh.solve()
+        assert first.objective_cny == pytest.approx(fresh.objective_cny, rel=OBJ_TOL)
+    del rnd
