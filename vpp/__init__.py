@@ -1,3 +1,24 @@
-"""vpp: a virtual power plant aggregation simulator."""
+"""vpp: a virtual power plant aggregation simulator.
 
-__all__: list[str] = []
+>>> import vpp
+>>> res = vpp.run()                      # the embedded Shanghai Lingang week
+>>> res.kpis.loc["green_local_consumption_rate", ["value", "baseline"]]
+>>> cmp = vpp.compare()                  # baseline vs source-load interaction
+
+The API is imported on first use, so ``import vpp.flex`` (say) stays light.
+"""
+
+from importlib import import_module
+
+__all__ = ["run", "compare", "validate", "load", "default_scenario_path", "Results", "Comparison",
+           "InputError", "ScenarioError"]
+
+_HOME = {"run": "vpp.api", "compare": "vpp.api", "validate": "vpp.api", "load": "vpp.api",
+         "default_scenario_path": "vpp.api", "Comparison": "vpp.api", "Results": "vpp.results",
+         "InputError": "vpp.errors", "ScenarioError": "vpp.errors"}
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(import_module(_HOME[name]), name)
+    raise AttributeError(f"module 'vpp' has no attribute {name!r}")

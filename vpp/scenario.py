@@ -61,7 +61,7 @@ class TimeConfig(_Section):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Asia/Shanghai')")
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Asia/Shanghai')") from None
         return v
 
     @model_validator(mode="after")
@@ -162,16 +162,16 @@ class Scenario(_Section):
         nodes = {n.name for n in self.nodes}
         for i, f in enumerate(self.fleets):
             if f.node not in nodes:
-                raise _LocatedError(("fleets", i, "node"), f"unknown node {f.node!r} (nodes: {', '.join(sorted(nodes))})")
+                known = ", ".join(sorted(nodes))
+                raise _LocatedError(("fleets", i, "node"), f"unknown node {f.node!r} (nodes: {known})")
         fleets = {f.name for f in self.fleets}
         for i, name in enumerate(self.output.per_asset):
             if name not in fleets:
                 raise _LocatedError(("output", "per_asset", i), f"unknown fleet {name!r}")
-        d = self.dispatch
-        if d.interval_min % self.time.step_min:
-            raise _LocatedError(("dispatch", "interval_min"), f"must be a multiple of time.step_min ({self.time.step_min})")
-        if d.coarse_step_min % self.time.step_min:
-            raise _LocatedError(("dispatch", "coarse_step_min"), f"must be a multiple of time.step_min ({self.time.step_min})")
+        d, step = self.dispatch, self.time.step_min
+        for name in ("interval_min", "coarse_step_min"):
+            if getattr(d, name) % step:
+                raise _LocatedError(("dispatch", name), f"must be a multiple of time.step_min ({step})")
         if d.fine_horizon_h * 60 < d.interval_min:
             raise _LocatedError(("dispatch", "fine_horizon_h"), "must cover at least one dispatch interval")
         if d.horizon_h < d.fine_horizon_h:
@@ -221,10 +221,13 @@ def validation_error(source: str, err: ValidationError, prefix: tuple = ()) -> S
     return ScenarioError(source, field_path(_clean_loc(loc)), reason + more)
 
 
+_UNION_TAGS = {"float", "int", "str", "bool", "uniform", "normal", "lognormal", "choice"}
+
+
 def _clean_loc(loc: tuple) -> tuple:
-    # pydantic puts union-member tags (e.g. 'float', 'uniform') into locations
-    tags = {"float", "int", "uniform", "normal", "lognormal", "choice", "function-after[check(), union[float,tagged-union[Uniform,Normal,LogNormal,Choice]]]"}
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in tags or p.startswith("function-"))))
+    """Drop the union-member tags pydantic puts into locations (``float``,
+    ``uniform``, ``function-after[...]``), which are not field names."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or p.startswith("function-"))))
 
 
 def _reason(error: dict) -> str:

@@ -1,0 +1,223 @@
+"""The Python API that notebooks and the CLI share: validate, run, compare.
+
+>>> import vpp
+>>> res = vpp.run("scenarios/shanghai_lingang.toml", strategy="source_load_interaction")
+>>> res.kpis.loc["green_local_consumption_rate"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import tomli_w
+from pydantic import ValidationError
+
+from vpp.assets import FLEET_TYPES, FleetContext
+from vpp.assets.base import FleetParams
+from vpp.engine import Engine
+from vpp.errors import ScenarioError
+from vpp.exogenous import Exogenous, Forecaster, build_exogenous
+from vpp.kpi import compute_kpis, relative_kpis
+from vpp.optimizer import STRATEGIES, Strategy
+from vpp.optimizer.base import StrategyOptions
+from vpp.results import Results
+from vpp.rng import component_rng
+from vpp.scenario import Scenario, load_scenario, validation_error
+
+__all__ = ["default_scenario_path", "load", "validate", "run", "compare", "Comparison", "BASELINE"]
+
+BASELINE = "source_follows_load"
+
+
+def default_scenario_path() -> Path:
+    """The embedded default scenario (ships inside the installed package)."""
+    return Path(str(resources.files("vpp.scenarios") / "shanghai_lingang.toml"))
+
+
+def load(scenario: str | Path | Scenario | None = None) -> Scenario:
+    """A validated :class:`Scenario` from a path (default: the embedded one)."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    return load_scenario(default_scenario_path() if scenario is None else Path(scenario))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    scenario: Scenario
+    source: str
+    fleet_params: tuple[FleetParams, ...]
+
+
+def _source(scenario: Scenario, given) -> str:
+    return str(given) if isinstance(given, (str, Path)) else f"<scenario {scenario.name}>"
+
+
+def _prepare(scenario: Scenario, source: str) -> _Prepared:
+    params = []
+    for i, f in enumerate(scenario.fleets):
+        cls = FLEET_TYPES.get(f.type)
+        if cls is None:
+            raise ScenarioError(source, f"fleets[{i}].type",
+                                f"unknown fleet type {f.type!r} (known: {', '.join(sorted(FLEET_TYPES))})")
+        try:
+            params.append(cls.Params.model_validate(f.params))
+        except ValidationError as e:
+            raise validation_error(source, e, prefix=("fleets", i, "params")) from None
+    return _Prepared(scenario, source, tuple(params))
+
+
+def _strategy(prep: _Prepared, strategy: str | Strategy | None) -> Strategy:
+    if isinstance(strategy, Strategy):
+        return strategy
+    cfg = prep.scenario.strategy
+    name = strategy or cfg.name
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        field = "strategy.name" if strategy is None else "--strategy"
+        raise ScenarioError(prep.source, field, f"unknown strategy {name!r} (known: {', '.join(sorted(STRATEGIES))})")
+    raw = cfg.options if name == cfg.name else {}
+    try:
+        options: StrategyOptions = cls.Options.model_validate(raw)
+    except ValidationError as e:
+        raise validation_error(prep.source, e, prefix=("strategy", "options")) from None
+    return cls(options)
+
+
+def validate(scenario: str | Path | Scenario | None = None, strategy: str | None = None) -> Scenario:
+    """Check a scenario completely without running it (structure, fleet
+    parameters, strategy and options, data files); raise :class:`ScenarioError`."""
+    sc = load(scenario)
+    prep = _prepare(sc, _source(sc, scenario))
+    _strategy(prep, strategy)
+    build_exogenous(sc)
+    return sc
+
+
+def resolved_toml(prep: _Prepared) -> str:
+    """The scenario with every default filled in, as TOML."""
+    data = prep.scenario.model_dump(mode="json", exclude_none=True)
+    for f, params in zip(data["fleets"], prep.fleet_params, strict=True):
+        f["params"] = params.model_dump(mode="json", exclude_none=True)
+    start, end = prep.scenario.time.start_ts, prep.scenario.time.end_ts
+    data["time"]["start"], data["time"]["end"] = start.to_pydatetime(), end.to_pydatetime()
+    return "# Resolved scenario: every default filled in.\n" + tomli_w.dumps(_toml_safe(data))
+
+
+def _toml_safe(x):
+    if isinstance(x, dict):
+        return {k: _toml_safe(v) for k, v in x.items() if v is not None}
+    if isinstance(x, (list, tuple)):
+        return [_toml_safe(v) for v in x]
+    if isinstance(x, str) and x in ("inf", "-inf", "Infinity", "-Infinity"):
+        return float(x.replace("Infinity", "inf"))
+    return x
+
+
+def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress) -> Results:
+    sc = prep.scenario
+    timeline = sc.timeline()
+    fleets = []
+    for f, params in zip(sc.fleets, prep.fleet_params, strict=True):
+        ctx = FleetContext(f.name, f.node, f.count, component_rng(sc.seed, f"fleet/{f.name}"), timeline, exo)
+        fleets.append(FLEET_TYPES[f.type](ctx, params))
+    engine = Engine(sc, fleets, strategy, exo, Forecaster(sc.forecast, sc.seed), progress)
+    recorder = engine.run()
+    return recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
+
+
+def _progress(label: str, enabled: bool):
+    if not enabled:
+        return None, None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=None, desc=label, unit="step", disable=None, leave=False)
+
+    def update(k, n):
+        bar.total = n
+        bar.n = k
+        if k == n or k % 8 == 0:
+            bar.refresh()
+
+    return update, bar
+
+
+def _run_one(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress: bool) -> Results:
+    update, bar = _progress(strategy.name, progress)
+    try:
+        return _simulate(prep, strategy, exo, update)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy | None = None, *,
+        progress: bool = False) -> Results:
+    """Simulate one strategy (and the baseline, for relative KPIs).
+
+    Parameters
+    ----------
+    scenario : path or Scenario, optional
+        Default: the embedded ``shanghai_lingang.toml``.
+    strategy : str or Strategy, optional
+        A registered name or a strategy object; default: the scenario's.
+    progress : bool
+        Show a progress bar of simulated steps (on a terminal).
+
+    Returns
+    -------
+    Results
+        With ``kpis`` (absolute and relative to ``source_follows_load`` on
+        the same draws) and ``baseline`` (that run).
+    """
+    sc = load(scenario)
+    prep = _prepare(sc, _source(sc, scenario))
+    strat = _strategy(prep, strategy)
+    exo = build_exogenous(sc)
+    res = _run_one(prep, strat, exo, progress)
+    base = res if strat.name == BASELINE else _run_one(prep, _strategy(prep, BASELINE), exo, progress)
+    res.kpis = relative_kpis(compute_kpis(res), compute_kpis(base))
+    res.baseline = base if base is not res else None
+    return res
+
+
+@dataclass
+class Comparison:
+    """Several strategies on one scenario and the same random draws.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per strategy, one column per KPI.
+    results : dict of str to Results
+    """
+
+    table: pd.DataFrame
+    results: dict[str, Results] = field(default_factory=dict)
+
+    @property
+    def baseline(self) -> Results:
+        return self.results[BASELINE]
+
+
+def compare(scenario: str | Path | Scenario | None = None,
+            strategies: tuple[str | Strategy, ...] = (BASELINE, "source_load_interaction"), *,
+            progress: bool = False) -> Comparison:
+    """Run each strategy (the baseline always included) on identical draws."""
+    sc = load(scenario)
+    prep = _prepare(sc, _source(sc, scenario))
+    strats = [_strategy(prep, s) for s in strategies]
+    if BASELINE not in [s.name for s in strats]:
+        strats.insert(0, _strategy(prep, BASELINE))
+    exo = build_exogenous(sc)
+    results = {s.name: _run_one(prep, s, exo, progress) for s in strats}
+    base_kpis = compute_kpis(results[BASELINE])
+    for r in results.values():
+        r.kpis = relative_kpis(compute_kpis(r), base_kpis)
+        r.baseline = results[BASELINE] if r.strategy != BASELINE else None
+    table = pd.DataFrame({name: r.kpis["value"] for name, r in results.items()}).T
+    table.index.name = "strategy"
+    return Comparison(table, results)
+

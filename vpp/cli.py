@@ -1,0 +1,149 @@
+"""Command line: ``vpp run``, ``vpp compare``, ``vpp validate``, ``vpp list``.
+
+Thin by design: it parses arguments, calls :mod:`vpp.api`, writes the run
+folder and prints a summary.  A user mistake prints one line
+(``source: field: reason``) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from vpp.errors import InputError
+
+__all__ = ["main"]
+
+HEADLINE = ("green_local_consumption_rate", "curtailment_rate", "self_sufficiency", "total_cost_cny",
+            "co2_kg", "peak_import_kw", "ev_energy_not_served_kwh", "comfort_violation_kh")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        raise InputError(self.prog, "arguments", message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="vpp", description="Virtual power plant aggregation simulator.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="simulate one strategy (and the baseline) and write a run folder")
+    run.add_argument("scenario", nargs="?", help="scenario TOML (default: the embedded shanghai_lingang.toml)")
+    run.add_argument("--strategy", help="strategy name (default: the scenario's)")
+    _output_args(run)
+    cmp_ = sub.add_parser("compare", help="run several strategies on the same draws and compare them")
+    cmp_.add_argument("scenario", nargs="?", help="scenario TOML (default: the embedded one)")
+    cmp_.add_argument("--strategies", default="source_follows_load,source_load_interaction",
+                      help="comma-separated strategy names (default: %(default)s)")
+    _output_args(cmp_)
+    val = sub.add_parser("validate", help="check a scenario without running it")
+    val.add_argument("scenario", help="scenario TOML")
+    sub.add_parser("list", help="list registered fleet types and strategies")
+    return p
+
+
+def _output_args(p):
+    p.add_argument("--out", help="output folder, new or empty (default: runs/<scenario>-<strategy>-<time>)")
+    p.add_argument("--csv", action="store_true", help="also write time series as CSV")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _out_dir(args, label: str) -> Path:
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise InputError("--out", str(out), "exists and is not empty; choose another folder (nothing was written)")
+        return out
+    stem = Path(args.scenario).stem if args.scenario else "shanghai_lingang"
+    base = Path("runs") / f"{stem}-{label}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    out, i = base, 1
+    while out.exists():
+        i += 1
+        out = base.with_name(f"{base.name}-{i}")
+    return out
+
+
+def _fmt(v: float, unit: str) -> str:
+    if v != v:
+        return "n/a"
+    if unit == "-":
+        return f"{v:.4f}"
+    return f"{v:,.1f}"
+
+
+def _print_kpis(kpis) -> None:
+    print(f"{'KPI':34s} {'value':>16s} {'baseline':>16s} {'delta':>14s}  unit")
+    for name in HEADLINE:
+        row = kpis.loc[name]
+        print(f"{name:34s} {_fmt(row['value'], row['unit']):>16s} {_fmt(row['baseline'], row['unit']):>16s} "
+              f"{_fmt(row['delta'], row['unit']):>14s}  {row['unit']}")
+
+
+def _cmd_run(args) -> None:
+    from vpp import api
+    from vpp.dashboards import run_report
+
+    name = args.strategy or api.load(args.scenario).strategy.name
+    out = _out_dir(args, name)
+    res = api.run(args.scenario, strategy=args.strategy, progress=not args.quiet)
+    res.save(out, csv=args.csv, report_html=run_report(res))
+    _print_kpis(res.kpis)
+    print(f"\nwrote {out}/ (report.html, kpis.json, scenario.toml, *.parquet)")
+
+
+def _cmd_compare(args) -> None:
+    from vpp import api
+    from vpp.dashboards import comparison_report
+    from vpp.results import write_atomically
+
+    names = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    if not names:
+        raise InputError("--strategies", args.strategies, "name at least one strategy")
+    out = _out_dir(args, "compare")
+    comp = api.compare(args.scenario, names, progress=not args.quiet)
+
+    def fill(tmp: Path):
+        comp.table.to_csv(tmp / "comparison.csv")
+        (tmp / "comparison.html").write_text(comparison_report(comp), encoding="utf-8")
+        for name, r in comp.results.items():
+            r.save(tmp / name, csv=args.csv)
+
+    write_atomically(out, fill)
+    cols = [c for c in HEADLINE if c in comp.table.columns]
+    print(comp.table[cols].to_string(float_format=lambda v: f"{v:,.4g}"))
+    print(f"\nwrote {out}/ (comparison.csv, comparison.html, one folder per strategy)")
+
+
+def _cmd_validate(args) -> None:
+    from vpp import api
+
+    sc = api.validate(args.scenario)
+    print(f"{args.scenario}: ok ({sc.name}: {len(sc.fleets)} fleets, {len(sc.nodes)} nodes, "
+          f"{sc.timeline().n_steps} steps)")
+
+
+def _cmd_list(args) -> None:
+    from vpp.assets import FLEET_TYPES
+    from vpp.optimizer import STRATEGIES
+
+    print("fleet types:", ", ".join(sorted(FLEET_TYPES)))
+    print("strategies: ", ", ".join(sorted(STRATEGIES)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vpp`` console script; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+        {"run": _cmd_run, "compare": _cmd_compare, "validate": _cmd_validate, "list": _cmd_list}[args.command](args)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

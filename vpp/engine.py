@@ -1,0 +1,235 @@
+"""The simulation engine: a SimPy environment that owns time and events.
+
+Processes (engine time in seconds from the scenario start):
+
+* one *events* process per fleet with discrete events (EV arrivals and
+  departures), applying each step's events in one batch;
+* the *dispatcher*, every dispatch interval: forecasts with errors ->
+  flexibility forms -> strategy -> setpoints for the next interval;
+* the *clock*, every step: every fleet steps once (vectorised), the export
+  limiter curtails what a node cannot export, and the grid closes each
+  node's balance.
+
+Events at the same instant run in that order (events, dispatcher, clock),
+by SimPy event priority.  The engine is the only part that calls both the
+assets and the optimizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from vpp.assets.base import Fleet
+from vpp.dispatch import Decision, DispatchProblem, NodeLimits
+from vpp.exogenous import Exogenous, Forecaster
+from vpp.flex import HorizonGrid
+from vpp.optimizer.base import Strategy
+from vpp.recorder import Recorder
+from vpp.scenario import Scenario
+
+__all__ = ["Engine", "EVENTS", "DISPATCH", "CLOCK"]
+
+# SimPy priorities of the phases at one instant (lower runs first; SimPy's own
+# URGENT/NORMAL are 0/1).
+EVENTS, DISPATCH, CLOCK = 10, 11, 12
+
+HOURS_PER_MONTH = 365.25 * 24 / 12
+
+
+class _At(simpy.events.Event):
+    """A timeout that fires at ``env.now + delay`` in a given phase."""
+
+    def __init__(self, env: simpy.Environment, delay: float, phase: int):
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, phase, delay)
+
+
+@dataclass(frozen=True)
+class _Cadence:
+    interval_steps: int
+    fine_steps: int
+    horizon_steps: int
+    coarse_steps: int
+
+
+class Engine:
+    """Runs one scenario with one strategy.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    fleets : list of Fleet
+    strategy : Strategy
+    exogenous : Exogenous
+        Actuals on the padded timeline.
+    forecaster : Forecaster
+    progress : callable, optional
+        ``progress(k, n_steps)`` after each simulated step.
+    """
+
+    def __init__(self, scenario: Scenario, fleets: list[Fleet], strategy: Strategy,
+                 exogenous: Exogenous, forecaster: Forecaster,
+                 progress: Callable[[int, int], None] | None = None):
+        self.scenario, self.fleets, self.strategy = scenario, fleets, strategy
+        self.exo, self.forecaster, self.progress = exogenous, forecaster, progress
+        self.timeline = scenario.timeline()
+        self.nodes = tuple(NodeLimits(n.name, n.import_limit_kw, n.export_limit_kw) for n in scenario.nodes)
+        self.node_of = np.array([self._node_index(f.node) for f in fleets], dtype=int)
+        d, step_min = scenario.dispatch, scenario.time.step_min
+        self.cadence = _Cadence(d.interval_min // step_min, int(round(d.fine_horizon_h * 60 / step_min)),
+                                int(round(d.horizon_h * 60 / step_min)), d.coarse_step_min // step_min)
+        months = self.timeline.n_steps * self.timeline.dt_h / HOURS_PER_MONTH
+        self.demand_charge_cny_per_kw = exogenous.demand_charge_cny_per_kw_month * months
+        accounts = 1 if d.settlement == "vpp" else len(self.nodes)
+        self.peak_so_far_kw = np.zeros(accounts)
+        self.recorder = Recorder(scenario, fleets, self.timeline)
+        self.decision, self.decision_k0 = Decision(), 0
+
+    def _node_index(self, name: str) -> int:
+        return [n.name for n in self.nodes].index(name)
+
+    # -- processes -------------------------------------------------------
+    def run(self):
+        """Simulate every step; returns the :class:`~vpp.recorder.Recorder`."""
+        env = simpy.Environment()
+        for fleet in self.fleets:
+            steps = fleet.event_steps()
+            if len(steps):
+                env.process(self._events(env, fleet, steps))
+        env.process(self._dispatcher(env))
+        env.process(self._clock(env))
+        env.run(until=self.timeline.n_steps * self.timeline.step_s)
+        return self.recorder
+
+    def _wait_for_step(self, env, k: int, phase: int) -> _At:
+        return _At(env, k * self.timeline.step_s - env.now, phase)
+
+    def _events(self, env, fleet: Fleet, steps):
+        for k in steps:
+            if k >= self.timeline.n_steps:
+                return
+            yield self._wait_for_step(env, int(k), EVENTS)
+            fleet.apply_events(int(k))
+
+    def _dispatcher(self, env):
+        every = self.cadence.interval_steps
+        for k in range(0, self.timeline.n_steps, every):
+            yield self._wait_for_step(env, k, DISPATCH)
+            self._dispatch(k)
+
+    def _clock(self, env):
+        for k in range(self.timeline.n_steps):
+            yield self._wait_for_step(env, k, CLOCK)
+            self._step(k)
+            if self.progress is not None:
+                self.progress(k + 1, self.timeline.n_steps)
+
+    # -- dispatch --------------------------------------------------------
+    def problem(self, k: int) -> DispatchProblem:
+        """The dispatch problem a strategy sees at step *k* (forecasts, forms, limits)."""
+        c = self.cadence
+        grid = HorizonGrid.build(k, self.timeline.dt_h, c.fine_steps, c.horizon_steps, c.coarse_steps)
+        fc = self.forecaster.forecast(self.exo, k, grid.n_steps)
+        forms = tuple(form for fleet in self.fleets for form in fleet.flexibility(grid, fc))
+        return DispatchProblem(
+            grid=grid, nodes=self.nodes, forms=forms,
+            price_import_cny_per_kwh=grid.mean(fc.price_import_cny_per_kwh),
+            price_export_cny_per_kwh=grid.mean(fc.price_export_cny_per_kwh),
+            co2_kg_per_kwh=grid.mean(fc.co2_kg_per_kwh),
+            peak_import_so_far_kw=self.peak_so_far_kw.copy(),
+            demand_charge_cny_per_kw=self.demand_charge_cny_per_kw,
+            settlement=self.scenario.dispatch.settlement,
+        )
+
+    def _dispatch(self, k: int) -> None:
+        problem = self.problem(k) if self.strategy.uses_forecasts else None
+        decision = self.strategy.decide(problem)
+        self.recorder.dispatch(k, decision)
+        if decision.fallback:
+            self.recorder.event(k, "fallback", f"{self.strategy.name}: {decision.status}; baseline ran instead")
+            decision = Decision(status="fallback")
+        self.decision, self.decision_k0 = decision, k
+
+    def _setpoint(self, fleet: Fleet, k: int):
+        sp = self.decision.setpoints.get(fleet.name)
+        j = k - self.decision_k0
+        if sp is None or j >= sp.shape[1]:
+            return None
+        return sp[:, j]
+
+    # -- physics ---------------------------------------------------------
+    def _step(self, k: int) -> None:
+        """One step: loads, then storage (guarded), then curtailable sources (limited)."""
+        n_nodes = len(self.nodes)
+        p_kw = np.zeros(len(self.fleets))
+        available = np.full(len(self.fleets), np.nan)
+        for j, fleet in enumerate(self.fleets):
+            if not fleet.curtailable and fleet.role != "storage":
+                p_kw[j] = fleet.step(k, self._setpoint(fleet, k)).sum()
+        caps, green = {}, np.zeros(n_nodes)
+        for j, fleet in enumerate(self.fleets):
+            if fleet.curtailable:
+                avail = fleet.available_kw(k)
+                sp = self._setpoint(fleet, k)
+                caps[j] = avail if sp is None else np.minimum(avail, np.maximum(sp, 0.0))
+                available[j] = avail.sum()
+                green[self.node_of[j]] += caps[j].sum()
+        net_loads = np.bincount(self.node_of, weights=p_kw, minlength=n_nodes)
+        self._step_storage(k, p_kw, net_loads, green)
+        net_fixed = np.bincount(self.node_of, weights=p_kw, minlength=n_nodes)
+        scale = self._export_limiter(net_fixed, green)
+        for j, cap in caps.items():
+            p_kw[j] = self.fleets[j].step(k, cap * scale[self.node_of[j]]).sum()
+        net = np.bincount(self.node_of, weights=p_kw, minlength=n_nodes)
+        self._track_peak(net)
+        self.recorder.step(k, p_kw, available, net, self.fleets)
+
+    def _step_storage(self, k: int, p_kw: np.ndarray, net_loads: np.ndarray, green: np.ndarray) -> None:
+        """Step storage fleets, scaling their setpoints down where a node would
+        otherwise import or export beyond its limit (the connection-point
+        guard a real storage controller runs; it never adds to a violation
+        that the loads alone cause)."""
+        js = [j for j, f in enumerate(self.fleets) if f.role == "storage"]
+        if not js:
+            return
+        requests = {}
+        for j in js:
+            fleet = self.fleets[j]
+            sp = self._setpoint(fleet, k)
+            requests[j] = np.nan_to_num(fleet.baseline_setpoint(k) if sp is None else sp, nan=0.0)
+        charge = np.zeros(len(self.nodes))
+        discharge = np.zeros(len(self.nodes))
+        for j, r in requests.items():
+            charge[self.node_of[j]] += np.clip(-r, 0.0, None).sum()
+            discharge[self.node_of[j]] += np.clip(r, 0.0, None).sum()
+        imp_lim = np.array([n.import_limit_kw for n in self.nodes])
+        exp_lim = np.array([n.export_limit_kw for n in self.nodes])
+        charge_room = np.maximum(imp_lim + net_loads + green + discharge, 0.0)
+        discharge_room = np.maximum(exp_lim - net_loads + charge, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f_charge = np.where(charge > charge_room, charge_room / charge, 1.0)
+            f_discharge = np.where(discharge > discharge_room, discharge_room / discharge, 1.0)
+        for j, r in requests.items():
+            n = self.node_of[j]
+            sp = np.where(r < 0, r * f_charge[n], r * f_discharge[n])
+            p_kw[j] = self.fleets[j].step(k, sp).sum()
+
+    def _export_limiter(self, net_fixed: np.ndarray, requested: np.ndarray) -> np.ndarray:
+        """Per-node factor on curtailable output so that exports respect the limit."""
+        limit = np.array([n.export_limit_kw for n in self.nodes])
+        room = limit - net_fixed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(requested > room, np.clip(room / requested, 0.0, 1.0), 1.0)
+        return np.nan_to_num(scale, nan=1.0)
+
+    def _track_peak(self, net_kw: np.ndarray) -> None:
+        """Highest settled import so far (per account) for the demand charge."""
+        vpp = self.scenario.dispatch.settlement == "vpp"
+        settled = np.array([-net_kw.sum()]) if vpp else -net_kw
+        self.peak_so_far_kw = np.maximum(self.peak_so_far_kw, settled)

@@ -1,0 +1,174 @@
+"""Key performance indicators of a run, absolute and relative to the baseline.
+
+Definitions (``DOMAIN.md``; all energies over the simulated period):
+
+* green-power local consumption rate = local green energy used locally /
+  local green energy available before curtailment (self-consumption);
+* self-sufficiency = local green energy used locally / local consumption
+  (loads, not storage);
+* curtailment rate = curtailed / available;
+* peak-valley rate = (P_max - P_min) / P_max and load factor = P_mean / P_max
+  of the VPP's net import.
+
+Green energy is "used locally" unless it leaves the VPP: in each step the
+VPP's settled export is attributed to green generation first (it is the
+surplus), so ``local = green - min(green, export)``.  With ``settlement =
+"vpp"`` nodes net against each other (the VPP is one balancing account);
+with ``"node"`` each node's export counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vpp.results import Results
+
+__all__ = ["KPI_META", "vpp_series", "compute_kpis", "relative_kpis"]
+
+# name: (unit, better, description)
+KPI_META = {
+    "green_local_consumption_rate": ("-", "higher", "Local green energy used locally / available before curtailment"),
+    "self_sufficiency": ("-", "higher", "Local green energy used locally / local consumption"),
+    "curtailment_rate": ("-", "lower", "Curtailed green energy / available green energy"),
+    "green_available_kwh": ("kWh", "none", "Green energy available before curtailment"),
+    "green_generated_kwh": ("kWh", "higher", "Green energy generated after curtailment"),
+    "green_local_kwh": ("kWh", "higher", "Green energy used inside the VPP"),
+    "green_exported_kwh": ("kWh", "lower", "Green energy exported from the VPP"),
+    "curtailed_kwh": ("kWh", "lower", "Green energy curtailed"),
+    "consumption_kwh": ("kWh", "none", "Energy consumed by loads (storage excluded)"),
+    "grid_import_kwh": ("kWh", "lower", "Settled import from the upstream grid"),
+    "grid_export_kwh": ("kWh", "none", "Settled export to the upstream grid"),
+    "peak_import_kw": ("kW", "lower", "Highest net import of the VPP"),
+    "peak_valley_difference_kw": ("kW", "lower", "Highest minus lowest net import"),
+    "peak_valley_rate": ("-", "lower", "(P_max - P_min) / P_max of net import"),
+    "load_factor": ("-", "higher", "Mean / highest net import"),
+    "ramp_max_kw_per_h": ("kW/h", "lower", "Largest step-to-step change of net import, per hour"),
+    "ramp_mean_kw_per_h": ("kW/h", "lower", "Mean absolute change of net import, per hour"),
+    "energy_cost_cny": ("CNY", "lower", "Import energy charges (time-of-use tariff)"),
+    "export_revenue_cny": ("CNY", "none", "Revenue from exported energy"),
+    "demand_charge_cny": ("CNY", "lower", "Maximum-demand charge, pro rata for the period"),
+    "total_cost_cny": ("CNY", "lower", "Energy cost - export revenue + demand charge"),
+    "co2_kg": ("kg", "lower", "CO2 of imported electricity"),
+    "ev_energy_requested_kwh": ("kWh", "none", "Energy requested by departed EV sessions"),
+    "ev_energy_not_served_kwh": ("kWh", "lower", "Requested EV energy not delivered by departure"),
+    "ev_departures_met_frac": ("-", "higher", "Share of departed EV sessions that got their energy"),
+    "comfort_violation_kh": ("K h", "lower", "Occupied-hours temperature outside the comfort band"),
+    "battery_cycles": ("-", "none", "Equivalent full cycles of stationary storage"),
+    "import_violation_kwh": ("kWh", "lower", "Import beyond node limits"),
+    "export_violation_kwh": ("kWh", "lower", "Export beyond node limits"),
+    "solve_time_s": ("s", "lower", "Strategy time: model build + solve, all windows"),
+    "n_fallbacks": ("-", "lower", "Dispatch windows that fell back to the baseline"),
+}
+
+EV_MET_TOL_KWH = 1e-6
+
+
+def _sum_where(r: Results, quantity: str, mask) -> pd.Series:
+    names = r.fleet_info.index[mask]
+    if len(names) == 0:
+        return pd.Series(0.0, index=r.index)
+    return r.fleets.loc[:, (list(names), quantity)].sum(axis=1)
+
+
+def vpp_series(r: Results) -> pd.DataFrame:
+    """VPP-level per-step series [kW] used by KPIs and reports.
+
+    Columns: green_available_kw, green_kw, curtailed_kw, green_exported_kw,
+    green_local_kw, load_kw (consumption, positive), storage_kw (discharge
+    positive), net_import_kw, import_kw, export_kw (settled).
+    """
+    info = r.fleet_info
+    green = info["green"].astype(bool).to_numpy()
+    curt = info["curtailable"].astype(bool).to_numpy()
+    green_kw = _sum_where(r, "p_kw", green)
+    avail = _sum_where(r, "p_available_kw", green & curt) + _sum_where(r, "p_kw", green & ~curt)
+    load = -_sum_where(r, "p_kw", (info["role"] == "load").to_numpy())
+    storage = _sum_where(r, "p_kw", (info["role"] == "storage").to_numpy())
+    nodes = r.nodes
+    node_imp = nodes.xs("grid_import_kw", axis=1, level="quantity")
+    node_exp = nodes.xs("grid_export_kw", axis=1, level="quantity")
+    net = node_imp.sum(axis=1) - node_exp.sum(axis=1)
+    if r.settlement == "vpp":
+        imp, exp = net.clip(lower=0.0), (-net).clip(lower=0.0)
+    else:
+        imp, exp = node_imp.sum(axis=1), node_exp.sum(axis=1)
+    green_exported = np.minimum(green_kw, exp)
+    return pd.DataFrame({
+        "green_available_kw": avail, "green_kw": green_kw, "curtailed_kw": avail - green_kw,
+        "green_exported_kw": green_exported, "green_local_kw": green_kw - green_exported,
+        "load_kw": load, "storage_kw": storage, "net_import_kw": net, "import_kw": imp, "export_kw": exp,
+    }, index=r.index)
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else float("nan")
+
+
+def _ev(r: Results) -> dict:
+    s = r.tables.get("ev_sessions")
+    if s is None or s.empty:
+        return {"ev_energy_requested_kwh": 0.0, "ev_energy_not_served_kwh": 0.0, "ev_departures_met_frac": float("nan")}
+    done = s[s["departed"].astype(bool)]
+    unserved = (done["requested_kwh"] - done["delivered_kwh"]).clip(lower=0.0)
+    return {"ev_energy_requested_kwh": float(done["requested_kwh"].sum()),
+            "ev_energy_not_served_kwh": float(unserved.sum()),
+            "ev_departures_met_frac": float((unserved <= EV_MET_TOL_KWH).mean()) if len(done) else float("nan")}
+
+
+def _billed_peak_kw(r: Results, v: pd.DataFrame) -> float:
+    if r.settlement == "vpp":
+        return float(max(v["import_kw"].max(), 0.0))
+    return float(r.nodes.xs("grid_import_kw", axis=1, level="quantity").max().sum())
+
+
+def compute_kpis(r: Results) -> pd.Series:
+    """All KPIs of one run (see :data:`KPI_META` for units and meanings)."""
+    v = vpp_series(r)
+    dt = r.dt_h
+    e = (v * dt).sum()
+    x = r.exogenous
+    net = v["net_import_kw"]
+    p_max, p_min = float(net.max()), float(net.min())
+    ramps = net.diff().abs().dropna() / dt if dt else pd.Series(dtype=float)
+    energy_cost = float((v["import_kw"] * x["price_import_cny_per_kwh"]).sum() * dt)
+    revenue = float((v["export_kw"] * x["price_export_cny_per_kwh"]).sum() * dt)
+    demand = r.demand_charge_cny_per_kw * _billed_peak_kw(r, v)
+    storage = r.fleet_info["role"] == "storage"
+    capacity = float(r.fleet_info.loc[storage, "capacity_kwh"].sum()) if "capacity_kwh" in r.fleet_info else 0.0
+    discharged = float(v["storage_kw"].clip(lower=0.0).sum() * dt)
+    nodes = r.nodes
+    k = {
+        "green_local_consumption_rate": _ratio(e["green_local_kw"], e["green_available_kw"]),
+        "self_sufficiency": _ratio(e["green_local_kw"], e["load_kw"]),
+        "curtailment_rate": _ratio(e["curtailed_kw"], e["green_available_kw"]),
+        "green_available_kwh": e["green_available_kw"], "green_generated_kwh": e["green_kw"],
+        "green_local_kwh": e["green_local_kw"], "green_exported_kwh": e["green_exported_kw"],
+        "curtailed_kwh": e["curtailed_kw"], "consumption_kwh": e["load_kw"],
+        "grid_import_kwh": e["import_kw"], "grid_export_kwh": e["export_kw"],
+        "peak_import_kw": p_max, "peak_valley_difference_kw": p_max - p_min,
+        "peak_valley_rate": _ratio(p_max - p_min, p_max), "load_factor": _ratio(float(net.mean()), p_max),
+        "ramp_max_kw_per_h": float(ramps.max()) if len(ramps) else 0.0,
+        "ramp_mean_kw_per_h": float(ramps.mean()) if len(ramps) else 0.0,
+        "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
+        "total_cost_cny": energy_cost - revenue + demand,
+        "co2_kg": float((v["import_kw"] * x["co2_kg_per_kwh"]).sum() * dt),
+        **_ev(r),
+        "comfort_violation_kh": float(r.fleets.xs("comfort_violation_kh", axis=1, level="quantity").to_numpy().sum())
+        if "comfort_violation_kh" in r.fleets.columns.get_level_values("quantity") else 0.0,
+        "battery_cycles": _ratio(discharged, capacity) if capacity > 0 else 0.0,
+        "import_violation_kwh": float(nodes.xs("import_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
+        "export_violation_kwh": float(nodes.xs("export_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
+        "solve_time_s": float((r.dispatch["build_time_s"] + r.dispatch["solve_time_s"]).sum()),
+        "n_fallbacks": float(r.dispatch["fallback"].astype(bool).sum()),
+    }
+    return pd.Series({name: float(k[name]) for name in KPI_META}, name=r.strategy)
+
+
+def relative_kpis(kpis: pd.Series, baseline: pd.Series) -> pd.DataFrame:
+    """KPI table: value, baseline, delta (value - baseline), delta_pct, unit, better, description."""
+    delta = kpis - baseline
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = 100.0 * delta / baseline.abs().where(baseline.abs() > 0)
+    meta = pd.DataFrame(KPI_META, index=["unit", "better", "description"]).T
+    return pd.DataFrame({"value": kpis, "baseline": baseline, "delta": delta, "delta_pct": pct}).join(meta)

@@ -1,0 +1,124 @@
+"""Collects per-step values during a run and assembles :class:`~vpp.results.Results`.
+
+Preallocated numpy arrays (steps x fleets/nodes), filled once per step; the
+DataFrames are built once, at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vpp.assets.base import Fleet
+from vpp.dispatch import Decision
+from vpp.results import Results
+from vpp.scenario import Scenario
+from vpp.timeline import Timeline
+
+__all__ = ["Recorder"]
+
+
+class Recorder:
+    """Per-step storage for one run."""
+
+    def __init__(self, scenario: Scenario, fleets: list[Fleet], timeline: Timeline):
+        self.scenario, self.fleets, self.timeline = scenario, fleets, timeline
+        n, f = timeline.n_steps, len(fleets)
+        self.p_kw = np.zeros((n, f))
+        self.available_kw = np.full((n, f), np.nan)
+        self.node_net_kw = np.zeros((n, len(scenario.nodes)))
+        self.state = {fl.name: np.zeros((n, len(fl.state_columns))) for fl in fleets}
+        self.assets = {fl.name: np.zeros((n, fl.n_assets)) for fl in fleets if fl.name in scenario.output.per_asset}
+        self.dispatch_rows: list[dict] = []
+        self.event_rows: list[dict] = []
+
+    def step(self, k: int, p_kw: np.ndarray, available_kw: np.ndarray, node_net_kw: np.ndarray, fleets) -> None:
+        self.p_kw[k] = p_kw
+        self.available_kw[k] = available_kw
+        self.node_net_kw[k] = node_net_kw
+        for fl in fleets:
+            if fl.state_columns:
+                s = fl.state()
+                self.state[fl.name][k] = [s[c] for c in fl.state_columns]
+            if fl.name in self.assets:
+                self.assets[fl.name][k] = fl.last_p_kw
+
+    def dispatch(self, k: int, d: Decision) -> None:
+        self.dispatch_rows.append({
+            "time": self.timeline.time_of(k), "status": d.status, "fallback": d.fallback,
+            "build_time_s": d.build_time_s, "solve_time_s": d.solve_time_s,
+            "objective_cny": d.objective_cny, "n_variables": d.n_variables, "n_constraints": d.n_constraints})
+
+    def event(self, k: int, kind: str, detail: str) -> None:
+        self.event_rows.append({"time": self.timeline.time_of(k), "kind": kind, "detail": detail})
+
+    def results(self, strategy: str, scenario_toml: str, exogenous: pd.DataFrame,
+                demand_charge_cny_per_kw: float) -> Results:
+        idx = self.timeline.index
+        return Results(
+            scenario_name=self.scenario.name, strategy=strategy, scenario_toml=scenario_toml,
+            fleets=self._fleet_frame(idx), nodes=self._node_frame(idx),
+            exogenous=exogenous.iloc[: len(idx)],
+            dispatch=pd.DataFrame(self.dispatch_rows, columns=[
+                "time", "status", "fallback", "build_time_s", "solve_time_s", "objective_cny",
+                "n_variables", "n_constraints"]).set_index("time"),
+            events=pd.DataFrame(self.event_rows, columns=["time", "kind", "detail"]).set_index("time"),
+            fleet_info=self._fleet_info(), node_info=self._node_info(), tables=self._tables(),
+            assets={name: pd.DataFrame(a, index=idx, columns=[f"asset_{i}" for i in range(a.shape[1])])
+                    for name, a in self.assets.items()},
+            settlement=self.scenario.dispatch.settlement,
+            demand_charge_cny_per_kw=demand_charge_cny_per_kw,
+        )
+
+    def _fleet_frame(self, idx) -> pd.DataFrame:
+        cols, data = [], []
+        for j, fl in enumerate(self.fleets):
+            cols.append((fl.name, "p_kw"))
+            data.append(self.p_kw[:, j])
+            if fl.curtailable:
+                cols.append((fl.name, "p_available_kw"))
+                data.append(self.available_kw[:, j])
+            for c, name in enumerate(fl.state_columns):
+                if fl.curtailable and name == "p_available_kw":
+                    continue
+                cols.append((fl.name, name))
+                data.append(self.state[fl.name][:, c])
+        return pd.DataFrame(np.column_stack(data), index=idx,
+                            columns=pd.MultiIndex.from_tuples(cols, names=["fleet", "quantity"]))
+
+    def _node_frame(self, idx) -> pd.DataFrame:
+        cols, data = [], []
+        node_of = np.array([[n.name for n in self.scenario.nodes].index(fl.node) for fl in self.fleets])
+        curtailed = np.nan_to_num(self.available_kw - self.p_kw)  # zero for non-curtailable fleets
+        for i, node in enumerate(self.scenario.nodes):
+            net = self.node_net_kw[:, i]
+            imp, exp = np.maximum(-net, 0.0), np.maximum(net, 0.0)
+            quantities = {
+                "grid_import_kw": imp, "grid_export_kw": exp,
+                "import_violation_kw": np.maximum(imp - node.import_limit_kw, 0.0),
+                "export_violation_kw": np.maximum(exp - node.export_limit_kw, 0.0),
+                "curtailed_kw": curtailed[:, node_of == i].sum(axis=1),
+            }
+            for q, v in quantities.items():
+                cols.append((node.name, q))
+                data.append(v)
+        return pd.DataFrame(np.column_stack(data), index=idx,
+                            columns=pd.MultiIndex.from_tuples(cols, names=["node", "quantity"]))
+
+    def _fleet_info(self) -> pd.DataFrame:
+        rows = []
+        for fl in self.fleets:
+            rows.append({"fleet": fl.name, "type": fl.type_name, "node": fl.node, "role": fl.role,
+                         "green": fl.green, "curtailable": fl.curtailable, "count": fl.n_assets, **fl.info()})
+        return pd.DataFrame(rows).set_index("fleet")
+
+    def _node_info(self) -> pd.DataFrame:
+        return pd.DataFrame([{"node": n.name, "import_limit_kw": n.import_limit_kw,
+                              "export_limit_kw": n.export_limit_kw} for n in self.scenario.nodes]).set_index("node")
+
+    def _tables(self) -> dict[str, pd.DataFrame]:
+        out: dict[str, list] = {}
+        for fl in self.fleets:
+            for name, df in fl.tables().items():
+                out.setdefault(name, []).append(df.assign(fleet=fl.name))
+        return {name: pd.concat(dfs, ignore_index=True) for name, dfs in out.items()}
