@@ -1,1 +1,52 @@
-"""(being written)"""
+"""Plotly figures and self-contained HTML reports of VPP runs.
+
+Reads :class:`~vpp.results.Results` and KPIs only (never the engine, assets
+or optimizer).  Figure functions return :class:`plotly.graph_objects.Figure`
+and have no side effects; report functions return the HTML text.
+
+>>> from vpp.dashboards import green_power_figure, run_report
+>>> green_power_figure(res).show()                  # in a notebook
+>>> Path("report.html").write_text(run_report(res), encoding="utf-8")
+"""
+
+from vpp.dashboards.figures import (
+    HEADLINE_KPIS,
+    KPI_LABELS,
+    MW_THRESHOLD_KW,
+    PowerUnit,
+    baseline_overlay_figure,
+    building_temperature_figure,
+    green_power_figure,
+    grid_exchange_figure,
+    kpi_table,
+    kpi_table_figure,
+    power_unit,
+    solve_time_figure,
+    storage_figure,
+    strategy_kpi_bars_figure,
+    strategy_overlay_figure,
+    supply_demand_figure,
+)
+from vpp.dashboards.report import comparison_report, headline, run_report
+
+__all__ = [
+    "HEADLINE_KPIS",
+    "KPI_LABELS",
+    "MW_THRESHOLD_KW",
+    "PowerUnit",
+    "power_unit",
+    "kpi_table",
+    "headline",
+    "supply_demand_figure",
+    "green_power_figure",
+    "grid_exchange_figure",
+    "baseline_overlay_figure",
+    "kpi_table_figure",
+    "storage_figure",
+    "building_temperature_figure",
+    "solve_time_figure",
+    "strategy_kpi_bars_figure",
+    "strategy_overlay_figure",
+    "run_report",
+    "comparison_report",
+]

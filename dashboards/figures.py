@@ -1,0 +1,913 @@
+"""Plotly figures of one run (:class:`~vpp.results.Results`) or of a comparison.
+
+Every function takes a Results (or a comparison) and returns a
+:class:`plotly.graph_objects.Figure`; none writes a file or opens a browser.
+Figures read Results and KPIs only (DataFrames, :func:`vpp.kpi.vpp_series`),
+never the engine, assets or optimizer.
+
+Conventions shared by all figures:
+
+* Power keeps the project's generator sign: injection into the VPP bus
+  (generation, storage discharge, grid import) is positive, consumption
+  negative.  Figures that say otherwise in their axis title (grid exchange:
+  import > 0) say so.
+* A step's value is the mean over the interval starting at its timestamp, so
+  time series are drawn as steps (``line.shape = "hv"``) and the last
+  interval is closed by one extra point at the end of the period.
+* Time is the run's tz-aware index; plotly.js shows the wall-clock time of
+  the stored offset, and the axis title names the time zone.
+* Power is shown in kW, or in MW for the whole run when its largest power
+  reaches :data:`MW_THRESHOLD_KW`; energies follow (kWh or MWh).
+* Colours are the colour-blind-safe palettes of Okabe & Ito (2008), *Color
+  Universal Design*, https://jfly.uni-koeln.de/color/, extended by Paul Tol's
+  "muted" scheme (SRON/EPS/TN/09-002, https://personal.sron.nl/~pault/).
+* A figure whose data the run lacks (no baseline, no storage, no buildings,
+  no dispatch windows) comes back as an empty figure with a note, never an
+  exception.
+"""
+
+from __future__ import annotations
+
+import html
+import tomllib
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from vpp.kpi import KPI_META, compute_kpis, relative_kpis, vpp_series
+from vpp.results import Results
+
+__all__ = [
+    "HEADLINE_KPIS",
+    "KPI_LABELS",
+    "MW_THRESHOLD_KW",
+    "PowerUnit",
+    "ComparisonLike",
+    "power_unit",
+    "kpi_table",
+    "supply_demand_figure",
+    "green_power_figure",
+    "grid_exchange_figure",
+    "baseline_overlay_figure",
+    "kpi_table_figure",
+    "storage_figure",
+    "building_temperature_figure",
+    "solve_time_figure",
+    "strategy_kpi_bars_figure",
+    "strategy_overlay_figure",
+]
+
+#: KPIs shown first (tables) and in words (report headers).
+HEADLINE_KPIS = (
+    "green_local_consumption_rate",
+    "curtailment_rate",
+    "self_sufficiency",
+    "total_cost_cny",
+    "co2_kg",
+    "peak_import_kw",
+    "ev_energy_not_served_kwh",
+    "comfort_violation_kh",
+)
+
+#: Words for KPIs in tables and headers (others: the name without underscores).
+KPI_LABELS = {
+    "green_local_consumption_rate": "green power used locally",
+    "curtailment_rate": "green power curtailed",
+    "self_sufficiency": "self-sufficiency",
+    "total_cost_cny": "total cost",
+    "co2_kg": "CO\u2082 of imports",
+    "peak_import_kw": "peak import",
+    "ev_energy_not_served_kwh": "EV energy not served",
+    "comfort_violation_kh": "comfort violation",
+}
+
+#: From this largest power [kW] on, a run is shown in MW (and MWh).
+MW_THRESHOLD_KW = 10_000.0
+
+# KPIs with unit "-" that are fractions (shown in %; deltas in percentage points).
+_FRACTIONS = frozenset({
+    "green_local_consumption_rate", "self_sufficiency", "curtailment_rate", "peak_valley_rate",
+    "load_factor", "ev_departures_met_frac",
+})
+_REL_TOL = 1e-9  # a delta smaller than this share of the values counts as "no change"
+
+# -- palette ------------------------------------------------------------------
+_OKABE_ITO = {
+    "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",
+    "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000",
+}
+_SOLAR = ("#E69F00", "#F0E442", "#DDCC77", "#999933")
+_WIND = ("#0072B2", "#56B4E9", "#88CCEE", "#332288")
+_OTHER_SOURCE = ("#44AA99", "#117733")
+_LOADS = ("#882255", "#332288", "#117733", "#AA4499", "#661100", "#6699CC", "#999933", "#CC6677")
+_STORAGE = ("#CC79A7", "#AA4499", "#EE99AA")
+_IMPORT, _EXPORT = "#4D4D4D", "#AAAAAA"
+_LOCAL, _EXPORTED, _CURTAILED = _OKABE_ITO["bluish_green"], _OKABE_ITO["sky_blue"], _OKABE_ITO["vermillion"]
+_STRATEGIES = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+_BASELINE_COLOR = "#7F7F7F"
+_GOOD_BG, _BAD_BG, _NEUTRAL_BG = "#D9F0E3", "#F9DCCB", "white"
+
+_TEMPLATE = go.layout.Template(layout=dict(
+    font=dict(family="Helvetica, Arial, sans-serif", size=13, color="#222222"),
+    title=dict(x=0.01, xanchor="left", font=dict(size=16)),
+    paper_bgcolor="white", plot_bgcolor="white",
+    xaxis=dict(showgrid=True, gridcolor="#E6E6E6", linecolor="#888888", ticks="outside", zeroline=False,
+               automargin=True, title=dict(standoff=12)),
+    yaxis=dict(showgrid=True, gridcolor="#E6E6E6", linecolor="#888888", ticks="outside",
+               zeroline=True, zerolinecolor="#888888"),
+    hoverlabel=dict(namelength=-1),
+    margin=dict(l=80, r=40, t=90, b=50),
+    colorway=list(_STRATEGIES),
+))
+
+
+# -- units and time -------------------------------------------------------------
+@dataclass(frozen=True)
+class PowerUnit:
+    """Display unit of a run: ``value_shown = value_kw * factor``."""
+
+    factor: float
+    power: str
+    energy: str
+
+
+_KW = PowerUnit(1.0, "kW", "kWh")
+_MW = PowerUnit(1e-3, "MW", "MWh")
+
+
+def power_unit(results: Results) -> PowerUnit:
+    """kW, or MW when the run's largest power reaches :data:`MW_THRESHOLD_KW`.
+
+    The largest power is the maximum absolute fleet power, available power
+    or node exchange [kW] over the run and its baseline (when attached), so
+    that every figure and table of one report uses the same unit.
+    """
+    largest = 0.0
+    for r in (results, results.baseline):
+        if r is None:
+            continue
+        fleets = r.fleets.loc[:, _power_columns(r.fleets)]
+        for v in (fleets.to_numpy(dtype=float, na_value=np.nan), r.nodes.to_numpy(dtype=float, na_value=np.nan)):
+            v = np.abs(v[np.isfinite(v)])
+            largest = max(largest, float(v.max()) if v.size else 0.0)
+    return _MW if largest >= MW_THRESHOLD_KW else _KW
+
+
+def _power_columns(frame: pd.DataFrame) -> np.ndarray:
+    quantity = frame.columns.get_level_values("quantity")
+    return np.asarray([q in ("p_kw", "p_available_kw") for q in quantity], dtype=bool)
+
+
+def _state_x(results: Results) -> pd.DatetimeIndex:
+    """Instants of recorded states: the end of each step [tz-aware]."""
+    return results.index + pd.Timedelta(hours=results.dt_h)
+
+
+def _tz_label(index: pd.DatetimeIndex) -> str:
+    return f"time ({index.tz})" if index.tz is not None else "time"
+
+
+def _step_x(index: pd.DatetimeIndex, dt_h: float) -> pd.DatetimeIndex:
+    """Index plus the end of the last interval (to draw the last step)."""
+    if len(index) == 0 or dt_h <= 0:
+        return index
+    return index.append(pd.DatetimeIndex([index[-1] + pd.Timedelta(hours=dt_h)]))
+
+
+def _step_y(values, closed: bool) -> np.ndarray:
+    y = np.asarray(values, dtype=float)
+    return np.append(y, y[-1]) if closed and y.size else y
+
+
+class _Axis:
+    """x values and y scaling of one run, shared by the traces of a figure."""
+
+    def __init__(self, results: Results, unit: PowerUnit | None = None):
+        self.unit = unit or power_unit(results)
+        self.index = results.index
+        self.x = _step_x(self.index, results.dt_h)
+        self.closed = len(self.x) > len(self.index)
+
+    def y(self, kw) -> np.ndarray:
+        """Values [kW] in the display unit, closed at the end of the period."""
+        return _step_y(np.asarray(kw, dtype=float) * self.unit.factor, self.closed)
+
+
+def _text(s) -> str:
+    """Text for plotly titles and legends (plotly renders a subset of HTML)."""
+    return html.escape(str(s), quote=False)
+
+
+# -- trace helpers ------------------------------------------------------------------
+def _area(ax: _Axis, kw, name: str, color: str, group: str, **kw_args) -> go.Scatter:
+    return go.Scatter(
+        x=ax.x, y=ax.y(kw), name=name, mode="lines", stackgroup=group, legendgroup=group,
+        line=dict(width=0.5, color=color, shape="hv"), fillcolor=color,
+        hovertemplate=f"%{{y:,.2f}} {ax.unit.power}", **kw_args)
+
+
+def _line(ax: _Axis, kw, name: str, color: str, dash: str = "solid", width: float = 1.8,
+          **kw_args) -> go.Scatter:
+    return go.Scatter(
+        x=ax.x, y=ax.y(kw), name=name, mode="lines",
+        line=dict(color=color, dash=dash, width=width, shape="hv"),
+        hovertemplate=f"%{{y:,.2f}} {ax.unit.power}", **kw_args)
+
+
+def _layout(fig: go.Figure, title: str, height: int, xtitle: str | None = None) -> go.Figure:
+    fig.update_layout(template=_TEMPLATE, title=dict(text=title), height=height, hovermode="x unified",
+                      legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02, xanchor="left"))
+    if xtitle:
+        fig.update_xaxes(title_text=xtitle)
+    return fig
+
+
+def _empty_figure(title: str, message: str, height: int = 220) -> go.Figure:
+    fig = go.Figure(layout=dict(template=_TEMPLATE, title=dict(text=title), height=height,
+                                xaxis=dict(visible=False), yaxis=dict(visible=False)))
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=15, color="#555555"))
+    return fig
+
+
+def _palette(colors: tuple[str, ...], k: int) -> str:
+    return colors[k % len(colors)]
+
+
+def _fleet_colors(info: pd.DataFrame) -> dict[str, str]:
+    counters: dict[tuple, int] = {}
+    out = {}
+    for fleet, row in info.iterrows():
+        kind = str(row.get("type", "")).lower()
+        if row["role"] == "storage":
+            colors = _STORAGE
+        elif row["role"] == "source":
+            colors = _SOLAR if ("pv" in kind or "solar" in kind) else _WIND if "wind" in kind else _OTHER_SOURCE
+        else:
+            colors = _LOADS
+        k = counters.get(colors, 0)
+        counters[colors] = k + 1
+        out[str(fleet)] = _palette(colors, k)
+    return out
+
+
+def _fleets_by_role(results: Results, role: str) -> list[str]:
+    info = results.fleet_info
+    return [str(f) for f in info.index[(info["role"] == role).to_numpy()]]
+
+
+def _fleets_with(results: Results, quantity: str) -> list[str]:
+    cols = results.fleets.columns
+    return [str(f) for f, q in cols if q == quantity]
+
+
+def _node_sum(results: Results, quantity: str) -> pd.Series:
+    return results.nodes.xs(quantity, axis=1, level="quantity").sum(axis=1)
+
+
+def _exo(results: Results, column: str) -> pd.Series | None:
+    x = results.exogenous
+    if column not in x.columns:
+        return None
+    return x[column].reindex(results.index)
+
+
+# -- 1. supply and demand ------------------------------------------------------------
+def supply_demand_figure(results: Results, *, show_price: bool = True) -> go.Figure:
+    """Stacked supply (above zero) and demand (below zero) of the whole VPP.
+
+    Supply: each source fleet, each storage fleet's discharge, grid import
+    (summed over nodes).  Demand: each load fleet, each storage fleet's
+    charge, grid export (summed over nodes).  With the generator sign every
+    fleet's power goes to the side of its sign, so the two stacks mirror
+    each other at every step (the node energy balance).  A fleet whose power
+    takes the other sign at times (a source's own use, a load feeding in)
+    gets an extra trace on that side.
+
+    Parameters
+    ----------
+    results : Results
+    show_price : bool
+        Draw the import price [CNY/kWh] on a secondary axis if the run has it.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Trace names: the fleet names (sources, loads), ``"<fleet> discharge"``
+        and ``"<fleet> charge"`` (storage), ``"grid import"``, ``"grid export"``
+        and ``"import price"``.  Power in kW or MW, generator sign.
+    """
+    ax = _Axis(results)
+    info = results.fleet_info
+    power = results.power()
+    colors = _fleet_colors(info)
+    # stacking order from zero outwards: sources | loads first, then storage, then the grid
+    supply: dict[str, list] = {"source": [], "load": [], "storage": []}
+    demand: dict[str, list] = {"source": [], "load": [], "storage": []}
+    for role in ("source", "load", "storage"):
+        for fleet in _fleets_by_role(results, role):
+            p = power[fleet]
+            pos, neg = p.clip(lower=0.0), p.clip(upper=0.0)
+            if role == "storage":
+                supply[role].append((f"{fleet} discharge", pos, colors[fleet]))
+                demand[role].append((f"{fleet} charge", neg, colors[fleet]))
+            elif role == "source":
+                supply[role].append((fleet, pos, colors[fleet]))
+                if (neg < 0).any():
+                    demand[role].append((f"{fleet} own use", neg, colors[fleet]))
+            else:
+                demand[role].append((fleet, neg, colors[fleet]))
+                if (pos > 0).any():
+                    supply[role].append((f"{fleet} feed-in", pos, colors[fleet]))
+    supply = [*supply["source"], *supply["load"], *supply["storage"],
+              ("grid import", _node_sum(results, "grid_import_kw"), _IMPORT)]
+    demand = [*demand["load"], *demand["source"], *demand["storage"],
+              ("grid export", -_node_sum(results, "grid_export_kw"), _EXPORT)]
+
+    price = _exo(results, "price_import_cny_per_kwh") if show_price else None
+    fig = make_subplots(specs=[[{"secondary_y": price is not None}]])
+    for name, kw, color in supply:
+        fig.add_trace(_area(ax, kw, name, color, "supply", legendgrouptitle_text="supply (> 0)"))
+    for name, kw, color in demand:
+        fig.add_trace(_area(ax, kw, name, color, "demand", legendgrouptitle_text="demand (< 0)"))
+    if price is not None:
+        fig.add_trace(go.Scatter(
+            x=ax.x, y=_step_y(price, ax.closed), name="import price", mode="lines", legendgroup="price",
+            line=dict(color=_OKABE_ITO["black"], dash="dot", width=1.5, shape="hv"),
+            hovertemplate="%{y:.3f} CNY/kWh"), secondary_y=True)
+        fig.update_yaxes(title_text="import price [CNY/kWh]", secondary_y=True, rangemode="tozero",
+                         showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text=f"power [{ax.unit.power}] (supply > 0, demand < 0)", secondary_y=False)
+    title = ("Supply and demand of the VPP: sources, storage and grid import above zero mirror "
+             "loads, charging and export below"
+             + ("<br><sub>dotted: time-of-use import price (right axis)</sub>" if price is not None else ""))
+    return _layout(fig, title, 520, _tz_label(ax.index))
+
+
+# -- 2. where the green power went -------------------------------------------------------
+def green_power_figure(results: Results) -> go.Figure:
+    """Green power used locally, exported and curtailed over time, and totals.
+
+    Left: stacked ``used locally`` + ``exported`` + ``curtailed`` per step,
+    which add up to the green power available before curtailment (dashed
+    line).  Right: the energy totals as a donut, with the local share in the
+    middle.  Definitions as in :mod:`vpp.kpi` (export is attributed to green
+    generation first).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Trace names ``"used locally"``, ``"exported"``, ``"curtailed"``,
+        ``"green available"`` and ``"green energy"`` (the donut). [kW or MW]
+    """
+    ax = _Axis(results)
+    v = vpp_series(results)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.74, 0.26], horizontal_spacing=0.06,
+                        specs=[[{"type": "xy"}, {"type": "domain"}]])
+    flows = (("used locally", v["green_local_kw"], _LOCAL), ("exported", v["green_exported_kw"], _EXPORTED),
+             ("curtailed", v["curtailed_kw"], _CURTAILED))
+    for name, kw, color in flows:
+        fig.add_trace(_area(ax, kw, name, color, "green"), row=1, col=1)
+    fig.add_trace(_line(ax, v["green_available_kw"], "green available", _OKABE_ITO["black"], dash="dash",
+                        width=1.2), row=1, col=1)
+    totals_kwh = np.array([float(kw.sum()) * results.dt_h for _, kw, _ in flows])
+    available_kwh = float(v["green_available_kw"].sum()) * results.dt_h
+    unit = ax.unit
+    fig.add_trace(go.Pie(
+        labels=[name for name, _, _ in flows], values=totals_kwh * unit.factor, name="green energy",
+        hole=0.55, sort=False, direction="clockwise", marker=dict(colors=[c for _, _, c in flows]),
+        texttemplate="%{percent:.1%}", insidetextorientation="horizontal",
+        hovertemplate=f"%{{label}}: %{{value:,.1f}} {unit.energy}<extra></extra>", showlegend=False),
+        row=1, col=2)
+    if available_kwh > 0:
+        share = totals_kwh / available_kwh
+        centre = f"{100 * share[0]:.1f} %<br>used locally"
+        title = (f"Where the green power went: {100 * share[0]:.1f} % used locally, "
+                 f"{100 * share[1]:.1f} % exported, {100 * share[2]:.1f} % curtailed"
+                 f"<br><sub>of {available_kwh * unit.factor:,.1f} {unit.energy} available; the dashed line "
+                 "is the green power available before curtailment</sub>")
+    else:
+        centre, title = "no green<br>generation", "Where the green power went: no green generation in this run"
+    fig.update_traces(title=dict(text=centre, position="middle center", font=dict(size=15)), selector=dict(type="pie"))
+    fig.update_yaxes(title_text=f"green power [{unit.power}]", row=1, col=1)
+    fig.update_xaxes(title_text=_tz_label(ax.index), row=1, col=1)
+    return _layout(fig, title, 460)
+
+
+# -- 3. grid exchange per node ------------------------------------------------------------
+def grid_exchange_figure(results: Results) -> go.Figure:
+    """Each node's exchange with the upstream grid against its limits.
+
+    One panel per node: net import (import > 0, export < 0), the import limit
+    (dashed, above zero) and the export limit (dashed, below zero) as
+    recorded in ``node_info``; steps whose import or export exceeds a limit
+    are marked with crosses.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Trace names ``"<node> net import"``, ``"<node> import limit"``,
+        ``"<node> export limit"`` (finite limits only) and ``"<node> limit
+        violated"`` (only if a violation occurs). [kW or MW]
+    """
+    ax = _Axis(results)
+    nodes = list(dict.fromkeys(results.nodes.columns.get_level_values("node")))
+    fig = make_subplots(rows=len(nodes), cols=1, shared_xaxes=True, vertical_spacing=0.08 / max(len(nodes), 1),
+                        subplot_titles=[_text(n) for n in nodes])
+    span = [ax.x[0], ax.x[-1]] if len(ax.x) else []
+    n_violations = 0
+    for i, node in enumerate(nodes, start=1):
+        df = results.nodes[node]
+        label = _text(node)
+        net = df["grid_import_kw"] - df["grid_export_kw"]
+        fig.add_trace(go.Scatter(
+            x=ax.x, y=ax.y(net), name=f"{label} net import", mode="lines", fill="tozeroy",
+            line=dict(color=_OKABE_ITO["blue"], width=1.2, shape="hv"), fillcolor="rgba(0,114,178,0.25)",
+            hovertemplate=f"%{{y:,.2f}} {ax.unit.power}"), row=i, col=1)
+        limits = results.node_info.loc[node] if node in results.node_info.index else pd.Series(dtype=float)
+        for name, sign, color in (("import limit", 1.0, _IMPORT), ("export limit", -1.0, _EXPORT)):
+            lim = float(limits.get(f"{name.split()[0]}_limit_kw", np.inf))
+            if np.isfinite(lim) and span:
+                fig.add_trace(go.Scatter(
+                    x=span, y=[sign * lim * ax.unit.factor] * 2, name=f"{label} {name}", mode="lines",
+                    line=dict(color=color, dash="dash", width=1.5),
+                    hovertemplate=f"{name}: %{{y:,.2f}} {ax.unit.power}<extra></extra>"), row=i, col=1)
+        bad = ((df["import_violation_kw"] > 0) | (df["export_violation_kw"] > 0)).to_numpy()
+        n_violations += int(bad.sum())
+        if bad.any():
+            fig.add_trace(go.Scatter(
+                x=results.index[bad], y=net.to_numpy()[bad] * ax.unit.factor, name=f"{label} limit violated",
+                mode="markers", marker=dict(symbol="x", size=9, color=_OKABE_ITO["vermillion"]),
+                hovertemplate=f"over the limit: %{{y:,.2f}} {ax.unit.power}"), row=i, col=1)
+        fig.update_yaxes(title_text=f"[{ax.unit.power}]", row=i, col=1)
+    fig.update_xaxes(title_text=_tz_label(ax.index), row=len(nodes), col=1)
+    verdict = (f"{n_violations} node-steps over a limit (crosses)" if n_violations
+               else "no limit violated")
+    title = (f"Grid exchange per node against its connection limits: {verdict}"
+             "<br><sub>net import > 0, export < 0; dashed: import and export limits</sub>")
+    return _layout(fig, title, 170 + 220 * len(nodes))
+
+
+# -- 4. baseline overlay ------------------------------------------------------------------
+def baseline_overlay_figure(results: Results, baseline: Results | None = None) -> go.Figure:
+    """VPP net import and green power used locally: this run vs the baseline.
+
+    Parameters
+    ----------
+    results : Results
+    baseline : Results, optional
+        Default ``results.baseline``.  Without one the figure is empty with a
+        note (the run is the baseline itself).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two panels sharing the time axis; trace names: the strategy and
+        ``"<baseline strategy> (baseline)"`` (legend shown once). [kW or MW]
+    """
+    base = baseline if baseline is not None else results.baseline
+    if base is None:
+        return _empty_figure("This run vs the baseline", "No baseline: this run is the baseline itself.")
+    unit = _larger_unit(results, base)
+    runs = ((results, _text(results.strategy), _STRATEGIES[0], "solid"),
+            (base, f"{_text(base.strategy)} (baseline)", _BASELINE_COLOR, "dash"))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=["VPP net import (import > 0, export < 0)", "green power used locally"])
+    totals = {}
+    for r, name, color, dash in runs:
+        ax = _Axis(r, unit)
+        v = vpp_series(r)
+        totals[name] = float(v["green_local_kw"].sum()) * r.dt_h * unit.factor
+        for row, col in ((1, "net_import_kw"), (2, "green_local_kw")):
+            fig.add_trace(_line(ax, v[col], name, color, dash=dash, legendgroup=name, showlegend=row == 1),
+                          row=row, col=1)
+    for row in (1, 2):
+        fig.update_yaxes(title_text=f"[{unit.power}]", row=row, col=1)
+    fig.update_xaxes(title_text=_tz_label(results.index), row=2, col=1)
+    a, b = totals.values()
+    title = (f"{_text(results.strategy)} vs the baseline: green energy used locally "
+             f"{a:,.1f} vs {b:,.1f} {unit.energy} ({a - b:+,.1f} {unit.energy})"
+             "<br><sub>solid: this strategy; dashed: source follows load</sub>")
+    return _layout(fig, title, 560)
+
+
+def _larger_unit(*runs: Results) -> PowerUnit:
+    units = [power_unit(r) for r in runs]
+    return _MW if _MW in units else _KW
+
+
+# -- 5. KPI table --------------------------------------------------------------------------
+def _kpis(results: Results) -> pd.DataFrame:
+    if results.kpis is not None:
+        return results.kpis
+    own = compute_kpis(results)
+    base = compute_kpis(results.baseline) if results.baseline is not None else own * np.nan
+    return relative_kpis(own, base)
+
+
+def _kpi_order(names) -> list[str]:
+    names = list(names)
+    head = [k for k in HEADLINE_KPIS if k in names]
+    return head + [k for k in names if k not in head]
+
+
+def _display_unit(name: str, unit: str, scale: PowerUnit) -> tuple[float, str]:
+    """Factor and unit a KPI is shown in."""
+    if name in _FRACTIONS:
+        return 100.0, "%"
+    if scale is _MW and unit in ("kW", "kWh", "kW/h"):
+        return 1e-3, unit.replace("kW", "MW")
+    return 1.0, unit
+
+
+def _fmt(x: float, signed: bool = False) -> str:
+    if x is None or not np.isfinite(x):
+        return "\u2013"
+    sign = "+" if signed else ""
+    a = abs(x)
+    if a >= 100:
+        return f"{x:{sign},.0f}"
+    if a >= 1:
+        return f"{x:{sign},.2f}"
+    if a == 0:
+        return f"{0.0:{sign}.0f}"
+    return f"{x:{sign}.3g}"
+
+
+def _fmt_pct(x: float, signed: bool = False) -> str:
+    """A value already in % (or percentage points), one decimal."""
+    if x is None or not np.isfinite(x):
+        return "\u2013"
+    return f"{x:+.1f}" if signed else f"{x:.1f}"
+
+
+def _judgement(better: str, delta: float, value: float, base: float) -> int:
+    """+1 better than the baseline, -1 worse, 0 no change or no direction."""
+    if not (np.isfinite(delta) and np.isfinite(value) and np.isfinite(base)):
+        return 0
+    if abs(delta) <= _REL_TOL * max(abs(value), abs(base), 1e-12):
+        return 0
+    if better == "higher":
+        return 1 if delta > 0 else -1
+    if better == "lower":
+        return 1 if delta < 0 else -1
+    return 0
+
+
+def kpi_table(results: Results, unit: PowerUnit | None = None) -> pd.DataFrame:
+    """The run's KPIs formatted for reading, headline KPIs first.
+
+    Fractions are shown in %, their deltas in percentage points; kW and
+    kWh KPIs follow the run's display unit (:func:`power_unit`).
+
+    Returns
+    -------
+    DataFrame
+        Index: KPI name.  Columns (all text except ``judgement``): ``label``,
+        ``value``, ``baseline``, ``delta``, ``delta_pct``, ``unit``,
+        ``description``, ``judgement`` (+1 better than the baseline, -1
+        worse, 0 unchanged or no preferred direction).
+    """
+    kpis = _kpis(results)
+    scale = unit or power_unit(results)
+    rows = {}
+    for name in _kpi_order(kpis.index):
+        row = kpis.loc[name]
+        unit_raw = str(row.get("unit", KPI_META.get(name, ("-",))[0]))
+        factor, shown = _display_unit(name, unit_raw, scale)
+        value, base, delta = (float(row.get(c, np.nan)) for c in ("value", "baseline", "delta"))
+        better = str(row.get("better", KPI_META.get(name, ("", "none"))[1]))
+        description = str(row.get("description", KPI_META.get(name, ("", "", ""))[2]))
+        fmt = _fmt_pct if name in _FRACTIONS else _fmt
+        rows[name] = {
+            "label": KPI_LABELS.get(name, name.replace("_", " ")),
+            "value": fmt(value * factor), "baseline": fmt(base * factor),
+            "delta": fmt(delta * factor, signed=True) + (" pt" if shown == "%" and np.isfinite(delta) else ""),
+            "delta_pct": (f"{float(row.get('delta_pct', np.nan)):+.1f} %"
+                          if np.isfinite(float(row.get("delta_pct", np.nan))) else "\u2013"),
+            "unit": shown, "description": description,
+            "judgement": _judgement(better, delta, value, base),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def kpi_table_figure(results: Results) -> go.Figure:
+    """The KPI table (value, baseline, delta, delta %, unit) as a plotly Table.
+
+    Headline KPIs come first; a delta cell is green when the run beats the
+    baseline and orange when it is worse (by the KPI's ``better`` direction).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``go.Table`` trace named ``"KPIs"``.
+    """
+    t = kpi_table(results)
+    fill = [{1: _GOOD_BG, -1: _BAD_BG}.get(int(j), _NEUTRAL_BG) for j in t["judgement"]]
+    white = [_NEUTRAL_BG] * len(t)
+    header = ["KPI", "value", "baseline", "delta", "delta %", "unit"]
+    cells = [[_text(s) for s in t.index], t["value"].tolist(), t["baseline"].tolist(), t["delta"].tolist(),
+             t["delta_pct"].tolist(), t["unit"].tolist()]
+    fig = go.Figure(go.Table(
+        name="KPIs", columnwidth=[2.6, 1.2, 1.2, 1.2, 1.0, 0.7],
+        header=dict(values=[f"<b>{h}</b>" for h in header], fill_color="#EEEEEE", align="left"),
+        cells=dict(values=cells, align=["left", "right", "right", "right", "right", "left"],
+                   fill_color=[white, white, white, fill, fill, white], height=24)))
+    title = (f"KPIs of {_text(results.strategy)} against the baseline"
+             "<br><sub>green: better than the baseline, orange: worse; fractions in %, their deltas "
+             "in percentage points</sub>")
+    fig.update_layout(template=_TEMPLATE, title=dict(text=title), height=140 + 25 * len(t),
+                      margin=dict(l=20, r=20, t=80, b=10))
+    return fig
+
+
+# -- 6. extras: storage, buildings, dispatch ---------------------------------------------------
+def _storage_fleets(results: Results) -> list[str]:
+    return _fleets_by_role(results, "storage")
+
+
+def _soc_pct(results: Results, fleet: str) -> pd.Series | None:
+    df = results.fleets[fleet]
+    if "soc_frac" in df.columns:
+        return 100.0 * df["soc_frac"]
+    info = results.fleet_info
+    capacity = float(info.at[fleet, "capacity_kwh"]) if "capacity_kwh" in info.columns else np.nan
+    if "e_kwh" in df.columns and np.isfinite(capacity) and capacity > 0:
+        return 100.0 * df["e_kwh"] / capacity
+    return None
+
+
+def storage_figure(results: Results) -> go.Figure:
+    """Storage fleets: state of charge (top) and power (bottom, discharge > 0).
+
+    State of charge is ``soc_frac`` [%], or ``e_kwh / capacity_kwh`` when a
+    fleet records energy only; it is the state reached at the end of each
+    step, so it is drawn at the step's end (power: as steps over the
+    interval).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Trace names ``"<fleet> SoC"`` and ``"<fleet> power"``; empty with a
+        note when the run has no storage fleet.
+    """
+    fleets = _storage_fleets(results)
+    title = "Storage: state of charge (top) and power, discharge > 0 (bottom)"
+    if not fleets:
+        return _empty_figure(title, "No storage fleet in this run.")
+    ax = _Axis(results)
+    colors = _fleet_colors(results.fleet_info)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.5, 0.5])
+    power = results.power()
+    for fleet in fleets:
+        soc = _soc_pct(results, fleet)
+        if soc is not None:
+            fig.add_trace(go.Scatter(
+                x=_state_x(results), y=soc.to_numpy(dtype=float), name=f"{fleet} SoC", mode="lines",
+                line=dict(color=colors[fleet], width=2), legendgroup=fleet,
+                hovertemplate="%{y:.1f} %"), row=1, col=1)
+        fig.add_trace(_line(ax, power[fleet], f"{fleet} power", colors[fleet], dash="dot", legendgroup=fleet),
+                      row=2, col=1)
+    fig.update_yaxes(title_text="state of charge [%]", range=[0, 100], row=1, col=1)
+    fig.update_yaxes(title_text=f"power [{ax.unit.power}]", row=2, col=1)
+    fig.update_xaxes(title_text=_tz_label(ax.index), row=2, col=1)
+    return _layout(fig, title, 520)
+
+
+def _thermal_fleets(results: Results) -> list[str]:
+    return _fleets_with(results, "temp_mean_c")
+
+
+def _comfort_band(results: Results, fleet: str) -> tuple[pd.Series, pd.Series] | None:
+    """Occupied-hours comfort band [degC] per step, if the run records one.
+
+    Taken from the fleet's ``comfort_lo_c`` / ``comfort_hi_c`` columns when
+    present, else from the resolved scenario's building parameters
+    (cooling months: ``[cooling_setpoint_c - comfort_band_k,
+    cooling_setpoint_c]``; heating months: ``[heating_setpoint_c,
+    heating_setpoint_c + comfort_band_k]``; other months: none).
+    """
+    df = results.fleets[fleet]
+    if {"comfort_lo_c", "comfort_hi_c"} <= set(df.columns):
+        return df["comfort_lo_c"], df["comfort_hi_c"]
+    try:
+        scenario = tomllib.loads(results.scenario_toml or "")
+    except tomllib.TOMLDecodeError:
+        return None
+    entry = next((f for f in scenario.get("fleets", []) if f.get("name") == fleet), None)
+    p = (entry or {}).get("params", {})
+    needed = ("cooling_setpoint_c", "heating_setpoint_c", "comfort_band_k", "cooling_months", "heating_months")
+    if not all(k in p for k in needed):
+        return None
+    month = results.index.month
+    cool, heat = np.isin(month, p["cooling_months"]), np.isin(month, p["heating_months"])
+    band = float(p["comfort_band_k"])
+    lo = np.where(cool, p["cooling_setpoint_c"] - band, np.where(heat, p["heating_setpoint_c"], np.nan))
+    hi = np.where(cool, p["cooling_setpoint_c"], np.where(heat, p["heating_setpoint_c"] + band, np.nan))
+    return pd.Series(lo, index=results.index), pd.Series(hi, index=results.index)
+
+
+def building_temperature_figure(results: Results) -> go.Figure:
+    """Buildings: mean (and hottest) indoor temperature against the comfort band.
+
+    Indoor temperatures are the fleet's state at the end of each step
+    [degC], drawn at the step's end; the comfort band and the outdoor air
+    temperature (``temp_air_c``, grey) hold over each interval and are drawn
+    as steps.  Steps with comfort violation (``comfort_violation_kh > 0``)
+    are marked.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Trace names ``"<fleet> mean indoor"``, ``"<fleet> hottest indoor"``,
+        ``"<fleet> comfort band"`` (when known), ``"<fleet> discomfort"``
+        (when any) and ``"outdoor air"``; empty with a note when no fleet
+        records ``temp_mean_c``.
+    """
+    fleets = _thermal_fleets(results)
+    title = "Buildings: indoor temperature against the occupied-hours comfort band (shaded)"
+    if not fleets:
+        return _empty_figure(title, "No building fleet (no indoor temperature) in this run.")
+    colors = _fleet_colors(results.fleet_info)
+    ax = _Axis(results)
+    x_state = _state_x(results)
+    fig = go.Figure()
+    total_kh = 0.0
+    deg = "%{y:.1f} \u00b0C"
+    for fleet in fleets:
+        df = results.fleets[fleet]
+        color = colors.get(fleet, _LOADS[0])
+        band = _comfort_band(results, fleet)
+        if band is not None:
+            lo, hi = (_step_y(b, ax.closed) for b in band)
+            fig.add_trace(go.Scatter(x=ax.x, y=lo, mode="lines", line=dict(width=0, shape="hv"),
+                                     showlegend=False, hoverinfo="skip", legendgroup=f"{fleet} band"))
+            fig.add_trace(go.Scatter(x=ax.x, y=hi, mode="lines", line=dict(width=0, shape="hv"),
+                                     fill="tonexty", fillcolor="rgba(0,158,115,0.15)",
+                                     name=f"{fleet} comfort band", legendgroup=f"{fleet} band",
+                                     hoverinfo="skip"))
+        mean = df["temp_mean_c"].to_numpy(dtype=float)
+        fig.add_trace(go.Scatter(x=x_state, y=mean, name=f"{fleet} mean indoor", mode="lines",
+                                 line=dict(color=color, width=2), hovertemplate=deg))
+        if "temp_max_c" in df.columns:
+            fig.add_trace(go.Scatter(x=x_state, y=df["temp_max_c"].to_numpy(dtype=float),
+                                     name=f"{fleet} hottest indoor", mode="lines",
+                                     line=dict(color=color, width=1, dash="dot"), hovertemplate=deg))
+        if "comfort_violation_kh" in df.columns:
+            viol = df["comfort_violation_kh"].to_numpy(dtype=float)
+            total_kh += float(np.nansum(viol))
+            bad = viol > 0
+            if bad.any():
+                fig.add_trace(go.Scatter(
+                    x=x_state[bad], y=mean[bad], name=f"{fleet} discomfort", mode="markers",
+                    marker=dict(symbol="x", size=8, color=_OKABE_ITO["vermillion"]),
+                    customdata=viol[bad], hovertemplate="%{customdata:.2f} K h in this step"))
+    outdoor = _exo(results, "temp_air_c")
+    if outdoor is not None:
+        fig.add_trace(go.Scatter(x=ax.x, y=_step_y(outdoor, ax.closed), name="outdoor air", mode="lines",
+                                 line=dict(color="#999999", width=1.2, shape="hv"), hovertemplate=deg))
+    fig.update_yaxes(title_text="temperature [\u00b0C]", zeroline=False)
+    sub = f"comfort violation {total_kh:,.2f} K h (crosses)" if total_kh > 0 else "no comfort violation"
+    return _layout(fig, f"{title}<br><sub>{sub}; solid: fleet mean, dotted: hottest building</sub>", 440,
+                   _tz_label(results.index))
+
+
+def solve_time_figure(results: Results) -> go.Figure:
+    """Strategy time per dispatch window: model build and solve, stacked [s].
+
+    Windows that fell back to the baseline strategy are marked.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Trace names ``"model build"``, ``"solve"`` and ``"fallback"`` (when
+        any); empty with a note when the run has no dispatch windows.
+    """
+    d = results.dispatch
+    title = "Dispatch: time to build and solve each window"
+    if d is None or len(d) == 0:
+        return _empty_figure(title, "No dispatch windows recorded.")
+    x = pd.DatetimeIndex(d.index)
+    spacing_s = (pd.Series(x).diff().dropna().median().total_seconds() if len(x) > 1
+                 else results.dt_h * 3600.0)
+    width_ms = 0.8 * spacing_s * 1e3
+    build = d["build_time_s"].to_numpy(dtype=float) if "build_time_s" in d else np.zeros(len(d))
+    solve = d["solve_time_s"].to_numpy(dtype=float) if "solve_time_s" in d else np.zeros(len(d))
+    status = d["status"].astype(str).to_numpy() if "status" in d else np.full(len(d), "")
+    fig = go.Figure()
+    for name, y, color in (("model build", build, _OKABE_ITO["sky_blue"]), ("solve", solve, _OKABE_ITO["blue"])):
+        fig.add_trace(go.Bar(x=x, y=y, name=name, marker_color=color, width=width_ms, customdata=status,
+                             hovertemplate="%{y:.3f} s (%{customdata})"))
+    fallback = d["fallback"].astype(bool).to_numpy() if "fallback" in d else np.zeros(len(d), bool)
+    if fallback.any():
+        fig.add_trace(go.Scatter(x=x[fallback], y=(build + solve)[fallback], name="fallback", mode="markers",
+                                 marker=dict(symbol="x", size=10, color=_OKABE_ITO["vermillion"]),
+                                 customdata=status[fallback], hovertemplate="fallback (%{customdata})"))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="time [s]")
+    total = float(np.nansum(build + solve))
+    sub = (f"{len(d)} windows, {total:,.2f} s in total, "
+           f"{int(fallback.sum())} fell back to the baseline (crosses)")
+    return _layout(fig, f"{title}<br><sub>{sub}</sub>", 380, _tz_label(x))
+
+
+# -- comparison figures -------------------------------------------------------------------------
+class ComparisonLike(Protocol):
+    """What the comparison figures need (``vpp.api.Comparison`` has it)."""
+
+    table: pd.DataFrame
+    results: dict[str, Results]
+
+
+def _strategy_colors(names) -> dict[str, str]:
+    colors, k = {}, 0
+    for name in names:
+        if name == "source_follows_load":
+            colors[name] = _BASELINE_COLOR
+        else:
+            colors[name] = _STRATEGIES[k % len(_STRATEGIES)]
+            k += 1
+    return colors
+
+
+def strategy_kpi_bars_figure(comparison: ComparisonLike, kpis: tuple[str, ...] = HEADLINE_KPIS) -> go.Figure:
+    """One bar chart per KPI, one bar per strategy.
+
+    Fractions are shown in %; kW and kWh KPIs in the comparison's display
+    unit.  Each panel's title says which direction is better; the legend
+    names the strategies (the baseline in grey).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``go.Bar`` trace per strategy and KPI, named by the strategy
+        (legend shown once per strategy); the KPI panels in
+        :data:`HEADLINE_KPIS` order.
+    """
+    table = comparison.table
+    names = [k for k in kpis if k in table.columns]
+    if not names:
+        return _empty_figure("Headline KPIs per strategy", "The comparison table has none of these KPIs.")
+    unit = _larger_unit(*comparison.results.values()) if comparison.results else _KW
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    titles = []
+    for name in names:
+        _, shown = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)
+        hint = {"higher": " \u2191 better", "lower": " \u2193 better"}.get(KPI_META.get(name, ("", "none"))[1], "")
+        titles.append(f"{KPI_LABELS.get(name, name.replace('_', ' '))} [{shown}]{hint}")
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.3 / rows,
+                        horizontal_spacing=0.07)
+    strategies = [str(s) for s in table.index]
+    colors = _strategy_colors(strategies)
+    for k, name in enumerate(names):
+        factor, shown = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)
+        values = table[name].to_numpy(dtype=float) * factor
+        for j, strategy in enumerate(strategies):
+            label = _text(strategy)
+            fig.add_trace(go.Bar(
+                x=[label], y=[values[j]], name=label, legendgroup=label, showlegend=k == 0,
+                marker_color=colors[strategy], hovertemplate=f"{label}: %{{y:,.2f}} {shown}<extra></extra>"),
+                row=k // cols + 1, col=k % cols + 1)
+    fig.update_xaxes(showticklabels=False, ticks="")
+    fig.update_layout(template=_TEMPLATE, height=140 + 260 * rows, bargap=0.25, hovermode="closest",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0.0, xanchor="left"),
+                      title=dict(text="Headline KPIs per strategy (grey: source follows load, the baseline)"),
+                      margin=dict(t=130))
+    return fig
+
+
+def strategy_overlay_figure(comparison: ComparisonLike) -> go.Figure:
+    """Green power used locally (top) and VPP net import (bottom), per strategy.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One trace per strategy and panel, named by the strategy (legend
+        shown once). [kW or MW]
+    """
+    results = comparison.results
+    if not results:
+        return _empty_figure("Strategies over time", "The comparison holds no runs.")
+    unit = _larger_unit(*results.values())
+    colors = _strategy_colors(results)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=["green power used locally", "VPP net import (import > 0, export < 0)"])
+    first = next(iter(results.values()))
+    for name, r in results.items():
+        ax = _Axis(r, unit)
+        v = vpp_series(r)
+        dash = "dash" if name == "source_follows_load" else "solid"
+        for row, col in ((1, "green_local_kw"), (2, "net_import_kw")):
+            fig.add_trace(_line(ax, v[col], _text(name), colors[name], dash=dash, legendgroup=name,
+                                showlegend=row == 1), row=row, col=1)
+    for row in (1, 2):
+        fig.update_yaxes(title_text=f"[{unit.power}]", row=row, col=1)
+    fig.update_xaxes(title_text=_tz_label(first.index), row=2, col=1)
+    title = ("Strategies over time: more green power used locally (top) means less import (bottom)"
+             "<br><sub>dashed grey: source follows load (baseline)</sub>")
+    return _layout(fig, title, 600)
