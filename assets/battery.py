@@ -147,4 +147,5 @@ class BatteryFleet(Fleet):
 
     def info(self) -> dict[str, float]:
         return {"p_rated_kw": float(self.p_max_kw.sum()),
-                "capacity_kwh": float((self.e_hi - self.e_lo).sum())}
+                "capacity_kwh": float((self.e_hi - self.e_lo).sum()),
+                "e_init_kwh": float(self.e_target.sum())}

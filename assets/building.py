@@ -164,7 +164,8 @@ class BuildingFleet(Fleet):
     type_name = "building"
     Params = BuildingParams
     role = "load"
-    state_columns = ("p_hvac_kw", "p_base_kw", "temp_mean_c", "temp_max_c", "comfort_violation_kh")
+    state_columns = ("p_hvac_kw", "p_base_kw", "temp_mean_c", "temp_max_c", "comfort_violation_kh",
+                     "comfort_lo_c", "comfort_hi_c")
 
     def __init__(self, ctx: FleetContext, params: BuildingParams):
         super().__init__(ctx, params)
@@ -187,6 +188,7 @@ class BuildingFleet(Fleet):
         self.p_hvac_kw = np.zeros(n)
         self.p_base_kw = np.zeros(n)
         self._violation_kh = 0.0
+        self._k = 0
 
     # -- per-step inputs -------------------------------------------------
     def _heat_per_kw(self, mode: np.ndarray) -> np.ndarray:
@@ -252,6 +254,7 @@ class BuildingFleet(Fleet):
         self.p_hvac_kw = p_hvac
         self.p_base_kw = self._base_now
         self._violation_kh = self._violation(k) * self.dt_h
+        self._k = k
         self._advance_noise()
         return -(p_hvac + self._base_now)
 
@@ -307,7 +310,9 @@ class BuildingFleet(Fleet):
     def state(self) -> dict[str, float]:
         return {"p_hvac_kw": float(self.p_hvac_kw.sum()), "p_base_kw": float(self.p_base_kw.sum()),
                 "temp_mean_c": float(self.temp_c.mean()), "temp_max_c": float(self.temp_c.max()),
-                "comfort_violation_kh": self._violation_kh}
+                "comfort_violation_kh": self._violation_kh,
+                "comfort_lo_c": float(self._calendar.band_lo[self._k]),
+                "comfort_hi_c": float(self._calendar.band_hi[self._k])}
 
     def info(self) -> dict[str, float]:
         return {"p_rated_kw": float((self.p_max_kw + self.base_peak_kw).sum()),

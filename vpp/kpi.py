@@ -53,8 +53,10 @@ KPI_META = {
     "ev_energy_requested_kwh": ("kWh", "none", "Energy requested by departed EV sessions"),
     "ev_energy_not_served_kwh": ("kWh", "lower", "Requested EV energy not delivered by departure"),
     "ev_departures_met_frac": ("-", "higher", "Share of departed EV sessions that got their energy"),
+    "ev_energy_pending_kwh": ("kWh", "none", "Requested energy of cars still plugged in at the end (end effect)"),
     "comfort_violation_kh": ("K h", "lower", "Occupied-hours temperature outside the comfort band"),
     "battery_cycles": ("-", "none", "Equivalent full cycles of stationary storage"),
+    "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
     "import_violation_kwh": ("kWh", "lower", "Import beyond node limits"),
     "export_violation_kwh": ("kWh", "lower", "Export beyond node limits"),
     "solve_time_s": ("s", "lower", "Strategy time: model build + solve, all windows"),
@@ -108,18 +110,32 @@ def _ratio(a: float, b: float) -> float:
 def _ev(r: Results) -> dict:
     s = r.tables.get("ev_sessions")
     if s is None or s.empty:
-        return {"ev_energy_requested_kwh": 0.0, "ev_energy_not_served_kwh": 0.0, "ev_departures_met_frac": float("nan")}
-    done = s[s["departed"].astype(bool)]
+        return {"ev_energy_requested_kwh": 0.0, "ev_energy_not_served_kwh": 0.0,
+                "ev_departures_met_frac": float("nan"), "ev_energy_pending_kwh": 0.0}
+    departed = s["departed"].astype(bool)
+    done = s[departed & (s["requested_kwh"] > 0)]
     unserved = (done["requested_kwh"] - done["delivered_kwh"]).clip(lower=0.0)
+    open_ = s[~departed]
     return {"ev_energy_requested_kwh": float(done["requested_kwh"].sum()),
             "ev_energy_not_served_kwh": float(unserved.sum()),
-            "ev_departures_met_frac": float((unserved <= EV_MET_TOL_KWH).mean()) if len(done) else float("nan")}
+            "ev_departures_met_frac": float((unserved <= EV_MET_TOL_KWH).mean()) if len(done) else float("nan"),
+            "ev_energy_pending_kwh": float((open_["requested_kwh"] - open_["delivered_kwh"]).clip(lower=0.0).sum())}
 
 
 def _billed_peak_kw(r: Results, v: pd.DataFrame) -> float:
     if r.settlement == "vpp":
         return float(max(v["import_kw"].max(), 0.0))
     return float(r.nodes.xs("grid_import_kw", axis=1, level="quantity").max().sum())
+
+
+def _storage_change_kwh(r: Results) -> float:
+    """Energy stored at the end minus at the start, over storage fleets."""
+    info = r.fleet_info
+    total = 0.0
+    for name in info.index[info["role"] == "storage"]:
+        if (name, "e_kwh") in r.fleets.columns and "e_init_kwh" in info.columns:
+            total += float(r.fleets[(name, "e_kwh")].iloc[-1]) - float(info.loc[name, "e_init_kwh"])
+    return total
 
 
 def compute_kpis(r: Results) -> pd.Series:
@@ -157,6 +173,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "comfort_violation_kh": float(r.fleets.xs("comfort_violation_kh", axis=1, level="quantity").to_numpy().sum())
         if "comfort_violation_kh" in r.fleets.columns.get_level_values("quantity") else 0.0,
         "battery_cycles": _ratio(discharged, capacity) if capacity > 0 else 0.0,
+        "storage_energy_change_kwh": _storage_change_kwh(r),
         "import_violation_kwh": float(nodes.xs("import_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
         "export_violation_kwh": float(nodes.xs("export_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
         "solve_time_s": float((r.dispatch["build_time_s"] + r.dispatch["solve_time_s"]).sum()),

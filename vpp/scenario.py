@@ -207,18 +207,37 @@ def _unique(names: list[str], where: str):
 
 
 def validation_error(source: str, err: ValidationError, prefix: tuple = ()) -> ScenarioError:
-    """Turn a pydantic error into one :class:`ScenarioError` line."""
+    """Turn a pydantic error into one :class:`ScenarioError` line.
+
+    Errors of one field that come from the branches of a union (a number *or*
+    a distribution table) are reduced to the branch the input was meant for.
+    """
     errors = err.errors(include_url=False)
-    first = errors[0]
-    loc = prefix + tuple(first["loc"])
+    by_loc: dict[tuple, list[dict]] = {}
+    for e in errors:
+        by_loc.setdefault(_clean_loc(tuple(e["loc"])), []).append(e)
+    loc, group = next(iter(by_loc.items()))
+    first = _meant_branch(group)
     ctx_err = (first.get("ctx") or {}).get("error")
     if isinstance(ctx_err, _LocatedError):
-        loc = prefix + ctx_err.loc
-        reason = str(ctx_err)
+        loc, reason = ctx_err.loc, str(ctx_err)
     else:
         reason = _reason(first)
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return ScenarioError(source, field_path(_clean_loc(loc)), reason + more)
+    n_more = len(by_loc) - 1
+    more = f" (and {n_more} more problem{'s' if n_more > 1 else ''})" if n_more else ""
+    return ScenarioError(source, field_path(prefix + loc), reason + more)
+
+
+def _meant_branch(group: list[dict]) -> dict:
+    """Of a field's errors, the one from the union branch matching the input's kind."""
+    if len(group) == 1:
+        return group[0]
+    table = isinstance(group[0].get("input"), dict)
+    scalar_types = ("float_type", "float_parsing", "int_type", "int_parsing")
+    for e in group:
+        if table != e["type"].startswith(scalar_types):
+            return e
+    return group[0]
 
 
 _UNION_TAGS = {"float", "int", "str", "bool", "uniform", "normal", "lognormal", "choice"}
@@ -226,8 +245,8 @@ _UNION_TAGS = {"float", "int", "str", "bool", "uniform", "normal", "lognormal", 
 
 def _clean_loc(loc: tuple) -> tuple:
     """Drop the union-member tags pydantic puts into locations (``float``,
-    ``uniform``, ``function-after[...]``), which are not field names."""
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or p.startswith("function-"))))
+    ``uniform``, ``tagged-union[...]``), which are not field names."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p)))
 
 
 def _reason(error: dict) -> str:

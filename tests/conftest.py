@@ -1,0 +1,25 @@
+"""Shared fixtures: small scenarios built in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vpp.scenario import read_scenario_dict, scenario_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ROOT / "scenarios" / "small_district.toml"
+DEFAULT = ROOT / "scenarios" / "shanghai_lingang.toml"
+
+
+def scenario(data: dict, base: Path = SMALL):
+    """A Scenario from the small district with *data* merged over it."""
+    from vpp.scenario import merge
+
+    return scenario_from_dict(merge(read_scenario_dict(base), data), "<test>", base.parent)
+
+
+@pytest.fixture
+def small_path() -> Path:
+    return SMALL

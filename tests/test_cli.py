@@ -1,0 +1,134 @@
+"""The command line: every bad input gives one line naming file, field and reason, and exit 2."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SMALL
+
+from vpp.cli import main
+
+
+def write(tmp_path: Path, text: str, name="bad.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def small_text() -> str:
+    return SMALL.read_text(encoding="utf-8")
+
+
+def one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+BAD_SCENARIOS = [
+    # (edit of the small scenario, field path expected, words expected in the reason)
+    (lambda t: t.replace("start = 2024-07-20T00:00:00", ""), "time.start", "missing"),
+    (lambda t: t.replace("count = 20", 'count = "many"'), "fleets[0].count", "integer"),
+    (lambda t: t.replace("e_max_kwh = 2_000", "e_max_kwh = -5"), "fleets[4].params.e_max_kwh", "greater than 0"),
+    (lambda t: t.replace("end = 2024-07-22T00:00:00", "end = 2024-07-19T00:00:00"), "time", "after start"),
+    (lambda t: t.replace('type = "battery"', 'type = "flywheel"'), "fleets[4].type", "unknown fleet type"),
+    (lambda t: t.replace('node = "coast"', 'node = "harbour"'), "fleets[1].node", "unknown node"),
+    (lambda t: t.replace("count = 20", "count = "), "line 24, column 9", "malformed toml"),
+    (lambda t: t.replace("p_dc_kwp = 500", 'p_dc_kwp = { dist = "gamma", k = 2 }'), "fleets[0].params.p_dc_kwp",
+     "unknown distribution"),
+    (lambda t: t.replace("p_dc_kwp = 500", 'p_dc_kwp = { dist = "normal", mean = 500, std = 100 }'),
+     "fleets[0].params.p_dc_kwp", "greater than 0"),
+    (lambda t: t.replace("import_limit_kw = 20_000", "import_limit_kw = -1"), "nodes[0].import_limit_kw",
+     "greater than or equal to 0"),
+    (lambda t: t.replace("p_dc_kwp = 500", "p_dc_kwp = 500\ntilt = 20"), "fleets[0].params.tilt", "unknown field"),
+    (lambda t: t + '\n[weather]\nsource = "csv"\npath = "missing.csv"\n', "missing.csv", "no such file"),
+    (lambda t: t + '\n[strategy]\nname = "genius"\n', "strategy.name", "unknown strategy"),
+    (lambda t: t + '\n[strategy.options]\ncarbon_price = 3\n', "strategy.options.carbon_price", "unknown field"),
+]
+
+
+@pytest.mark.parametrize("edit,field,reason", BAD_SCENARIOS)
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_scenario_gives_one_line_and_exit_2(tmp_path, capsys, edit, field, reason, command):
+    path = write(tmp_path, edit(small_text()))
+    argv = [command, str(path)] + (["--out", str(tmp_path / "out"), "--quiet"] if command == "run" else [])
+    line = one_line_error(capsys, argv)
+    assert field in line and reason in line.lower(), line
+    assert ("bad.toml" in line) or ("missing.csv" in line)
+    assert not (tmp_path / "out").exists()          # nothing written
+
+
+def test_bad_weather_csv_names_the_csv_and_column(tmp_path, capsys):
+    hours = [f"2024-07-{20 + h // 24:02d}T{h % 24:02d}:00,0" for h in range(24 * 4)]
+    csv = write(tmp_path, "timestamp,ghi_w_m2\n" + "\n".join(hours) + "\n", "weather.csv")
+    path = write(tmp_path, small_text() + f'\n[weather]\nsource = "csv"\npath = "{csv.name}"\n')
+    line = one_line_error(capsys, ["validate", str(path)])
+    assert "weather.csv" in line and "temp_air_c" in line
+
+
+def test_unknown_strategy_on_the_command_line(capsys):
+    line = one_line_error(capsys, ["run", str(SMALL), "--strategy", "nope", "--quiet"])
+    assert "--strategy" in line and "unknown strategy 'nope'" in line
+
+
+def test_missing_scenario_file(capsys, tmp_path):
+    line = one_line_error(capsys, ["validate", str(tmp_path / "nowhere.toml")])
+    assert "nowhere.toml" in line and "no such file" in line
+
+
+def test_out_folder_that_is_not_empty_is_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    line = one_line_error(capsys, ["run", str(SMALL), "--out", str(out), "--quiet"])
+    assert "not empty" in line
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_bad_arguments_are_one_line_too(capsys):
+    line = one_line_error(capsys, ["run", "--frobnicate"])
+    assert "arguments" in line
+
+
+def test_validate_accepts_the_shipped_scenarios(capsys):
+    for name in ("shanghai_lingang.toml", "small_district.toml"):
+        assert main(["validate", str(SMALL.parent / name)]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_run_writes_a_complete_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(SMALL), "--out", str(out), "--csv", "--quiet"]) == 0
+    for name in ("scenario.toml", "kpis.json", "report.html", "fleets.parquet", "nodes.parquet",
+                 "fleets.csv", "ev_sessions.parquet", "dispatch.parquet"):
+        assert (out / name).exists(), name
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert {"value", "baseline", "delta", "delta_pct", "unit"} <= set(kpis["green_local_consumption_rate"])
+    # the resolved scenario is itself a valid scenario that reproduces the run's settings
+    assert main(["validate", str(out / "scenario.toml")]) == 0
+    assert not list(tmp_path.glob(".run.*"))        # no temporary folder left behind
+
+
+def test_compare_writes_one_row_per_strategy(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", str(SMALL), "--out", str(out), "--quiet"]) == 0
+    table = (out / "comparison.csv").read_text().splitlines()
+    assert table[0].startswith("strategy,")
+    assert {line.split(",")[0] for line in table[1:]} == {"source_follows_load", "source_load_interaction"}
+    assert (out / "comparison.html").exists()
+    assert (out / "source_load_interaction" / "fleets.parquet").exists()
+
+
+@pytest.mark.skipif(shutil.which("vpp") is None and not Path(sys.executable).with_name("vpp").exists(),
+                    reason="console script not installed")
+def test_console_script_exit_code():
+    exe = shutil.which("vpp") or str(Path(sys.executable).with_name("vpp"))
+    proc = subprocess.run([exe, "validate", "/nonexistent/x.toml"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
