@@ -44,6 +44,7 @@ from vpp.results import Results
 __all__ = [
     "HEADLINE_KPIS",
     "KPI_LABELS",
+    "kpi_label",
     "MW_THRESHOLD_KW",
     "PowerUnit",
     "ComparisonLike",
@@ -84,6 +85,20 @@ KPI_LABELS = {
     "ev_energy_not_served_kwh": "EV energy not served",
     "comfort_violation_kh": "comfort violation",
 }
+
+_UNIT_SUFFIXES = ("_kw_per_h", "_kwh", "_kw", "_cny", "_kg", "_kh", "_s", "_frac")
+
+
+def kpi_label(name: str) -> str:
+    """Words for a KPI: its label, or its name without the unit suffix."""
+    if name in KPI_LABELS:
+        return KPI_LABELS[name]
+    for suffix in _UNIT_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.replace("_", " ")
+
 
 #: From this largest power [kW] on, a run is shown in MW (and MWh).
 MW_THRESHOLD_KW = 10_000.0
@@ -584,7 +599,7 @@ def kpi_table(results: Results, unit: PowerUnit | None = None) -> pd.DataFrame:
         description = str(row.get("description", KPI_META.get(name, ("", "", ""))[2]))
         fmt = _fmt_pct if name in _FRACTIONS else _fmt
         rows[name] = {
-            "label": KPI_LABELS.get(name, name.replace("_", " ")),
+            "label": kpi_label(name),
             "value": fmt(value * factor), "baseline": fmt(base * factor),
             "delta": fmt(delta * factor, signed=True) + (" pt" if shown == "%" and np.isfinite(delta) else ""),
             "delta_pct": (f"{float(row.get('delta_pct', np.nan)):+.1f} %"
@@ -859,7 +874,7 @@ def strategy_kpi_bars_figure(comparison: ComparisonLike, kpis: tuple[str, ...] =
     for name in names:
         _, shown = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)
         hint = {"higher": " \u2191 better", "lower": " \u2193 better"}.get(KPI_META.get(name, ("", "none"))[1], "")
-        titles.append(f"{KPI_LABELS.get(name, name.replace('_', ' '))} [{shown}]{hint}")
+        titles.append(f"{kpi_label(name)} [{shown}]{hint}")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.3 / rows,
                         horizontal_spacing=0.07)
     strategies = [str(s) for s in table.index]

@@ -23,7 +23,6 @@ from vpp.dashboards.figures import (
     _FRACTIONS,
     _KW,
     HEADLINE_KPIS,
-    KPI_LABELS,
     ComparisonLike,
     PowerUnit,
     _display_unit,
@@ -38,6 +37,7 @@ from vpp.dashboards.figures import (
     building_temperature_figure,
     green_power_figure,
     grid_exchange_figure,
+    kpi_label,
     kpi_table,
     power_unit,
     solve_time_figure,
@@ -195,7 +195,7 @@ def headline(results: Results, unit: PowerUnit | None = None) -> list[tuple[str,
         if name in _ONLY_IF_NONZERO and not (abs(value) > 0 or (compare and abs(base) > 0)):
             continue
         factor, shown = _display_unit(name, str(row.get("unit", KPI_META[name][0])), scale)
-        label = KPI_LABELS.get(name, name.replace("_", " "))
+        label = kpi_label(name)
         if name in _FRACTIONS:
             text = f"{label}: {_fmt_pct(value * factor)} %"
             change = f"{_fmt_pct(delta * factor, signed=True)} points"
@@ -203,8 +203,9 @@ def headline(results: Results, unit: PowerUnit | None = None) -> list[tuple[str,
         else:
             text = f"{label}: {_fmt(value * factor)} {shown}"
             base_text = f"{_fmt(base * factor)} {shown}"
-            change = (f"{100.0 * delta / abs(base):+.1f} %" if np.isfinite(base) and abs(base) > 0
-                      else f"{_fmt(delta * factor, signed=True)} {shown}")
+            change = f"{_fmt(delta * factor, signed=True)} {shown}"
+            if np.isfinite(base) and abs(base) > 0 and value * base > 0:   # % only without a sign change
+                change += f", {100.0 * delta / abs(base):+.1f} %"
         judgement = 0
         if compare and np.isfinite(base):
             text += f" (baseline {base_text}, {change})"
@@ -352,7 +353,7 @@ def _comparison_table_html(comparison: ComparisonLike, unit: PowerUnit, names: l
     head = '<tr><th class="l">strategy</th>'
     for name in names:
         _, shown = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)
-        label = KPI_LABELS.get(name, name.replace("_", " "))
+        label = kpi_label(name)
         head += f'<th title="{_esc(KPI_META.get(name, ("", "", ""))[2])}">{_esc(label)} [{_esc(shown)}]</th>'
     head += "</tr>"
     best = {}

@@ -190,7 +190,7 @@ HEADLINE_WORDS = (
     "green power used locally: 92.1 % (baseline 85.3 %, +6.8 points)",
     "green power curtailed: 3.2 % (baseline 9.0 %, -5.8 points)",
     "self-sufficiency: 61.0 % (baseline 55.0 %, +6.0 points)",
-    "total cost: 1,234 CNY (baseline 1,300 CNY, -5.0 %)",
+    "total cost: 1,234 CNY (baseline 1,300 CNY, -65.50 CNY, -5.0 %)",
 )
 
 

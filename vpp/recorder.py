@@ -17,6 +17,14 @@ from vpp.timeline import Timeline
 
 __all__ = ["Recorder"]
 
+LIMIT_TOL = 1e-6  # relative: exchange within this share of a limit counts as within it
+
+
+def _beyond(x_kw: np.ndarray, limit_kw: float) -> np.ndarray:
+    """Exchange beyond *limit_kw*, ignoring floating-point noise. [kW]"""
+    over = x_kw - limit_kw
+    return np.where(over > LIMIT_TOL * max(limit_kw, 1.0), over, 0.0)
+
 
 class Recorder:
     """Per-step storage for one run."""
@@ -95,8 +103,8 @@ class Recorder:
             imp, exp = np.maximum(-net, 0.0), np.maximum(net, 0.0)
             quantities = {
                 "grid_import_kw": imp, "grid_export_kw": exp,
-                "import_violation_kw": np.maximum(imp - node.import_limit_kw, 0.0),
-                "export_violation_kw": np.maximum(exp - node.export_limit_kw, 0.0),
+                "import_violation_kw": _beyond(imp, node.import_limit_kw),
+                "export_violation_kw": _beyond(exp, node.export_limit_kw),
                 "curtailed_kw": curtailed[:, node_of == i].sum(axis=1),
             }
             for q, v in quantities.items():
