@@ -492,8 +492,12 @@ def test_report_renders_without_javascript_errors(tmp_path):
              "ce.apply(console,arguments);};})();</script>")
     path = tmp_path / "report.html"
     path.write_text(page.replace("<head>", "<head>" + probe, 1), encoding="utf-8")
-    out = subprocess.run([_browser(), "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=5000",
-                          "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    # offline flags: a closed network refuses Chromium's background connections
+    flags = ["--headless", "--disable-gpu", "--no-sandbox", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    out = subprocess.run([_browser(), *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "data-js-error-0=" not in out.stdout, out.stdout[:2000]
     assert out.stdout.count('class="main-svg"') >= 7  # every figure drawn

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,7 +165,8 @@ def write_atomically(folder: Path, fill) -> Path:
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex[:8]}.partial"
+    tmp.mkdir()  # honours the umask, unlike tempfile.mkdtemp's 0700
     try:
         fill(tmp)
         if folder.exists():

@@ -1,0 +1,191 @@
+"""The dispatch LP of a :class:`~vpp.dispatch.DispatchProblem` built straight in
+numpy/scipy and passed to highspy: the reference the Pyomo path is timed and
+checked against.  Written independently of ``optimizer/blocks.py`` (same
+mathematics, see its docstrings), so agreeing objectives check both.
+"""
+
+from __future__ import annotations
+
+import time
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from vpp.dispatch import DispatchProblem
+from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
+from vpp.optimizer.lp import SolverOptions, new_highs
+from vpp.optimizer.model import Weights
+
+__all__ = ["DirectLP"]
+
+
+class _Builder:
+    def __init__(self):
+        self.lo, self.hi, self.cost = [], [], []
+        self.rows, self.cols, self.vals = [], [], []
+        self.rlo, self.rhi = [], []
+        self.n, self.m = 0, 0
+
+    def var(self, shape, lo, hi, cost=0.0):
+        size = int(np.prod(shape))
+        idx = np.arange(self.n, self.n + size).reshape(shape)
+        self.n += size
+        for store, x in ((self.lo, lo), (self.hi, hi), (self.cost, cost)):
+            store.append(np.broadcast_to(np.asarray(x, float), shape).ravel())
+        return idx
+
+    def con(self, shape, lo, hi):
+        size = int(np.prod(shape))
+        idx = np.arange(self.m, self.m + size).reshape(shape)
+        self.m += size
+        self.rlo.append(np.broadcast_to(np.asarray(lo, float), shape).ravel())
+        self.rhi.append(np.broadcast_to(np.asarray(hi, float), shape).ravel())
+        return idx
+
+    def coef(self, rows, cols, vals):
+        rows, cols, vals = np.broadcast_arrays(rows, cols, np.asarray(vals, float))
+        self.rows.append(rows.ravel())
+        self.cols.append(cols.ravel())
+        self.vals.append(vals.ravel())
+
+    def lp(self) -> highspy.HighsLp:
+        a = sp.csc_matrix((np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+                          shape=(self.m, self.n))
+        inf = highspy.kHighsInf
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n, self.m
+        lp.col_cost_ = np.concatenate(self.cost)
+        lp.col_lower_ = np.clip(np.concatenate(self.lo), -inf, inf)
+        lp.col_upper_ = np.clip(np.concatenate(self.hi), -inf, inf)
+        lp.row_lower_ = np.clip(np.concatenate(self.rlo), -inf, inf)
+        lp.row_upper_ = np.clip(np.concatenate(self.rhi), -inf, inf)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
+        return lp
+
+
+def _stack(forms, attr):
+    return np.concatenate([np.asarray(getattr(f, attr), float) for f in forms])
+
+
+class DirectLP:
+    """Build (``build_time_s``) and solve (:meth:`solve`) one window with highspy only."""
+
+    def __init__(self, pr: DispatchProblem, weights: Weights | None = None, solver: SolverOptions | None = None):
+        t0 = time.perf_counter()
+        w = weights or Weights()
+        g = pr.grid
+        H, dt = g.n_blocks, g.dt_h
+        b = _Builder()
+        node_names = [n.name for n in pr.nodes]
+        inj = [[] for _ in node_names]      # per node: (cols (k, H), sign)
+
+        cur = [f for f in pr.forms if isinstance(f, CurtailableSource)]
+        if cur:
+            nodes = sorted({f.node for f in cur})
+            avail = np.stack([sum(f.p_max_kw.sum(axis=0) for f in cur if f.node == n) for n in nodes])
+            p = b.var((len(nodes), H), 0.0, avail, -w.curtailment_penalty_cny_per_kwh * dt)
+            for i, n in enumerate(nodes):
+                inj[node_names.index(n)].append((p[i][None, :], 1.0))
+
+        st = [f for f in pr.forms if isinstance(f, StorageLike)]
+        if st:
+            n_st = sum(f.n_assets for f in st)
+            a = np.exp(-_stack(st, "self_discharge_per_h")[:, None] * dt)
+            e0 = _stack(st, "e_init_kwh")
+            free = e0[:, None] * np.cumprod(a, axis=1)
+            thr = _stack(st, "throughput_cost_cny_per_kwh")[:, None] * dt
+            pc = b.var((n_st, H), 0.0, _stack(st, "p_charge_max_kw"), thr)
+            pd = b.var((n_st, H), 0.0, _stack(st, "p_discharge_max_kw"), thr)
+            e_lo = np.column_stack([e0, np.minimum(_stack(st, "e_min_kwh"), free)])
+            e_hi = np.column_stack([e0, np.maximum(_stack(st, "e_max_kwh"), free)])
+            e = b.var((n_st, H + 1), e_lo, e_hi)
+            u = b.var((n_st,), 0.0, np.inf, _stack(st, "shortfall_cost_cny_per_kwh"))
+            r = b.con((n_st, H), 0.0, 0.0)
+            b.coef(r, e[:, 1:], 1.0)
+            b.coef(r, e[:, :-1], -a)
+            b.coef(r, pc, -_stack(st, "eta_charge")[:, None] * dt)
+            b.coef(r, pd, dt / _stack(st, "eta_discharge")[:, None])
+            r = b.con((n_st,), _stack(st, "e_target_kwh"), np.inf)
+            b.coef(r, e[:, -1], 1.0)
+            b.coef(r, u, 1.0)
+            self._add_by_node(inj, node_names, st, pd, 1.0)
+            self._add_by_node(inj, node_names, st, pc, -1.0)
+
+        th = [f for f in pr.forms if isinstance(f, Thermal)]
+        if th:
+            n_th = sum(f.n_assets for f in th)
+            p = b.var((n_th, H), 0.0, _stack(th, "p_max_kw"))
+            t0_ = _stack(th, "temp_init_c")
+            T = b.var((n_th, H + 1), np.column_stack([t0_, np.full((n_th, H), -np.inf)]),
+                      np.column_stack([t0_, np.full((n_th, H), np.inf)]))
+            s = b.var((n_th, H), 0.0, np.inf, _stack(th, "discomfort_cost_cny_per_kh")[:, None] * dt)
+            d = _stack(th, "d_k")
+            r = b.con((n_th, H), d, d)
+            b.coef(r, T[:, 1:], 1.0)
+            b.coef(r, T[:, :-1], -_stack(th, "a"))
+            b.coef(r, p, -_stack(th, "b_k_per_kw"))
+            r = b.con((n_th, H), -np.inf, _stack(th, "temp_max_c"))
+            b.coef(r, T[:, 1:], 1.0)
+            b.coef(r, s, -1.0)
+            r = b.con((n_th, H), _stack(th, "temp_min_c"), np.inf)
+            b.coef(r, T[:, 1:], 1.0)
+            b.coef(r, s, 1.0)
+            self._add_by_node(inj, node_names, th, p, -1.0)
+
+        n_nodes = len(node_names)
+        big = 1e12
+        imp_lim = np.array([n.import_limit_kw for n in pr.nodes])[:, None]
+        exp_lim = np.array([n.export_limit_kw for n in pr.nodes])[:, None]
+        viol = w.limit_violation_cny_per_kwh * dt
+        imp = b.var((n_nodes, H), 0.0, imp_lim)
+        exp = b.var((n_nodes, H), 0.0, exp_lim)
+        imp_x = b.var((n_nodes, H), 0.0, big, viol)
+        exp_x = b.var((n_nodes, H), 0.0, big, viol)
+        fixed = np.zeros((n_nodes, H))
+        for f in pr.forms:
+            if isinstance(f, FixedProfile):
+                fixed[node_names.index(f.node)] += f.p_kw
+        r = b.con((n_nodes, H), -fixed, -fixed)
+        for x, sign in ((imp, 1.0), (imp_x, 1.0), (exp, -1.0), (exp_x, -1.0)):
+            b.coef(r, x, sign)
+        for i in range(n_nodes):
+            for cols, sign in inj[i]:
+                b.coef(np.broadcast_to(r[i], cols.shape), cols, sign)
+        members = [list(range(n_nodes))] if pr.settlement == "vpp" else [[i] for i in range(n_nodes)]
+        K = len(members)
+        buy_cost = dt * (pr.price_import_cny_per_kwh + w.carbon_price_cny_per_t * pr.co2_kg_per_kwh / 1e3)
+        buy = b.var((K, H), 0.0, big, buy_cost)
+        sell = b.var((K, H), 0.0, big, -dt * pr.price_export_cny_per_kwh)
+        peak = b.var((K,), np.broadcast_to(pr.peak_import_so_far_kw, (K,)), np.inf, pr.demand_charge_cny_per_kw)
+        r = b.con((K, H), 0.0, 0.0)
+        for k, mem in enumerate(members):
+            for i in mem:
+                for x, sign in ((imp, 1.0), (imp_x, 1.0), (exp, -1.0), (exp_x, -1.0)):
+                    b.coef(r[k], x[i], sign)
+        b.coef(r, buy, -1.0)
+        b.coef(r, sell, 1.0)
+        r = b.con((K, H), -np.inf, 0.0)
+        b.coef(r, buy, 1.0)
+        b.coef(r, np.repeat(peak[:, None], H, axis=1), -1.0)
+        self.highs = new_highs()
+        (solver or SolverOptions()).apply(self.highs)
+        self.highs.passModel(b.lp())
+        self.n_cols, self.n_rows = b.n, b.m
+        self.build_time_s = time.perf_counter() - t0
+
+    @staticmethod
+    def _add_by_node(inj, node_names, forms, cols, sign):
+        start = 0
+        for f in forms:
+            inj[node_names.index(f.node)].append((cols[start:start + f.n_assets], sign))
+            start += f.n_assets
+
+    def solve(self) -> tuple[str, float, float]:
+        """(status, objective [CNY], seconds)."""
+        t0 = time.perf_counter()
+        self.highs.run()
+        elapsed = time.perf_counter() - t0
+        status = self.highs.modelStatusToString(self.highs.getModelStatus()).lower()
+        return status, float(self.highs.getInfo().objective_function_value), elapsed
