@@ -211,7 +211,7 @@ class BuildingFleet(Fleet):
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """Thermostat: hold the setpoint (with an early morning start)."""
         cal = self._calendar
-        free = self._free_temp(k)
+        free = self._free_temp(k, self._base_load(k))
         b = self._b(k)
         target = cal.thermostat[k]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -222,10 +222,9 @@ class BuildingFleet(Fleet):
             p = np.where(free < target, p, 0.0)
         return -np.clip(np.nan_to_num(p), 0.0, self.p_max_kw)
 
-    def _free_temp(self, k: int) -> np.ndarray:
+    def _free_temp(self, k: int, base_kw: np.ndarray) -> np.ndarray:
         """Temperature at the end of step k with the HVAC off. [degC]"""
-        self._base_now = self._base_load(k)
-        q = self._gains_kw(self._base_now[:, None], self.exo.ghi_w_m2[k], self._calendar.occupied[k])[:, 0]
+        q = self._gains_kw(base_kw[:, None], self.exo.ghi_w_m2[k], self._calendar.occupied[k])[:, 0]
         return rc_step(self.temp_c, self.exo.temp_air_c[k], q, 0.0, 0.0, self.ua, self.cap, self.dt_h)
 
     def _b(self, k: int) -> np.ndarray:
@@ -236,7 +235,8 @@ class BuildingFleet(Fleet):
         return self.base_peak_kw * self._calendar.base_frac[k] * (1.0 + self._noise)
 
     def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
-        free = self._free_temp(k)
+        base = self._base_load(k)
+        free = self._free_temp(k, base)
         b = self._b(k)
         lo, hi = self._band(k)
         p_cap = np.where(b != 0, self.p_max_kw, 0.0)
@@ -252,11 +252,11 @@ class BuildingFleet(Fleet):
         p_hvac = np.clip(request, p_need, p_room)
         self.temp_c = free + b * p_hvac
         self.p_hvac_kw = p_hvac
-        self.p_base_kw = self._base_now
+        self.p_base_kw = base
         self._violation_kh = self._violation(k) * self.dt_h
         self._k = k
         self._advance_noise()
-        return -(p_hvac + self._base_now)
+        return -(p_hvac + base)
 
     def _violation(self, k: int) -> float:
         if not self._calendar.occupied[k]:

@@ -1,0 +1,99 @@
+"""KPIs on a hand-made two-step run, and the saved run folder round trip."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SMALL
+
+import vpp
+from vpp.kpi import compute_kpis, relative_kpis
+from vpp.results import Results
+
+TOL = 1e-9
+
+
+def hand_results(settlement="vpp") -> Results:
+    """Two one-hour steps, one node each for PV (a) and load + battery (b).
+
+    step 0: PV available 100, produces 80 (20 curtailed); load -60; battery -10 (charging)
+            node a exports 80, node b imports 70 -> VPP net export 10
+    step 1: PV available 50, produces 50; load -90; battery +20 (discharging)
+            node a exports 50, node b imports 70 -> VPP net import 20
+    """
+    idx = pd.date_range("2024-07-22", periods=2, freq="h", tz="Asia/Shanghai")
+    cols = pd.MultiIndex.from_tuples([("pv", "p_kw"), ("pv", "p_available_kw"), ("load", "p_kw"),
+                                      ("bat", "p_kw"), ("bat", "e_kwh")], names=["fleet", "quantity"])
+    fleets = pd.DataFrame([[80, 100, -60, -10, 59.5], [50, 50, -90, 20, 38.4]], index=idx, columns=cols, dtype=float)
+    quantities = ["grid_import_kw", "grid_export_kw", "import_violation_kw", "export_violation_kw", "curtailed_kw"]
+    ncols = pd.MultiIndex.from_product([["a", "b"], quantities], names=["node", "quantity"])
+    nodes = pd.DataFrame([[0, 80, 0, 0, 20, 70, 0, 0, 0, 0], [0, 50, 0, 0, 0, 70, 0, 0, 0, 0]], index=idx,
+                         columns=ncols, dtype=float)
+    exo = pd.DataFrame({"price_import_cny_per_kwh": [1.0, 2.0], "price_export_cny_per_kwh": [0.4, 0.4],
+                        "co2_kg_per_kwh": [0.5, 0.6]}, index=idx)
+    info = pd.DataFrame({"type": ["pv", "building", "battery"], "node": ["a", "b", "b"],
+                         "role": ["source", "load", "storage"], "green": [True, False, False],
+                         "curtailable": [True, False, False], "count": [1, 1, 1],
+                         "capacity_kwh": [np.nan, np.nan, 100.0], "e_init_kwh": [np.nan, np.nan, 50.0]},
+                        index=pd.Index(["pv", "load", "bat"], name="fleet"))
+    node_info = pd.DataFrame({"import_limit_kw": [100.0, 100.0], "export_limit_kw": [100.0, 100.0]},
+                             index=pd.Index(["a", "b"], name="node"))
+    dispatch = pd.DataFrame({"status": ["optimal"], "fallback": [False], "build_time_s": [0.5], "solve_time_s": [0.25],
+                             "objective_cny": [1.0], "n_variables": [1], "n_constraints": [1]},
+                            index=pd.Index(idx[:1], name="time"))
+    events = pd.DataFrame(columns=["kind", "detail"], index=pd.DatetimeIndex([], tz="Asia/Shanghai", name="time"))
+    return Results("hand", "test", "", fleets, nodes, exo, dispatch, events, info, node_info,
+                   settlement=settlement, demand_charge_cny_per_kw=3.0)
+
+
+def test_kpis_by_hand_with_vpp_settlement():
+    k = compute_kpis(hand_results("vpp"))
+    # green available 150, generated 130, curtailed 20
+    assert k["green_available_kwh"] == pytest.approx(150, abs=TOL)
+    assert k["curtailment_rate"] == pytest.approx(20 / 150, abs=TOL)
+    # VPP net export 10 in step 0 (green exported 10), net import 20 in step 1
+    assert k["green_local_kwh"] == pytest.approx(120, abs=TOL)
+    assert k["green_local_consumption_rate"] == pytest.approx(120 / 150, abs=TOL)
+    assert k["self_sufficiency"] == pytest.approx(120 / 150, abs=TOL)    # load 60 + 90
+    assert k["grid_import_kwh"] == pytest.approx(20, abs=TOL)
+    assert k["grid_export_kwh"] == pytest.approx(10, abs=TOL)
+    assert k["energy_cost_cny"] == pytest.approx(20 * 2.0, abs=TOL)
+    assert k["export_revenue_cny"] == pytest.approx(10 * 0.4, abs=TOL)
+    assert k["demand_charge_cny"] == pytest.approx(3.0 * 20, abs=TOL)
+    assert k["total_cost_cny"] == pytest.approx(40 - 4 + 60, abs=TOL)
+    assert k["co2_kg"] == pytest.approx(20 * 0.6, abs=TOL)
+    assert k["peak_import_kw"] == pytest.approx(20, abs=TOL)
+    assert k["peak_valley_difference_kw"] == pytest.approx(30, abs=TOL)
+    assert k["ramp_max_kw_per_h"] == pytest.approx(30, abs=TOL)
+    assert k["battery_cycles"] == pytest.approx(20 / 100, abs=TOL)
+    assert k["storage_energy_change_kwh"] == pytest.approx(38.4 - 50, abs=TOL)
+    assert k["solve_time_s"] == pytest.approx(0.75, abs=TOL)
+
+
+def test_kpis_by_hand_with_node_settlement():
+    k = compute_kpis(hand_results("node"))
+    # each node billed alone: imports 70 + 70, exports 80 + 50
+    assert k["grid_import_kwh"] == pytest.approx(140, abs=TOL)
+    assert k["grid_export_kwh"] == pytest.approx(130, abs=TOL)
+    assert k["energy_cost_cny"] == pytest.approx(70 * 1 + 70 * 2, abs=TOL)
+    assert k["green_local_kwh"] == pytest.approx(0, abs=TOL)        # all green leaves through node a
+    assert k["demand_charge_cny"] == pytest.approx(3.0 * 70, abs=TOL)
+
+
+def test_relative_kpis():
+    a, b = compute_kpis(hand_results("vpp")), compute_kpis(hand_results("node"))
+    rel = relative_kpis(a, b)
+    assert rel.loc["grid_import_kwh", "delta"] == pytest.approx(20 - 140)
+    assert rel.loc["grid_import_kwh", "delta_pct"] == pytest.approx(100 * (20 - 140) / 140)
+    assert rel.loc["grid_import_kwh", "unit"] == "kWh"
+
+
+def test_saved_run_loads_back_identically(tmp_path):
+    res = vpp.run(SMALL, strategy="source_load_interaction")
+    res.save(tmp_path / "run", csv=True)
+    back = Results.load(tmp_path / "run")
+    for name in ("fleets", "nodes", "exogenous", "dispatch"):
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(res, name), check_freq=False)
+    pd.testing.assert_frame_equal(back.tables["ev_sessions"], res.tables["ev_sessions"])
+    pd.testing.assert_series_equal(compute_kpis(back), compute_kpis(res))
+    assert back.kpis.loc["green_local_consumption_rate", "value"] == pytest.approx(
+        res.kpis.loc["green_local_consumption_rate", "value"])
