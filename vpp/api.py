@@ -128,24 +128,26 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress) -> 
     return recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
 
 
-def _progress(label: str, enabled: bool):
+def _progress(label: str, enabled: bool, timeline):
+    """A terminal progress bar of simulated time (silent when not on a terminal)."""
     if not enabled:
         return None, None
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=None, desc=label, unit="step", disable=None, leave=False)
+    bar = tqdm(total=timeline.n_steps, desc=label, unit="step", disable=None, leave=False,
+               bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}<{remaining}]")
 
     def update(k, n):
-        bar.total = n
-        bar.n = k
         if k == n or k % 8 == 0:
+            bar.n = k
+            bar.set_description_str(f"{label} {timeline.time_of(min(k, n - 1)):%Y-%m-%d %H:%M}", refresh=False)
             bar.refresh()
 
     return update, bar
 
 
 def _run_one(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress: bool) -> Results:
-    update, bar = _progress(strategy.name, progress)
+    update, bar = _progress(strategy.name, progress, prep.scenario.timeline())
     try:
         return _simulate(prep, strategy, exo, update)
     finally:
