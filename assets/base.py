@@ -29,7 +29,7 @@ from vpp.exogenous.series import Exogenous
 from vpp.flex import Form, HorizonGrid
 from vpp.timeline import Timeline
 
-__all__ = ["Fleet", "FleetParams", "FleetContext"]
+__all__ = ["Fleet", "FleetParams", "FleetContext", "WeatherDrivenSource"]
 
 
 class FleetParams(BaseModel):
@@ -166,3 +166,55 @@ class Fleet(ABC):
     def tables(self) -> dict[str, pd.DataFrame]:
         """Per-record tables at the end of a run (e.g. EV sessions)."""
         return {}
+
+
+class WeatherDrivenSource(Fleet):
+    """A curtailable green source whose available power is a pure function of
+    the weather (PV, wind): evaluated for all assets over chunks of steps (up
+    to a day) and cached, so the engine's per-step calls only index the cache.
+
+    The setpoint caps the output: ``p = min(available, max(setpoint, 0))``;
+    ``inf`` (the uncontrolled baseline) or NaN (no request) mean no cap.
+    Subclasses implement :meth:`_available_chunk_kw`.
+    """
+
+    role = "source"
+    green = True
+    curtailable = True
+    state_columns = ("p_available_kw",)
+    cells_per_chunk: ClassVar[int] = 2**18  # assets x steps evaluated at once (memory bound)
+
+    def __init__(self, ctx: FleetContext, params: FleetParams):
+        super().__init__(ctx, params)
+        steps_per_day = max(1, round(24.0 / self.dt_h))
+        self._chunk = int(np.clip(self.cells_per_chunk // max(self.n_assets, 1), 1, steps_per_day))
+        self._cache_k0 = -1
+        self._cache = np.empty((self.n_assets, 0))
+        self._last_available_kw = np.zeros(self.n_assets)
+
+    @abstractmethod
+    def _available_chunk_kw(self, k0: int, n: int) -> np.ndarray:
+        """Available power per asset for steps ``k0 .. k0+n-1``, shape (N, n). [kW]"""
+
+    def available_kw(self, k: int) -> np.ndarray:
+        """Power available before curtailment at step *k*, per asset. [kW]"""
+        if not 0 <= k < len(self.exo):
+            raise IndexError(f"step {k} outside the weather (0..{len(self.exo) - 1})")
+        if not self._cache_k0 <= k < self._cache_k0 + self._cache.shape[1]:
+            k0 = k - k % self._chunk
+            self._cache = self._available_chunk_kw(k0, min(self._chunk, len(self.exo) - k0))
+            self._cache_k0 = k0
+        return self._cache[:, k - self._cache_k0].copy()
+
+    def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
+        available = self.available_kw(k)
+        self._last_available_kw = available
+        cap = np.nan_to_num(np.broadcast_to(setpoint_kw, available.shape), nan=np.inf)
+        return np.minimum(available, np.maximum(cap, 0.0))
+
+    def baseline_setpoint(self, k: int) -> np.ndarray:
+        """No curtailment: ``+inf`` for every asset. [kW]"""
+        return np.full(self.n_assets, np.inf)
+
+    def state(self) -> dict[str, float]:
+        return {"p_available_kw": float(self._last_available_kw.sum())}

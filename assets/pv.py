@@ -60,7 +60,7 @@ import pvlib
 from pydantic import BaseModel, ConfigDict, Field
 
 from vpp.assets import register
-from vpp.assets.base import Fleet, FleetContext, FleetParams
+from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource
 from vpp.exogenous.series import Exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
 from vpp.params import ranged, sample
@@ -91,7 +91,6 @@ SapmMounting = Literal[
 """Named SAPM mountings: ``open_rack_glass_glass``, ``close_mount_glass_glass``,
 ``open_rack_glass_polymer``, ``insulated_back_glass_polymer`` (King et al. 2004)."""
 
-_CELLS_PER_CHUNK = 2**18  # unique systems x steps evaluated at once (memory bound)
 
 
 class SapmTemperature(BaseModel):
@@ -276,7 +275,7 @@ _SHAPE_FIELDS = (
 
 
 @register
-class PVFleet(Fleet):
+class PVFleet(WeatherDrivenSource):
     """N fixed-tilt PV systems; curtailable green sources.
 
     Available power is a pure function of weather, so it is computed for
@@ -287,10 +286,6 @@ class PVFleet(Fleet):
 
     type_name = "pv"
     Params = PVParams
-    role = "source"
-    green = True
-    curtailable = True
-    state_columns = ("p_available_kw",)
 
     def __init__(self, ctx: FleetContext, params: PVParams):
         super().__init__(ctx, params)
@@ -308,11 +303,6 @@ class PVFleet(Fleet):
                 f"fleet {self.name!r}: wind_regime {params.wind_regime!r} is not in the weather "
                 f"(regimes: {', '.join(sorted(self.exo.wind_speed_m_s)) or 'none'})"
             )
-        steps_per_day = max(1, round(24.0 / self.dt_h))
-        self._chunk = int(np.clip(_CELLS_PER_CHUNK // len(self._systems), 1, steps_per_day))
-        self._cache_k0 = -1
-        self._cache = np.empty((len(self._systems), 0))
-        self._last_available_kw = np.zeros(n)
 
     # -- physics ---------------------------------------------------------
     def _per_kwp(self, exo: Exogenous, k0: int, n: int) -> np.ndarray:
@@ -347,25 +337,9 @@ class PVFleet(Fleet):
             iam_model=self.params.iam_model,
         )
 
-    def available_kw(self, k: int) -> np.ndarray:
-        """AC power available before curtailment at step *k*, per asset. [kW]"""
-        if not 0 <= k < len(self.exo):
-            raise IndexError(f"step {k} outside the weather (0..{len(self.exo) - 1})")
-        if not self._cache_k0 <= k < self._cache_k0 + self._cache.shape[1]:
-            k0 = k - k % self._chunk
-            self._cache = self._per_kwp(self.exo, k0, min(self._chunk, len(self.exo) - k0))
-            self._cache_k0 = k0
-        return self._cache[self._system_of, k - self._cache_k0] * self.p_dc_kwp
-
-    def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
-        available = self.available_kw(k)
-        self._last_available_kw = available
-        cap = np.maximum(np.broadcast_to(setpoint_kw, available.shape), 0.0)
-        return np.minimum(available, cap)
-
-    def baseline_setpoint(self, k: int) -> np.ndarray:
-        """No curtailment: ``+inf`` for every asset. [kW]"""
-        return np.full(self.n_assets, np.inf)
+    def _available_chunk_kw(self, k0: int, n: int) -> np.ndarray:
+        """AC power available per asset, steps ``k0 .. k0+n-1``. [kW]"""
+        return self._per_kwp(self.exo, k0, n)[self._system_of] * self.p_dc_kwp[:, None]
 
     # -- flexibility -----------------------------------------------------
     def flexibility(self, grid: HorizonGrid, forecast: Exogenous) -> list[CurtailableSource]:
@@ -375,9 +349,6 @@ class PVFleet(Fleet):
         return [CurtailableSource(self.name, self.node, p_max_kw)]
 
     # -- records -----------------------------------------------------------
-    def state(self) -> dict[str, float]:
-        return {"p_available_kw": float(self._last_available_kw.sum())}
-
     def info(self) -> dict[str, float]:
         return {
             "p_rated_kw": float(self.p_ac_rated_kw.sum()),

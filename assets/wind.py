@@ -43,7 +43,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from vpp.assets import register
-from vpp.assets.base import Fleet, FleetContext, FleetParams
+from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource
 from vpp.exogenous.series import Exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
 from vpp.params import ranged, sample
@@ -74,7 +74,6 @@ LAPSE_RATE_K_M = 0.0065
 GRAVITY_M_S2 = 9.80665
 """Standard gravity. [m/s2]"""
 
-_CELLS_PER_CHUNK = 2**18  # turbines x steps evaluated at once (memory bound)
 
 
 @dataclass(frozen=True)
@@ -255,7 +254,7 @@ class WindParams(FleetParams):
 
 
 @register
-class WindFleet(Fleet):
+class WindFleet(WeatherDrivenSource):
     """N wind turbines of one type; curtailable green sources.
 
     Available power is a pure function of weather (and of the outage
@@ -265,10 +264,6 @@ class WindFleet(Fleet):
 
     type_name = "wind"
     Params = WindParams
-    role = "source"
-    green = True
-    curtailable = True
-    state_columns = ("p_available_kw",)
 
     def __init__(self, ctx: FleetContext, params: WindParams):
         super().__init__(ctx, params)
@@ -296,11 +291,6 @@ class WindFleet(Fleet):
                     f"must be below the reference and hub heights ({low} m)"
                 )
         self._outages = self._draw_outages() if params.outage_mttr_h is not None else None
-        steps_per_day = max(1, round(24.0 / self.dt_h))
-        self._chunk = int(np.clip(_CELLS_PER_CHUNK // n, 1, steps_per_day))
-        self._cache_k0 = -1
-        self._cache = np.empty((n, 0))
-        self._last_available_kw = np.zeros(n)
 
     # -- physics ---------------------------------------------------------
     def _per_turbine_kw(self, exo: Exogenous, k0: int, n: int) -> np.ndarray:
@@ -355,26 +345,9 @@ class WindFleet(Fleet):
             return self.params.availability_frac
         return self._up_mask(k0, n)
 
-    def available_kw(self, k: int) -> np.ndarray:
-        """Power available before curtailment at step *k*, per turbine. [kW]"""
-        if not 0 <= k < len(self.exo):
-            raise IndexError(f"step {k} outside the weather (0..{len(self.exo) - 1})")
-        if not self._cache_k0 <= k < self._cache_k0 + self._cache.shape[1]:
-            k0 = k - k % self._chunk
-            n = min(self._chunk, len(self.exo) - k0)
-            self._cache = self._per_turbine_kw(self.exo, k0, n) * self._availability(k0, n)
-            self._cache_k0 = k0
-        return self._cache[:, k - self._cache_k0].copy()
-
-    def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
-        available = self.available_kw(k)
-        self._last_available_kw = available
-        cap = np.maximum(np.broadcast_to(setpoint_kw, available.shape), 0.0)
-        return np.minimum(available, cap)
-
-    def baseline_setpoint(self, k: int) -> np.ndarray:
-        """No curtailment: ``+inf`` for every turbine. [kW]"""
-        return np.full(self.n_assets, np.inf)
+    def _available_chunk_kw(self, k0: int, n: int) -> np.ndarray:
+        """Power available per turbine, steps ``k0 .. k0+n-1``. [kW]"""
+        return self._per_turbine_kw(self.exo, k0, n) * self._availability(k0, n)
 
     # -- flexibility -----------------------------------------------------
     def _expected_availability(self, grid: HorizonGrid) -> np.ndarray | float:
@@ -398,8 +371,5 @@ class WindFleet(Fleet):
         return [CurtailableSource(self.name, self.node, grid.mean(p_kw))]
 
     # -- records -----------------------------------------------------------
-    def state(self) -> dict[str, float]:
-        return {"p_available_kw": float(self._last_available_kw.sum())}
-
     def info(self) -> dict[str, float]:
         return {"p_rated_kw": self.n_assets * self.turbine.rated_kw}

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
-import vpp.assets.pv as pv
 from vpp.assets import fleet_type
 from vpp.assets.pv import PVFleet, PVParams, wind_speed_at_height
 from vpp.flex import CurtailableSource, HorizonGrid
@@ -150,7 +149,7 @@ def test_flexibility_from_perfect_forecast_is_block_mean_of_available():
 def test_chunking_does_not_change_results(monkeypatch):
     exo = clear_sky_exogenous(days=2)
     whole = PVFleet(make_context(exo, 4, seed=5), _varied_params())
-    monkeypatch.setattr(pv, "_CELLS_PER_CHUNK", 7)  # 1 step per chunk for 4 systems
+    monkeypatch.setattr(PVFleet, "cells_per_chunk", 7)  # 1 step per chunk for 4 systems
     small = PVFleet(make_context(exo, 4, seed=5), _varied_params())
     assert small._chunk < whole._chunk
     steps = [150, 3, 95, 96, 191, 40]  # out of order, across chunk and day boundaries

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
-import vpp.assets.wind as wind
 from vpp.assets import fleet_type
 from vpp.assets.wind import (
     TURBINES,
@@ -262,7 +261,7 @@ def test_chunking_does_not_change_results(monkeypatch):
     whole = WindFleet(
         make_context(exo, 3, seed=5), WindParams(outage_mttr_h=10, availability_frac=0.9)
     )
-    monkeypatch.setattr(wind, "_CELLS_PER_CHUNK", 7)  # 2 steps per chunk for 3 turbines
+    monkeypatch.setattr(WindFleet, "cells_per_chunk", 7)  # 2 steps per chunk for 3 turbines
     small = WindFleet(
         make_context(exo, 3, seed=5), WindParams(outage_mttr_h=10, availability_frac=0.9)
     )

@@ -1,0 +1,75 @@
+"""One contract every registered fleet passes (after scikit-learn's check_estimator):
+output shape and sign by role, finite for any setpoint, deterministic under a seed,
+and flexibility forms of the right shape."""
+
+import numpy as np
+import pytest
+from _exo_helpers import clear_sky_exogenous, make_context
+
+from vpp.assets import FLEET_TYPES
+from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
+
+PARAMS = {"battery": {"p_max_kw": 500.0, "e_max_kwh": 1000.0}}
+SETPOINTS = (0.0, 1e9, -1e9, np.inf, -np.inf, np.nan, 123.0, -456.0)
+N_ASSETS = 6
+
+
+def build(type_name, seed=0, days=2):
+    cls = FLEET_TYPES[type_name]
+    exo = clear_sky_exogenous(days=days)
+    ctx = make_context(exo, N_ASSETS, seed=seed, name=type_name, pad_steps=96)
+    return cls(ctx, cls.Params.model_validate(PARAMS.get(type_name, {})))
+
+
+def run(fleet, steps=96, rng_seed=1):
+    rng = np.random.default_rng(rng_seed)
+    event_steps = set(fleet.event_steps().tolist())
+    out = []
+    for k in range(steps):
+        if k in event_steps:
+            fleet.apply_events(k)
+        sp = None if k % 5 == 0 else rng.choice(SETPOINTS, size=fleet.n_assets)
+        out.append(fleet.step(k, sp))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("type_name", sorted(FLEET_TYPES))
+def test_step_shape_sign_and_finiteness(type_name):
+    fleet = build(type_name)
+    p = run(fleet)
+    assert p.shape == (96, N_ASSETS) and np.isfinite(p).all()
+    if fleet.role == "source":
+        assert (p >= -1e-9).all()
+    if fleet.role == "load":
+        assert (p <= 1e-9).all()
+    state = fleet.state()
+    assert set(state) == set(fleet.state_columns) and all(np.isfinite(v) for v in state.values())
+
+
+@pytest.mark.parametrize("type_name", sorted(FLEET_TYPES))
+def test_deterministic_under_a_seed(type_name):
+    np.testing.assert_array_equal(run(build(type_name, seed=3)), run(build(type_name, seed=3)))
+
+
+@pytest.mark.parametrize("type_name", sorted(FLEET_TYPES))
+def test_flexibility_forms_are_well_formed(type_name):
+    fleet = build(type_name)
+    grid = HorizonGrid.build(8, 0.25, 4, 96, 4)
+    forecast = fleet.exo.window(grid.k0, grid.n_steps)
+    for k in range(8):
+        fleet.step(k, None)
+    forms = fleet.flexibility(grid, forecast)
+    assert forms, "a fleet offers at least one form"
+    for f in forms:
+        assert f.fleet == fleet.name and f.node == fleet.node
+        if isinstance(f, FixedProfile):
+            assert f.p_kw.shape == (grid.n_blocks,)
+            continue
+        assert f.n_assets == fleet.n_assets
+        if isinstance(f, CurtailableSource):
+            assert f.p_max_kw.shape == (fleet.n_assets, grid.n_blocks) and (f.p_max_kw >= 0).all()
+        if isinstance(f, StorageLike):
+            assert (f.p_charge_max_kw >= 0).all() and (f.p_discharge_max_kw >= 0).all()
+            assert (f.e_min_kwh <= f.e_max_kwh + 1e-9).all()
+        if isinstance(f, Thermal):
+            assert (f.p_max_kw >= 0).all() and (f.temp_min_c <= f.temp_max_c).all()
