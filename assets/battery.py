@@ -123,13 +123,18 @@ class BatteryFleet(Fleet):
         return p
 
     def flexibility(self, grid: HorizonGrid, forecast) -> list[StorageLike]:
+        """Power and SOC limits over the horizon.  Blocks after the end of the
+        run offer no power, so the terminal target (the initial energy) binds
+        at the run's end: a run ends with the energy it started with, like the
+        idle baseline, unless the target is not worth keeping."""
         n, h = self.n_assets, grid.n_blocks
         full = np.ones((n, h))
+        in_run = (grid.k0 + grid.starts < self.timeline.n_steps).astype(float)[None, :]
         p = self.params
         return [StorageLike(
             fleet=self.name, node=self.node,
-            p_charge_max_kw=full * self.p_max_kw[:, None],
-            p_discharge_max_kw=full * self.p_max_kw[:, None],
+            p_charge_max_kw=full * in_run * self.p_max_kw[:, None],
+            p_discharge_max_kw=full * in_run * self.p_max_kw[:, None],
             e_min_kwh=full * self.e_lo[:, None],
             e_max_kwh=full * self.e_hi[:, None],
             e_init_kwh=self.e_kwh.copy(),

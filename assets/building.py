@@ -28,7 +28,8 @@ of the US DOE commercial reference buildings (Deru et al., NREL/TP-5500-46861,
 public-building rule (summer cooling not below 26 degC, winter heating not
 above 20 degC; 公共建筑室内温度控制管理办法, 2007): uncontrolled buildings hold
 those setpoints, and a controlled building may pre-cool (pre-heat) inside a
-comfort band below (above) them, never beyond them while occupied.
+comfort band below (above) them -- never below (above) the band, and never
+beyond the setpoint while occupied.
 """
 
 from __future__ import annotations
@@ -103,7 +104,11 @@ class BuildingParams(FleetParams):
     base_load_noise_frac: float = Field(0.05, ge=0, lt=1)   # AR(1) deviation from schedule
     base_load_noise_h: float = Field(2.0, gt=0)
     temp_init_c: float | None = None                  # default: the active setpoint
-    discomfort_cost_cny_per_kh: float = Field(200.0, ge=0)
+    # Penalty per kelvin-hour outside the band, per m2 of floor: 0.05 CNY/(m2 K h)
+    # is 2,000 CNY/(K h) for 40,000 m2 -- far above what pre-cooling can save
+    # (~300 CNY per kelvin of stored coolth), so comfort is kept whenever the
+    # HVAC can keep it (assumption).
+    discomfort_cost_cny_per_m2_kh: float = Field(0.05, ge=0)
 
 
 def rc_coefficients(dt_h, ua_kw_per_k, c_kwh_per_k, heat_per_kw):
@@ -165,7 +170,7 @@ class BuildingFleet(Fleet):
     Params = BuildingParams
     role = "load"
     state_columns = ("p_hvac_kw", "p_base_kw", "temp_mean_c", "temp_max_c", "comfort_violation_kh",
-                     "comfort_lo_c", "comfort_hi_c")
+                     "comfort_too_hot_kh", "comfort_too_cold_kh", "comfort_lo_c", "comfort_hi_c")
 
     def __init__(self, ctx: FleetContext, params: BuildingParams):
         super().__init__(ctx, params)
@@ -179,6 +184,7 @@ class BuildingFleet(Fleet):
         self.cap = sample(p.capacitance_kj_per_m2k, rng, n) * area / 3600.0       # kWh/K
         self.aperture_m2 = sample(p.solar_aperture_frac, rng, n) * area
         self.occupant_kw = p.occupant_gain_w_per_m2 * area / 1e3
+        self.discomfort_cost = p.discomfort_cost_cny_per_m2_kh * area
         self._calendar = _Calendar(ctx.timeline.padded_index, p)
         self._noise_phi = np.exp(-self.dt_h / p.base_load_noise_h)
         self._noise = rng.normal(0.0, p.base_load_noise_frac, n)
@@ -187,7 +193,7 @@ class BuildingFleet(Fleet):
         self.temp_c = np.full(n, p.temp_init_c if p.temp_init_c is not None else t0)
         self.p_hvac_kw = np.zeros(n)
         self.p_base_kw = np.zeros(n)
-        self._violation_kh = 0.0
+        self._too_hot_kh = self._too_cold_kh = 0.0
         self._k = 0
 
     # -- per-step inputs -------------------------------------------------
@@ -253,16 +259,18 @@ class BuildingFleet(Fleet):
         self.temp_c = free + b * p_hvac
         self.p_hvac_kw = p_hvac
         self.p_base_kw = base
-        self._violation_kh = self._violation(k) * self.dt_h
+        self._too_hot_kh, self._too_cold_kh = (v * self.dt_h for v in self._violation(k))
         self._k = k
         self._advance_noise()
         return -(p_hvac + base)
 
-    def _violation(self, k: int) -> float:
+    def _violation(self, k: int) -> tuple[float, float]:
+        """Kelvins above and below the comfort band at the end of step *k*, summed over
+        buildings (occupied steps only). [K]"""
         if not self._calendar.occupied[k]:
-            return 0.0
+            return 0.0, 0.0
         lo, hi = self._calendar.comfort_lo[k], self._calendar.comfort_hi[k]
-        return float(np.maximum(0.0, np.maximum(self.temp_c - hi, lo - self.temp_c)).sum())
+        return float(np.maximum(self.temp_c - hi, 0.0).sum()), float(np.maximum(lo - self.temp_c, 0.0).sum())
 
     def _advance_noise(self):
         p = self.params
@@ -289,7 +297,7 @@ class BuildingFleet(Fleet):
                     temp_init_c=self.temp_c.copy(), p_max_kw=p_max,
                     temp_min_c=np.broadcast_to(lo, (n, grid.n_blocks)).copy(),
                     temp_max_c=np.broadcast_to(hi, (n, grid.n_blocks)).copy(),
-                    discomfort_cost_cny_per_kh=np.full(n, self.params.discomfort_cost_cny_per_kh)),
+                    discomfort_cost_cny_per_kh=self.discomfort_cost.copy()),
             FixedProfile(fleet=self.name, node=self.node, p_kw=-grid.mean(base.sum(axis=0))),
         ]
 
@@ -310,7 +318,8 @@ class BuildingFleet(Fleet):
     def state(self) -> dict[str, float]:
         return {"p_hvac_kw": float(self.p_hvac_kw.sum()), "p_base_kw": float(self.p_base_kw.sum()),
                 "temp_mean_c": float(self.temp_c.mean()), "temp_max_c": float(self.temp_c.max()),
-                "comfort_violation_kh": self._violation_kh,
+                "comfort_violation_kh": self._too_hot_kh + self._too_cold_kh,
+                "comfort_too_hot_kh": self._too_hot_kh, "comfort_too_cold_kh": self._too_cold_kh,
                 "comfort_lo_c": float(self._calendar.band_lo[self._k]),
                 "comfort_hi_c": float(self._calendar.band_hi[self._k])}
 
@@ -345,8 +354,11 @@ class _Calendar:
         # Comfort band while occupied: below the cooling setpoint / above the heating one.
         self.comfort_lo = np.where(cool, sp_hi - p.comfort_band_k, np.where(heat, sp_lo, p.setback_min_c))
         self.comfort_hi = np.where(cool, sp_hi, np.where(heat, sp_lo + p.comfort_band_k, p.setback_max_c))
-        self.band_lo = np.where(self.occupied, self.comfort_lo, p.setback_min_c)
-        self.band_hi = np.where(self.occupied, self.comfort_hi, p.setback_max_c)
+        # Unoccupied: free to drift up to the setback (cooling) or down to it
+        # (heating), but pre-cooling stops at the comfort band's floor and
+        # pre-heating at its ceiling.
+        self.band_lo = np.where(self.occupied | cool, self.comfort_lo, p.setback_min_c)
+        self.band_hi = np.where(self.occupied | heat, self.comfort_hi, p.setback_max_c)
         # The uncontrolled thermostat target (setpoint while conditioned, else setback).
         self.thermostat = np.where(cool, np.where(self.conditioned, sp_hi, p.setback_max_c),
                                    np.where(heat, np.where(self.conditioned, sp_lo, p.setback_min_c), np.nan))

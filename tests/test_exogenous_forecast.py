@@ -50,12 +50,14 @@ def test_zero_error_at_lead_zero(actual):
 
 
 def test_spread_grows_like_the_square_root_of_lead(actual):
+    # windows are consistent with each other (shared innovations), so independent
+    # samples come from independent seeds, not from neighbouring windows
     cfg = ForecastConfig(temp_error_k_24h=1.5, load_error_frac_24h=0.05)
-    fc = Forecaster(cfg, seed=2)
     lead_steps = np.array([4, 24, 96])  # 1 h, 6 h, 24 h at 15 min
     temp_err, load_err = [], []
-    for k0 in range(N_WINDOWS):
-        f = fc.forecast(actual, k0, 97)
+    for seed in range(N_WINDOWS):
+        k0 = seed % 8
+        f = Forecaster(cfg, seed=seed).forecast(actual, k0, 97)
         temp_err.append(f.temp_air_c[lead_steps] - actual.temp_air_c[k0 + lead_steps])
         load_err.append(f.load_error_frac[lead_steps])
     expected = np.sqrt(lead_steps * 0.25 / 24)
@@ -64,10 +66,10 @@ def test_spread_grows_like_the_square_root_of_lead(actual):
 
 
 def test_ghi_and_wind_errors_are_relative_grow_and_stay_physical(actual):
-    fc = Forecaster(ForecastConfig(), seed=3)
     rel = {4: [], 96: []}
-    for k0 in range(0, N_WINDOWS):
-        f = fc.forecast(actual, k0, 97)
+    for seed in range(N_WINDOWS):
+        k0 = seed % 8
+        f = Forecaster(ForecastConfig(), seed=seed).forecast(actual, k0, 97)
         assert (f.ghi_w_m2 >= 0).all()
         assert (
             f.ghi_w_m2
@@ -116,3 +118,20 @@ def test_actuals_are_not_modified(actual):
 def test_window_outside_the_series_is_an_index_error(actual):
     with pytest.raises(IndexError):
         Forecaster(ForecastConfig(), 1).forecast(actual, len(actual) - 10, 96)
+
+
+def test_consecutive_forecasts_revise_rather_than_redraw(actual):
+    """The forecast for a given step issued one hour later differs from the
+    earlier one only by the innovations of that hour (martingale forecast
+    evolution), so its revision is small next to the 24 h spread."""
+    cfg = ForecastConfig(temp_error_k_24h=1.5)
+    fc = Forecaster(cfg, seed=4)
+    revisions, errors = [], []
+    for k0 in range(0, 200, 4):
+        early, late = fc.forecast(actual, k0, 97), fc.forecast(actual, k0 + 4, 97)
+        target = 96  # step k0 + 96: lead 24 h early, 23 h late
+        revisions.append(early.temp_air_c[target] - late.temp_air_c[target - 4])
+        errors.append(early.temp_air_c[target] - actual.temp_air_c[k0 + target])
+    # revision = the first hour's innovations: std 1.5 * sqrt(1/24) ~ 0.31 K, against ~1.5 K at 24 h
+    assert np.std(revisions) == pytest.approx(1.5 * np.sqrt(1 / 24), rel=0.35)
+    assert np.std(revisions) < 0.5 * np.std(errors)

@@ -39,22 +39,24 @@ KPI_META = {
     "consumption_kwh": ("kWh", "none", "Energy consumed by loads (storage excluded)"),
     "grid_import_kwh": ("kWh", "lower", "Settled import from the upstream grid"),
     "grid_export_kwh": ("kWh", "none", "Settled export to the upstream grid"),
-    "peak_import_kw": ("kW", "lower", "Highest net import of the VPP"),
+    "peak_import_kw": ("kW", "lower", "Highest settled import (VPP net, or all nodes' imports together)"),
     "peak_valley_difference_kw": ("kW", "lower", "Highest minus lowest net import"),
-    "peak_valley_rate": ("-", "lower", "(P_max - P_min) / P_max of net import"),
-    "load_factor": ("-", "higher", "Mean / highest net import"),
+    "peak_valley_rate": ("-", "lower", "(P_max - P_min) / P_max of net import (n/a for a net exporter)"),
+    "load_factor": ("-", "higher", "Mean / highest net import (n/a for a net exporter)"),
     "ramp_max_kw_per_h": ("kW/h", "lower", "Largest step-to-step change of net import, per hour"),
     "ramp_mean_kw_per_h": ("kW/h", "lower", "Mean absolute change of net import, per hour"),
     "energy_cost_cny": ("CNY", "lower", "Import energy charges (time-of-use tariff)"),
     "export_revenue_cny": ("CNY", "none", "Revenue from exported energy"),
     "demand_charge_cny": ("CNY", "lower", "Maximum-demand charge, pro rata for the period"),
-    "total_cost_cny": ("CNY", "lower", "Energy cost - export revenue + demand charge"),
+    "total_cost_cny": ("CNY", "lower", "Energy cost - export revenue + demand charge (negative: net revenue)"),
     "co2_kg": ("kg", "lower", "CO2 of imported electricity"),
     "ev_energy_requested_kwh": ("kWh", "none", "Energy requested by departed EV sessions"),
     "ev_energy_not_served_kwh": ("kWh", "lower", "Requested EV energy not delivered by departure"),
     "ev_departures_met_frac": ("-", "higher", "Share of departed EV sessions that got their energy"),
     "ev_energy_pending_kwh": ("kWh", "none", "Requested energy of cars still plugged in at the end (end effect)"),
     "comfort_violation_kh": ("K h", "lower", "Occupied-hours temperature outside the comfort band"),
+    "comfort_too_hot_kh": ("K h", "lower", "Occupied-hours temperature above the comfort band"),
+    "comfort_too_cold_kh": ("K h", "lower", "Occupied-hours temperature below the comfort band"),
     "battery_cycles": ("-", "none", "Equivalent full cycles of stationary storage"),
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
     "import_violation_kwh": ("kWh", "lower", "Import beyond node limits"),
@@ -138,6 +140,13 @@ def _storage_change_kwh(r: Results) -> float:
     return total
 
 
+def _total(r: Results, quantity: str) -> float:
+    """Sum of a state quantity over all fleets that record it and all steps."""
+    if quantity not in r.fleets.columns.get_level_values("quantity"):
+        return 0.0
+    return float(r.fleets.xs(quantity, axis=1, level="quantity").to_numpy().sum())
+
+
 def compute_kpis(r: Results) -> pd.Series:
     """All KPIs of one run (see :data:`KPI_META` for units and meanings)."""
     v = vpp_series(r)
@@ -146,6 +155,7 @@ def compute_kpis(r: Results) -> pd.Series:
     x = r.exogenous
     net = v["net_import_kw"]
     p_max, p_min = float(net.max()), float(net.min())
+    importer = float(net.mean()) > 0       # load-shape KPIs only mean something for a net importer
     ramps = net.diff().abs().dropna() / dt if dt else pd.Series(dtype=float)
     energy_cost = float((v["import_kw"] * x["price_import_cny_per_kwh"]).sum() * dt)
     revenue = float((v["export_kw"] * x["price_export_cny_per_kwh"]).sum() * dt)
@@ -162,16 +172,18 @@ def compute_kpis(r: Results) -> pd.Series:
         "green_local_kwh": e["green_local_kw"], "green_exported_kwh": e["green_exported_kw"],
         "curtailed_kwh": e["curtailed_kw"], "consumption_kwh": e["load_kw"],
         "grid_import_kwh": e["import_kw"], "grid_export_kwh": e["export_kw"],
-        "peak_import_kw": p_max, "peak_valley_difference_kw": p_max - p_min,
-        "peak_valley_rate": _ratio(p_max - p_min, p_max), "load_factor": _ratio(float(net.mean()), p_max),
+        "peak_import_kw": float(max(v["import_kw"].max(), 0.0)), "peak_valley_difference_kw": p_max - p_min,
+        "peak_valley_rate": _ratio(p_max - p_min, p_max) if importer else float("nan"),
+        "load_factor": _ratio(float(net.mean()), p_max) if importer else float("nan"),
         "ramp_max_kw_per_h": float(ramps.max()) if len(ramps) else 0.0,
         "ramp_mean_kw_per_h": float(ramps.mean()) if len(ramps) else 0.0,
         "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
         "total_cost_cny": energy_cost - revenue + demand,
         "co2_kg": float((v["import_kw"] * x["co2_kg_per_kwh"]).sum() * dt),
         **_ev(r),
-        "comfort_violation_kh": float(r.fleets.xs("comfort_violation_kh", axis=1, level="quantity").to_numpy().sum())
-        if "comfort_violation_kh" in r.fleets.columns.get_level_values("quantity") else 0.0,
+        "comfort_violation_kh": _total(r, "comfort_violation_kh"),
+        "comfort_too_hot_kh": _total(r, "comfort_too_hot_kh"),
+        "comfort_too_cold_kh": _total(r, "comfort_too_cold_kh"),
         "battery_cycles": _ratio(discharged, capacity) if capacity > 0 else 0.0,
         "storage_energy_change_kwh": _storage_change_kwh(r),
         "import_violation_kwh": float(nodes.xs("import_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
@@ -187,5 +199,6 @@ def relative_kpis(kpis: pd.Series, baseline: pd.Series) -> pd.DataFrame:
     delta = kpis - baseline
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = 100.0 * delta / baseline.abs().where(baseline.abs() > 0)
+    pct = pct.where(kpis * baseline >= 0)      # no percentage across a change of sign
     meta = pd.DataFrame(KPI_META, index=["unit", "better", "description"]).T
     return pd.DataFrame({"value": kpis, "baseline": baseline, "delta": delta, "delta_pct": pct}).join(meta)

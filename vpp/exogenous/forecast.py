@@ -25,11 +25,20 @@ load               ``load_error_frac = e``: fleets apply
                    ``forecast = actual * (1 + load_error_frac)`` to their own loads
 =================  ================================================================
 
-Randomness: the window decided at ``k0`` draws from
-``component_rng(seed, f"forecast/{k0}")`` (GHI, temperature, load, in that
-order) and ``component_rng(seed, f"forecast/{k0}/wind/<regime>")``, so a
-window's errors do not depend on which other windows were drawn, in what
-order, or which other wind regimes exist.
+Consecutive forecasts are consistent (the martingale model of forecast
+evolution, Heath & Jackson 1994, IIE Transactions 26(3), 17-30,
+doi:10.1080/07408179408966604): the error of the forecast issued at ``k0``
+for step ``t`` is the sum of per-step innovations ``w[k0] + ... + w[t-1]``,
+and every window uses the same innovation sequence.  So a forecast for a given
+hour is revised step by step as it approaches, rather than redrawn at every
+re-plan -- independent redraws would make a rolling-horizon strategy flip its
+plan from one window to the next on noise alone.
+
+Randomness: innovations come in blocks of steps, block ``b`` of quantity ``q``
+from ``component_rng(seed, f"forecast/{q}/{b}")`` (``q`` in ``ghi``,
+``temp``, ``load``, ``wind/<regime>``), so a window's errors do not depend on
+which other windows were drawn, in what order, or which other wind regimes
+exist.
 """
 
 from __future__ import annotations
@@ -46,14 +55,17 @@ from vpp.rng import component_rng
 __all__ = ["Forecaster", "random_walk"]
 
 
-def random_walk(rng: np.random.Generator, n: int, step_h: float, sigma_24h: float) -> np.ndarray:
-    """A random walk in lead time: zero at lead 0, std ``sigma_24h * sqrt(L / 24 h)`` at lead L.
+BLOCK_STEPS = 1024  # innovations are drawn per block of steps, keyed by block
+
+
+def random_walk(innovations: np.ndarray, step_h: float, sigma_24h: float) -> np.ndarray:
+    """A random walk in lead time from unit *innovations*: zero at lead 0, std
+    ``sigma_24h * sqrt(L / 24 h)`` at lead L.
 
     Parameters
     ----------
-    rng : Generator
-    n : int
-        Number of steps (leads ``0, step_h, ..., (n - 1) step_h``).
+    innovations : ndarray, shape (n - 1,)
+        Standard-normal innovations of the steps from lead 0 onwards.
     step_h : float
         Step length. [h]
     sigma_24h : float
@@ -61,15 +73,15 @@ def random_walk(rng: np.random.Generator, n: int, step_h: float, sigma_24h: floa
 
     Returns
     -------
-    ndarray
-        The error path; always draws ``n - 1`` normals (also when sigma is 0).
+    ndarray, shape (n,)
+        The error path.
     """
-    steps = rng.standard_normal(max(n - 1, 0)) * (sigma_24h * np.sqrt(step_h / 24.0))
-    return np.concatenate([[0.0], np.cumsum(steps)])[:n]
+    steps = innovations * (sigma_24h * np.sqrt(step_h / 24.0))
+    return np.concatenate([[0.0], np.cumsum(steps)])
 
 
 class Forecaster:
-    """Forecasts with errors, seeded per dispatch decision.
+    """Forecasts with errors that evolve consistently from one window to the next.
 
     Parameters
     ----------
@@ -82,6 +94,16 @@ class Forecaster:
     def __init__(self, config: ForecastConfig, seed: int):
         self.config = config
         self.seed = seed
+
+    def innovations(self, quantity: str, k0: int, n: int) -> np.ndarray:
+        """Unit innovations of *quantity* for absolute steps ``k0 .. k0+n-1``."""
+        if n <= 0:
+            return np.empty(0)
+        first, last = k0 // BLOCK_STEPS, (k0 + n - 1) // BLOCK_STEPS
+        blocks = [component_rng(self.seed, f"forecast/{quantity}/{b}").standard_normal(BLOCK_STEPS)
+                  for b in range(first, last + 1)]
+        start = k0 - first * BLOCK_STEPS
+        return np.concatenate(blocks)[start:start + n]
 
     def forecast(self, actual: Exogenous, k0: int, n: int) -> Exogenous:
         """The window ``actual.window(k0, n)`` with forecast errors applied.
@@ -106,10 +128,13 @@ class Forecaster:
         if self.config.perfect:
             return replace(win, load_error_frac=np.zeros(n))
         c, dt_h = self.config, actual.step_h
-        rng = component_rng(self.seed, f"forecast/{k0}")
-        e_ghi = random_walk(rng, n, dt_h, c.ghi_error_frac_24h)
-        e_temp = random_walk(rng, n, dt_h, c.temp_error_k_24h)
-        e_load = random_walk(rng, n, dt_h, c.load_error_frac_24h)
+
+        def walk(quantity: str, sigma_24h: float) -> np.ndarray:
+            return random_walk(self.innovations(quantity, k0, n - 1), dt_h, sigma_24h)[:n]
+
+        e_ghi = walk("ghi", c.ghi_error_frac_24h)
+        e_temp = walk("temp", c.temp_error_k_24h)
+        e_load = walk("load", c.load_error_frac_24h)
 
         ghi_cap = np.maximum(K_CAP * win.ghi_clear_w_m2, win.ghi_w_m2)
         ghi = np.clip(win.ghi_w_m2 * (1.0 + e_ghi), 0.0, ghi_cap)
@@ -120,13 +145,7 @@ class Forecaster:
 
         wind = {}
         for name, v in win.wind_speed_m_s.items():
-            e = random_walk(
-                component_rng(self.seed, f"forecast/{k0}/wind/{name}"),
-                n,
-                dt_h,
-                c.wind_error_frac_24h,
-            )
-            wind[name] = np.maximum(v * (1.0 + e), 0.0)
+            wind[name] = np.maximum(v * (1.0 + walk(f"wind/{name}", c.wind_error_frac_24h)), 0.0)
         return replace(
             win,
             ghi_w_m2=ghi,
