@@ -1,6 +1,6 @@
 """The fleet contract: a vectorised group of N assets of one technology.
 
-A fleet offers three things (``DESIGN.md``):
+A fleet offers three things (``docs/ARCHITECTURE.md``):
 
 * physics: :meth:`Fleet.step` realises power for one simulation step,
   honouring the assets' own limits whatever the setpoint asks;

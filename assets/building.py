@@ -21,7 +21,7 @@ which is linear in :math:`P`: the :class:`vpp.flex.Thermal` form is exactly
 this map, so the optimizer needs no physics.
 
 Sizing is per floor area so that one parameter set scales with building size
-(DOMAIN.md default: ~2.5 MW peak, HVAC ~40 % of peak, i.e. about 40,000 m2 at
+(docs/SOURCES.md default: ~2.5 MW peak, HVAC ~40 % of peak, i.e. about 40,000 m2 at
 37.5 W/m2 non-HVAC plus 25 W/m2 HVAC electric).  Schedules follow the shapes
 of the US DOE commercial reference buildings (Deru et al., NREL/TP-5500-46861,
 2011); their use for Shanghai is an assumption.  Setpoints follow China's

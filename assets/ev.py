@@ -48,8 +48,8 @@ household charging (evening plug-in, overnight connection; e.g. Energies 17(4)
 925, 2024, doi:10.3390/en17040925) and fast versus slow public charging
 (Andrenacci, Karagulian & Genovese, Open Research Europe 1:156, 2022,
 doi:10.12688/openreseurope.14354.3).  The numbers themselves are assumptions
-(``DOMAIN.md``) until calibrated to Shanghai data, except the charger sizes
-of ``DOMAIN.md`` (120 kW public fast, 7 kW home/workplace) and the public
+(``docs/SOURCES.md``) until calibrated to Shanghai data, except the charger sizes
+of ``docs/SOURCES.md`` (120 kW public fast, 7 kW home/workplace) and the public
 chargers' ~2 % utilisation (Shanghai 2020, secondary), read here as time
 utilisation.  Efficiencies (0.95 AC, 0.93 DC) are assumptions.
 """
@@ -118,13 +118,13 @@ def _lognormal(mean: float, std: float, low: float, high: float = float("inf")) 
     return {"dist": "lognormal", "mean": mean, "std": std, "low": low, "high": high}
 
 
-#: Defaults per station type.  All values are assumptions (``DOMAIN.md``)
+#: Defaults per station type.  All values are assumptions (``docs/SOURCES.md``)
 #: unless marked; the shapes follow the sources in the module docstring.
 #: Arrival rates are before balking: with these defaults about a quarter of
 #: residential and workplace arrivals find the charger busy (a second car of
 #: the day), about 2 % at public fast chargers.
 STATION_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Home chargers (7 kW AC, DOMAIN.md): plug-in after the evening commute,
+    # Home chargers (7 kW AC, docs/SOURCES.md): plug-in after the evening commute,
     # overnight dwell; a car with a 50-60 kWh pack plugs in every other day or so.
     "residential": {
         "charger_kw": 7.0,
@@ -150,8 +150,8 @@ STATION_DEFAULTS: dict[str, dict[str, Any]] = {
         "energy_kwh": _lognormal(10.0, 6.0, 1.0),
         "battery_kwh": 60.0,
     },
-    # Public DC fast chargers: 120 kW (DOMAIN.md); 0.64 arrivals/day x 0.75 h
-    # mean dwell / 24 h = 2 % time utilisation (DOMAIN.md: ~2 %, secondary).
+    # Public DC fast chargers: 120 kW (docs/SOURCES.md); 0.64 arrivals/day x 0.75 h
+    # mean dwell / 24 h = 2 % time utilisation (docs/SOURCES.md: ~2 %, secondary).
     # Midday, evening and night-valley peaks (taxis and ride-hailing cars
     # charging at the valley tariff): an assumption.
     "public_fast": {

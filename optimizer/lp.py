@@ -1,6 +1,6 @@
 """A Pyomo model compiled once into HiGHS, re-solved after in-place updates.
 
-Pyomo is the formulation; the solve path follows ``OPTIMIZER.md``: Pyomo's
+Pyomo is the formulation; the solve path follows ``docs/SOLVER.md``: Pyomo's
 ``LinearStandardFormCompiler`` turns the model into sparse matrices once, the
 matrices go to highspy in one ``passModel`` call, and each rolling-horizon
 window only changes column bounds, row bounds, costs and (rarely)
@@ -27,7 +27,7 @@ __all__ = ["CompiledLP", "SolverOptions", "new_highs"]
 @dataclass(frozen=True)
 class SolverOptions:
     """HiGHS settings.  Interior point without crossover was the fastest here
-    (``OPTIMIZER.md``); ``"simplex"`` gives vertex solutions."""
+    (``docs/SOLVER.md``); ``"simplex"`` gives vertex solutions."""
 
     solver: str = "ipm"
     time_limit_s: float = 60.0

@@ -1,4 +1,4 @@
-"""The parts stay in their rooms (DESIGN.md): who may import whom, checked on the source."""
+"""The parts stay in their rooms (docs/ARCHITECTURE.md): who may import whom, checked on the source."""
 
 import ast
 from pathlib import Path

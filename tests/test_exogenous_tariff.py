@@ -12,7 +12,7 @@ from vpp.exogenous.tariff import TOU_PERIODS, shanghai_tou_prices, tou_period
 PRICE_TOL = 1e-12  # CNY/kWh
 P = 0.70  # flat price used below [CNY/kWh]
 
-# (local Shanghai time, period, import price = multiplier x 0.70, worked out by hand from DOMAIN.md)
+# (local Shanghai time, period, import price = multiplier x 0.70, worked out by hand from docs/SOURCES.md)
 CASES = [
     # July: peak 08-15 and 18-21, critical 12-14, flat 06-08/15-18/21-22, valley 22-06; 1.8/0.4/2.25
     ("2024-07-15 05:59", "valley", 0.28),
@@ -94,7 +94,7 @@ def test_naive_index_is_rejected():
         tou_period(pd.date_range("2024-07-01", periods=4, freq="h"))
 
 
-# hours per period in a day and the day's mean multiplier, counted by hand from DOMAIN.md
+# hours per period in a day and the day's mean multiplier, counted by hand from docs/SOURCES.md
 DAYS = [
     (
         "2024-07-02",

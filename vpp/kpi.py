@@ -1,6 +1,6 @@
 """Key performance indicators of a run, absolute and relative to the baseline.
 
-Definitions (``DOMAIN.md``; all energies over the simulated period):
+Definitions (``docs/SOURCES.md``; all energies over the simulated period):
 
 * green-power local consumption rate = local green energy used locally /
   local green energy available before curtailment (self-consumption);

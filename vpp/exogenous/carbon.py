@@ -1,7 +1,7 @@
 """Carbon intensity of grid electricity per step.
 
 No official hourly emission-factor series exists for Shanghai or the East
-China grid (``DOMAIN.md``).  The profile here is a stated **modelling
+China grid (``docs/SOURCES.md``).  The profile here is a stated **modelling
 choice** (assumption): the annual factor (Shanghai 2022 average
 0.5849 kg/kWh, secondary; or the fossil-only 2022 factor 0.8325 kg/kWh,
 official, as a marginal proxy) times a daily shape that is lowest at 13:00,

@@ -1,7 +1,7 @@
 """Scenario sections for exogenous inputs: site, weather, tariff, carbon, forecasts.
 
 Defaults describe Shanghai (Lingang); each default names its source and its
-label from ``DOMAIN.md`` (official / secondary / assumption).
+label from ``docs/SOURCES.md`` (official / secondary / assumption).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class WindRegime(_Section):
 
 
 def _offshore() -> WindRegime:
-    # Donghai Bridge offshore farm: mean 8.4 m/s at 90 m (DOMAIN.md, secondary).
+    # Donghai Bridge offshore farm: mean 8.4 m/s at 90 m (docs/SOURCES.md, secondary).
     # East Asian winter monsoon: windier in winter (assumption).
     return WindRegime(mean_speed_m_s=8.4, ref_height_m=90.0, weibull_k=2.2,
                       autocorrelation_h=12.0, diurnal_amplitude_frac=0.05)

@@ -2,7 +2,7 @@
 
 The two-part general commercial & industrial (and large industrial) tariff of
 沪发改价管〔2022〕50号 (Shanghai Development and Reform Commission, in force
-2023-01-01; official), as summarised in ``DOMAIN.md``:
+2023-01-01; official), as summarised in ``docs/SOURCES.md``:
 
 ==========================  =================================  ==================================
 period                      July - September                   other months
