@@ -320,7 +320,7 @@ def run_report(results: Results, *, title: str | None = None) -> str:
         f"<h1>{_esc(results.scenario_name)}</h1>",
         f'<p class="meta">strategy <b>{_esc(results.strategy)}</b> \u00b7 {_esc(_period(results))} \u00b7 '
         f"{len(results.fleet_info)} fleets at {len(results.node_info)} nodes \u00b7 settlement "
-        f"{_esc(results.settlement)}</p>",
+        f"{_esc(results.settlement)} \u00b7 seed {results.seed} \u00b7 vpp {_esc(results.version)}</p>",
         _warnings_html(results, unit),
         _section("Headline", _headline_html(results, unit) + _no_baseline_note(results)),
     ]

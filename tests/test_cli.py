@@ -47,7 +47,7 @@ BAD_SCENARIOS = [
     (lambda t: t.replace("import_limit_kw = 20_000", "import_limit_kw = -1"), "nodes[0].import_limit_kw",
      "greater than or equal to 0"),
     (lambda t: t.replace("p_dc_kwp = 500", "p_dc_kwp = 500\ntilt = 20"), "fleets[0].params.tilt", "unknown field"),
-    (lambda t: t + '\n[weather]\nsource = "csv"\npath = "missing.csv"\n', "missing.csv", "no such file"),
+    (lambda t: t + '\n[weather]\nsource = "csv"\npath = "missing.csv"\n', "weather.path", "no such file"),
     (lambda t: t + '\n[strategy]\nname = "genius"\n', "strategy.name", "unknown strategy"),
     (lambda t: t + '\n[strategy.options]\ncarbon_price = 3\n', "strategy.options.carbon_price", "unknown field"),
 ]
@@ -132,3 +132,43 @@ def test_console_script_exit_code():
     proc = subprocess.run([exe, "validate", "/nonexistent/x.toml"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    line = one_line_error(capsys, ["run", str(SMALL), "--out", str(f), "--quiet"])
+    assert "is a file" in line
+
+
+def test_unknown_strategy_in_a_comparison_names_the_option(capsys, tmp_path):
+    line = one_line_error(capsys, ["compare", str(SMALL), "--strategies", "source_follows_load,nope",
+                                   "--out", str(tmp_path / "c"), "--quiet"])
+    assert "--strategies" in line and "'nope'" in line
+
+
+def test_missing_parent_scenario_names_the_extends_field(capsys, tmp_path):
+    child = write(tmp_path, 'extends = "no_such_base.toml"\nname = "x"\n', "child.toml")
+    line = one_line_error(capsys, ["validate", str(child)])
+    assert "child.toml: extends: no such scenario file" in line
+
+
+def test_a_folder_is_not_a_scenario(capsys, tmp_path):
+    line = one_line_error(capsys, ["validate", str(tmp_path)])
+    assert "is a folder" in line
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("vpp ")
+
+
+@pytest.mark.skipif(shutil.which("vpp") is None and not Path(sys.executable).with_name("vpp").exists(),
+                    reason="console script not installed")
+def test_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
+    exe = shutil.which("vpp") or str(Path(sys.executable).with_name("vpp"))
+    proc = subprocess.run(f'"{exe}" run "{SMALL}" --out "{tmp_path / "r"}" --quiet | head -c 10', shell=True,
+                          capture_output=True, text=True)
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "r" / "kpis.json").exists()

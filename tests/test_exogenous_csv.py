@@ -214,7 +214,8 @@ def test_line_numbers_count_comment_lines(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ScenarioError, match=r"nope\.csv: \(file\): no such file"):
+    # the message names the scenario's field and the missing file
+    with pytest.raises(ScenarioError, match=r"carbon\.path: no such file: .*nope\.csv"):
         build_exogenous(make_scenario(tmp_path, carbon={"source": "csv", "path": "nope.csv"}))
 
 

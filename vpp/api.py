@@ -69,14 +69,14 @@ def _prepare(scenario: Scenario, source: str) -> _Prepared:
     return _Prepared(scenario, source, tuple(params))
 
 
-def _strategy(prep: _Prepared, strategy: str | Strategy | None) -> Strategy:
+def _strategy(prep: _Prepared, strategy: str | Strategy | None, field: str = "--strategy") -> Strategy:
     if isinstance(strategy, Strategy):
         return strategy
     cfg = prep.scenario.strategy
     name = strategy or cfg.name
     cls = STRATEGIES.get(name)
     if cls is None:
-        field = "strategy.name" if strategy is None else "--strategy"
+        field = "strategy.name" if strategy is None else field
         raise ScenarioError(prep.source, field, f"unknown strategy {name!r} (known: {', '.join(sorted(STRATEGIES))})")
     raw = cfg.options if name == cfg.name else {}
     try:
@@ -210,7 +210,7 @@ def compare(scenario: str | Path | Scenario | None = None,
     """Run each strategy (the baseline always included) on identical draws."""
     sc = load(scenario)
     prep = _prepare(sc, _source(sc, scenario))
-    strats = [_strategy(prep, s) for s in strategies]
+    strats = [_strategy(prep, s, field="--strategies") for s in strategies]
     if BASELINE not in [s.name for s in strats]:
         strats.insert(0, _strategy(prep, BASELINE))
     exo = build_exogenous(sc)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
 from vpp.errors import InputError
+from vpp.results import package_version
 
 __all__ = ["main"]
 
@@ -27,6 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vpp", description="Virtual power plant aggregation simulator.")
+    p.add_argument("--version", action="version", version=f"vpp {package_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="simulate one strategy (and the baseline) and write a run folder")
     run.add_argument("scenario", nargs="?", help="scenario TOML (default: the embedded shanghai_lingang.toml)")
@@ -52,7 +55,9 @@ def _output_args(p):
 def _out_dir(args, label: str) -> Path:
     if args.out:
         out = Path(args.out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if out.exists() and not out.is_dir():
+            raise InputError("--out", str(out), "is a file; give a new or empty folder (nothing was written)")
+        if out.exists() and any(out.iterdir()):
             raise InputError("--out", str(out), "exists and is not empty; choose another folder (nothing was written)")
         return out
     stem = Path(args.scenario).stem if args.scenario else "shanghai_lingang"
@@ -78,6 +83,17 @@ def _print_kpis(kpis) -> None:
         row = kpis.loc[name]
         print(f"{name:34s} {_fmt(row['value'], row['unit']):>16s} {_fmt(row['baseline'], row['unit']):>16s} "
               f"{_fmt(row['delta'], row['unit']):>14s}  {row['unit']}")
+
+
+def _print_table(table) -> None:
+    """Headline KPIs (rows) per strategy (columns), formatted like ``vpp run``."""
+    from vpp.kpi import KPI_META
+
+    names = list(table.index)
+    print(f"{'KPI':34s} " + " ".join(f"{n:>24s}" for n in names) + "  unit")
+    for kpi in HEADLINE:
+        unit = KPI_META[kpi][0]
+        print(f"{kpi:34s} " + " ".join(f"{_fmt(table.loc[n, kpi], unit):>24s}" for n in names) + f"  {unit}")
 
 
 def _cmd_run(args) -> None:
@@ -110,8 +126,7 @@ def _cmd_compare(args) -> None:
             r.save(tmp / name, csv=args.csv)
 
     write_atomically(out, fill)
-    cols = [c for c in HEADLINE if c in comp.table.columns]
-    print(comp.table[cols].to_string(float_format=lambda v: f"{v:,.4g}"))
+    _print_table(comp.table)
     print(f"\nwrote {out}/ (comparison.csv, comparison.html, one folder per strategy)")
 
 
@@ -142,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `vpp run | head`: the reader left; the run folder is complete
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

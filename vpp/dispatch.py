@@ -92,3 +92,25 @@ class Decision:
     objective_cny: float = float("nan")
     n_variables: int = 0
     n_constraints: int = 0
+
+    def check(self, n_assets: dict[str, int], strategy: str) -> None:
+        """Raise ``ValueError`` naming the strategy and fleet if the setpoints are malformed.
+
+        Parameters
+        ----------
+        n_assets : dict of str to int
+            Number of assets of every fleet in the run.
+        strategy : str
+            The strategy's name, for the message.
+        """
+        for fleet, sp in self.setpoints.items():
+            if fleet not in n_assets:
+                raise ValueError(f"strategy {strategy!r} returned setpoints for unknown fleet {fleet!r} "
+                                 f"(fleets: {', '.join(sorted(n_assets))})")
+            shape = np.shape(sp)
+            if len(shape) != 2 or shape[0] != n_assets[fleet] or shape[1] < 1:
+                raise ValueError(
+                    f"strategy {strategy!r}: setpoints for fleet {fleet!r} have shape {shape}; expected "
+                    f"({n_assets[fleet]}, n_steps): one row per asset, one column per simulation step "
+                    f"from the dispatch time, in kW, generator sign")
+

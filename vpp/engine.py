@@ -90,6 +90,7 @@ class Engine:
         self.peak_so_far_kw = np.zeros(accounts)
         self.recorder = Recorder(scenario, fleets, self.timeline)
         self.decision, self.decision_k0 = Decision(), 0
+        self.n_assets = {f.name: f.n_assets for f in fleets}
 
     def _node_index(self, name: str) -> int:
         return [n.name for n in self.nodes].index(name)
@@ -150,6 +151,7 @@ class Engine:
     def _dispatch(self, k: int) -> None:
         problem = self.problem(k) if self.strategy.uses_forecasts else None
         decision = self.strategy.decide(problem)
+        decision.check(self.n_assets, self.strategy.name)
         self.recorder.dispatch(k, decision)
         if decision.fallback:
             self.recorder.event(k, "fallback", f"{self.strategy.name}: {decision.status}; baseline ran instead")

@@ -74,7 +74,7 @@ class Recorder:
             fleet_info=self._fleet_info(), node_info=self._node_info(), tables=self._tables(),
             assets={name: pd.DataFrame(a, index=idx, columns=[f"asset_{i}" for i in range(a.shape[1])])
                     for name, a in self.assets.items()},
-            settlement=self.scenario.dispatch.settlement,
+            settlement=self.scenario.dispatch.settlement, seed=self.scenario.seed,
             demand_charge_cny_per_kw=demand_charge_cny_per_kw,
         )
 

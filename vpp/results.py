@@ -14,11 +14,12 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Results", "write_atomically"]
+__all__ = ["Results", "write_atomically", "package_version"]
 
 _FRAMES = ("fleets", "nodes", "exogenous", "dispatch", "events", "fleet_info")
 
@@ -80,6 +81,8 @@ class Results:
     kpis: pd.DataFrame | None = None
     settlement: str = "vpp"
     demand_charge_cny_per_kw: float = 0.0
+    seed: int = 0
+    version: str = field(default_factory=lambda: package_version())
     baseline: Results | None = field(default=None, repr=False)
 
     @property
@@ -106,6 +109,7 @@ class Results:
                 _write(df, tmp / f"assets_{name}", csv)
             (tmp / "scenario.toml").write_text(self.scenario_toml, encoding="utf-8")
             meta = {"scenario": self.scenario_name, "strategy": self.strategy, "settlement": self.settlement,
+                    "seed": self.seed, "vpp_version": self.version,
                     "demand_charge_cny_per_kw": self.demand_charge_cny_per_kw,
                     "tables": sorted(self.tables), "assets": sorted(self.assets)}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -127,8 +131,17 @@ class Results:
         return cls(meta["scenario"], meta["strategy"], (folder / "scenario.toml").read_text(encoding="utf-8"),
                    tables={n: _read(folder / n) for n in meta["tables"]},
                    assets={n: _read(folder / f"assets_{n}") for n in meta["assets"]},
-                   kpis=kpis, settlement=meta["settlement"],
+                   kpis=kpis, settlement=meta["settlement"], seed=meta.get("seed", 0),
+                   version=meta.get("vpp_version", "unknown"),
                    demand_charge_cny_per_kw=meta["demand_charge_cny_per_kw"], **frames)
+
+
+def package_version() -> str:
+    """The installed vpp version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return version("vpp-sim")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def kpis_to_json(kpis: pd.DataFrame) -> str:

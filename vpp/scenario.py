@@ -154,6 +154,7 @@ class Scenario(_Section):
     strategy: StrategyConfig = StrategyConfig()
     output: OutputConfig = OutputConfig()
     base_dir: Path = Field(Path("."), exclude=True)
+    source: str = Field("<scenario>", exclude=True)   # the file it was read from, for messages
 
     @model_validator(mode="after")
     def _references(self):
@@ -276,7 +277,9 @@ def read_scenario_dict(path: Path, _seen: tuple = ()) -> dict:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(path, "(file)", "no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+    except IsADirectoryError:
+        raise ScenarioError(path, "(file)", "is a folder, not a scenario file") from None
+    except (PermissionError, UnicodeDecodeError) as e:
         raise ScenarioError(path, "(file)", f"cannot read: {e.__class__.__name__}") from None
     try:
         data = tomllib.loads(text)
@@ -289,7 +292,10 @@ def read_scenario_dict(path: Path, _seen: tuple = ()) -> dict:
         return data
     if not isinstance(parent, str):
         raise ScenarioError(path, "extends", "must be a path to another scenario file")
-    base = read_scenario_dict(path.parent / parent, _seen + (path.resolve(),))
+    parent_path = path.parent / parent
+    if not parent_path.is_file():
+        raise ScenarioError(path, "extends", f"no such scenario file: {parent_path}")
+    base = read_scenario_dict(parent_path, _seen + (path.resolve(),))
     return merge(base, data)
 
 
@@ -317,7 +323,7 @@ def _named_tables(x) -> bool:
 def scenario_from_dict(data: dict, source: str = "<scenario>", base_dir: Path = Path(".")) -> Scenario:
     """Validate a scenario dict (as read from TOML)."""
     try:
-        return Scenario.model_validate({**data, "base_dir": base_dir})
+        return Scenario.model_validate({**data, "base_dir": base_dir, "source": str(source)})
     except ValidationError as e:
         raise validation_error(source, e) from None
 

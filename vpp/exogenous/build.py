@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vpp.errors import ScenarioError
 from vpp.exogenous.carbon import carbon_profile
 from vpp.exogenous.csvsource import read_carbon_csv, read_tariff_csv, read_weather_csv
 from vpp.exogenous.series import Exogenous
@@ -38,6 +39,11 @@ def build_exogenous(scenario: Scenario) -> Exogenous:
     ScenarioError
         When a CSV file is missing or invalid (one line: file, column, reason).
     """
+    for section in ("weather", "tariff", "carbon"):
+        cfg = getattr(scenario, section)
+        if cfg.source == "csv" and not scenario.resolve_path(cfg.path).is_file():
+            raise ScenarioError(scenario.source, f"{section}.path",
+                                f"no such file: {scenario.resolve_path(cfg.path)}")
     tl = scenario.timeline()
     index, step_s = tl.padded_index, tl.step_s
     site = scenario.site
