@@ -115,10 +115,11 @@ _OKABE_ITO = {
     "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",
     "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000",
 }
-_SOLAR = ("#E69F00", "#F0E442", "#DDCC77", "#999933")
-_WIND = ("#0072B2", "#56B4E9", "#88CCEE", "#332288")
+# disjoint families, so no two fleets of different kinds share a colour
+_SOLAR = ("#E69F00", "#F0E442", "#DDCC77")
+_WIND = ("#0072B2", "#56B4E9", "#88CCEE")
 _OTHER_SOURCE = ("#44AA99", "#117733")
-_LOADS = ("#882255", "#332288", "#117733", "#AA4499", "#661100", "#6699CC", "#999933", "#CC6677")
+_LOADS = ("#882255", "#661100", "#332288", "#999933", "#CC6677", "#5D3A9B", "#8C510A", "#1B7837")
 _STORAGE = ("#CC79A7", "#AA4499", "#EE99AA")
 _IMPORT, _EXPORT = "#4D4D4D", "#AAAAAA"
 _LOCAL, _EXPORTED, _CURTAILED = _OKABE_ITO["bluish_green"], _OKABE_ITO["sky_blue"], _OKABE_ITO["vermillion"]
@@ -354,13 +355,18 @@ def supply_demand_figure(results: Results, *, show_price: bool = True) -> go.Fig
             x=ax.x, y=_step_y(price, ax.closed), name="import price", mode="lines", legendgroup="price",
             line=dict(color=_OKABE_ITO["black"], dash="dot", width=1.5, shape="hv"),
             hovertemplate="%{y:.3f} CNY/kWh"), secondary_y=True)
-        fig.update_yaxes(title_text="import price [CNY/kWh]", secondary_y=True, rangemode="tozero",
-                         showgrid=False, zeroline=False)
+        top = float(np.nanmax(price)) * 1.1 if np.isfinite(np.nanmax(price)) else 1.0
+        fig.update_yaxes(title_text="import price [CNY/kWh]", secondary_y=True, range=[0.0, top],
+                         tickformat=".2f", showgrid=False, zeroline=False)
     fig.update_yaxes(title_text=f"power [{ax.unit.power}] (supply > 0, demand < 0)", secondary_y=False)
     title = ("Supply and demand of the VPP: sources, storage and grid import above zero mirror "
              "loads, charging and export below"
              + ("<br><sub>dotted: time-of-use import price (right axis)</sub>" if price is not None else ""))
-    return _layout(fig, title, 520, _tz_label(ax.index))
+    fig = _layout(fig, title, 640, _tz_label(ax.index))
+    # many fleets: a legend below the plot never scrolls or hides the price axis
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.0, xanchor="left"),
+                      margin=dict(b=160))
+    return fig
 
 
 # -- 2. where the green power went -------------------------------------------------------
@@ -490,24 +496,30 @@ def baseline_overlay_figure(results: Results, baseline: Results | None = None) -
     unit = _larger_unit(results, base)
     runs = ((results, _text(results.strategy), _STRATEGIES[0], "solid"),
             (base, f"{_text(base.strategy)} (baseline)", _BASELINE_COLOR, "dash"))
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
-                        subplot_titles=["VPP net import (import > 0, export < 0)", "green power used locally"])
-    totals = {}
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                        row_heights=[0.38, 0.38, 0.24],
+                        subplot_titles=["VPP net import (import > 0, export < 0)", "green power used locally",
+                                        "green power used locally: this strategy minus the baseline"])
+    totals, local = {}, []
     for r, name, color, dash in runs:
         ax = _Axis(r, unit)
         v = vpp_series(r)
+        local.append(v["green_local_kw"])
         totals[name] = float(v["green_local_kw"].sum()) * r.dt_h * unit.factor
         for row, col in ((1, "net_import_kw"), (2, "green_local_kw")):
             fig.add_trace(_line(ax, v[col], name, color, dash=dash, legendgroup=name, showlegend=row == 1),
                           row=row, col=1)
-    for row in (1, 2):
+    diff = local[0] - local[1].to_numpy()
+    fig.add_trace(_line(_Axis(results, unit), diff, "difference", _LOCAL, width=1.0, showlegend=False,
+                        fill="tozeroy"), row=3, col=1)
+    for row in (1, 2, 3):
         fig.update_yaxes(title_text=f"[{unit.power}]", row=row, col=1)
-    fig.update_xaxes(title_text=_tz_label(results.index), row=2, col=1)
+    fig.update_xaxes(title_text=_tz_label(results.index), row=3, col=1)
     a, b = totals.values()
     title = (f"{_text(results.strategy)} vs the baseline: green energy used locally "
              f"{a:,.1f} vs {b:,.1f} {unit.energy} ({a - b:+,.1f} {unit.energy})"
              "<br><sub>solid: this strategy; dashed: source follows load</sub>")
-    return _layout(fig, title, 560)
+    return _layout(fig, title, 720)
 
 
 def _larger_unit(*runs: Results) -> PowerUnit:
@@ -534,7 +546,7 @@ def _display_unit(name: str, unit: str, scale: PowerUnit) -> tuple[float, str]:
     """Factor and unit a KPI is shown in."""
     if name in _FRACTIONS:
         return 100.0, "%"
-    if scale is _MW and unit in ("kW", "kWh", "kW/h"):
+    if scale is _MW and unit in ("kW", "kWh", "kW/h") and not name.startswith("ev_"):  # EV energy stays kWh
         return 1e-3, unit.replace("kW", "MW")
     return 1.0, unit
 

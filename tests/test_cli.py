@@ -33,10 +33,10 @@ def one_line_error(capsys, argv) -> str:
 
 BAD_SCENARIOS = [
     # (edit of the small scenario, field path expected, words expected in the reason)
-    (lambda t: t.replace("start = 2024-07-20T00:00:00", ""), "time.start", "missing"),
+    (lambda t: t.replace("start = 2024-07-22T00:00:00", ""), "time.start", "missing"),
     (lambda t: t.replace("count = 20", 'count = "many"'), "fleets[0].count", "integer"),
     (lambda t: t.replace("e_max_kwh = 2_000", "e_max_kwh = -5"), "fleets[4].params.e_max_kwh", "greater than 0"),
-    (lambda t: t.replace("end = 2024-07-22T00:00:00", "end = 2024-07-19T00:00:00"), "time", "after start"),
+    (lambda t: t.replace("end = 2024-07-24T00:00:00", "end = 2024-07-19T00:00:00"), "time", "after start"),
     (lambda t: t.replace('type = "battery"', 'type = "flywheel"'), "fleets[4].type", "unknown fleet type"),
     (lambda t: t.replace('node = "coast"', 'node = "harbour"'), "fleets[1].node", "unknown node"),
     (lambda t: t.replace("count = 20", "count = "), "line 24, column 9", "malformed toml"),
@@ -65,7 +65,7 @@ def test_bad_scenario_gives_one_line_and_exit_2(tmp_path, capsys, edit, field, r
 
 
 def test_bad_weather_csv_names_the_csv_and_column(tmp_path, capsys):
-    hours = [f"2024-07-{20 + h // 24:02d}T{h % 24:02d}:00,0" for h in range(24 * 4)]
+    hours = [f"2024-07-{20 + h // 24:02d}T{h % 24:02d}:00,0" for h in range(24 * 6)]
     csv = write(tmp_path, "timestamp,ghi_w_m2\n" + "\n".join(hours) + "\n", "weather.csv")
     path = write(tmp_path, small_text() + f'\n[weather]\nsource = "csv"\npath = "{csv.name}"\n')
     line = one_line_error(capsys, ["validate", str(path)])

@@ -321,11 +321,13 @@ def test_baseline_overlay_and_without_baseline():
     res = run_with_baseline()
     fig = baseline_overlay_figure(res)
     assert names(fig) == ["source_load_interaction", "source_load_interaction",
-                          "source_follows_load (baseline)", "source_follows_load (baseline)"]
+                          "source_follows_load (baseline)", "source_follows_load (baseline)", "difference"]
     assert sum(bool(t.showlegend) for t in fig.data) == 2
     # the baseline curtails more, so it uses less green power locally at noon
     local = [t.y for t in fig.data if t.yaxis == "y2"]
     assert local[0][12] > local[1][12]
+    (diff,) = [t.y for t in fig.data if t.yaxis == "y3"]
+    np.testing.assert_allclose(diff, np.asarray(local[0]) - np.asarray(local[1]))
     alone = baseline_overlay_figure(make_run("source_follows_load"))
     assert isinstance(alone, go.Figure) and len(alone.data) == 0
     assert "baseline" in alone.layout.annotations[0].text
