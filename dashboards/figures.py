@@ -357,15 +357,16 @@ def supply_demand_figure(results: Results, *, show_price: bool = True) -> go.Fig
             hovertemplate="%{y:.3f} CNY/kWh"), secondary_y=True)
         top = float(np.nanmax(price)) * 1.1 if np.isfinite(np.nanmax(price)) else 1.0
         fig.update_yaxes(title_text="import price [CNY/kWh]", secondary_y=True, range=[0.0, top],
-                         tickformat=".2f", showgrid=False, zeroline=False)
+                         tickmode="linear", tick0=0.0, dtick=0.25 if top > 0.6 else 0.05, tickformat=".2f",
+                         showgrid=False, zeroline=False)
     fig.update_yaxes(title_text=f"power [{ax.unit.power}] (supply > 0, demand < 0)", secondary_y=False)
     title = ("Supply and demand of the VPP: sources, storage and grid import above zero mirror "
              "loads, charging and export below"
              + ("<br><sub>dotted: time-of-use import price (right axis)</sub>" if price is not None else ""))
     fig = _layout(fig, title, 640, _tz_label(ax.index))
     # many fleets: a legend below the plot never scrolls or hides the price axis
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.0, xanchor="left"),
-                      margin=dict(b=160))
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.24, x=0.0, xanchor="left"),
+                      margin=dict(b=190))
     return fig
 
 
