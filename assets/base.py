@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from vpp.arrivals import ArrivalRequests
 from vpp.exogenous.series import Exogenous
 from vpp.flex import Form, HorizonGrid
 from vpp.timeline import Timeline
@@ -154,6 +155,32 @@ class Fleet(ABC):
 
     def apply_events(self, k: int) -> None:  # noqa: B027 - optional hook, no-op by default
         """Apply the discrete events due at the start of step *k*."""
+
+    # -- queueing customers (EV charging): the engine runs the queue ------
+    def arrival_requests(self) -> ArrivalRequests | None:
+        """Customers who queue for this fleet's servers, or ``None`` (most fleets).
+
+        A fleet that returns requests also implements :meth:`server_station`,
+        :meth:`plug`, :meth:`unplug` and :meth:`balk`; the engine grants
+        servers first come, first served (:mod:`vpp.queueing`).
+        """
+        return None
+
+    def server_station(self) -> np.ndarray:
+        """Station index of each asset (server). [-]"""
+        raise NotImplementedError
+
+    def plug(self, k: int, request_id: int, server: int) -> int:
+        """Customer *request_id* takes *server* at the start of step *k*; return its departure step."""
+        raise NotImplementedError
+
+    def unplug(self, k: int, server: int) -> None:
+        """The customer on *server* leaves at the start of step *k*."""
+        raise NotImplementedError
+
+    def balk(self, k: int, request_id: int) -> None:
+        """Customer *request_id* left at step *k* without being served."""
+        raise NotImplementedError
 
     def state(self) -> dict[str, float]:
         """Aggregate state after the last step, keyed by :attr:`state_columns`."""

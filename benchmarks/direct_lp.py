@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from vpp.dispatch import DispatchProblem
 from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
+from vpp.optimizer.blocks import stack_blocks
 from vpp.optimizer.lp import SolverOptions, new_highs
 from vpp.optimizer.model import Weights
 
@@ -105,8 +106,8 @@ class DirectLP:
             r = b.con((n_st, H), 0.0, 0.0)
             b.coef(r, e[:, 1:], 1.0)
             b.coef(r, e[:, :-1], -a)
-            b.coef(r, pc, -_stack(st, "eta_charge")[:, None] * dt)
-            b.coef(r, pd, dt / _stack(st, "eta_discharge")[:, None])
+            b.coef(r, pc, -stack_blocks(st, "eta_charge", H) * dt)
+            b.coef(r, pd, dt / stack_blocks(st, "eta_discharge", H))
             r = b.con((n_st,), _stack(st, "e_target_kwh"), np.inf)
             b.coef(r, e[:, -1], 1.0)
             b.coef(r, u, 1.0)

@@ -17,12 +17,18 @@ from pyomo.environ import Constraint, NonNegativeReals, Var, quicksum
 
 from vpp.flex import CurtailableSource, HorizonGrid, StorageLike, Thermal
 
-__all__ = ["CurtailableBlock", "StorageBlock", "ThermalBlock", "stack"]
+__all__ = ["CurtailableBlock", "StorageBlock", "ThermalBlock", "stack", "stack_blocks"]
 
 
 def stack(forms, attr: str) -> np.ndarray:
     """Concatenate a per-asset attribute of several forms along assets."""
     return np.concatenate([np.asarray(getattr(f, attr), dtype=float) for f in forms], axis=0)
+
+
+def stack_blocks(forms, attr: str, n_blocks: int) -> np.ndarray:
+    """Like :func:`stack`, for an attribute given per asset (N,) or per asset and block (N, H)."""
+    return np.concatenate([np.broadcast_to(np.asarray(getattr(f, attr), dtype=float).reshape(f.n_assets, -1),
+                                           (f.n_assets, n_blocks)) for f in forms], axis=0)
 
 
 def _asset_nodes(forms) -> np.ndarray:
@@ -182,8 +188,8 @@ class StorageBlock(_Block):
             e_lo=np.column_stack([e0, e_lo]),
             e_hi=np.column_stack([e0, e_hi]),
             a=a,
-            kc=stack(forms, "eta_charge")[:, None] * dt,
-            kd=dt / stack(forms, "eta_discharge")[:, None],
+            kc=stack_blocks(forms, "eta_charge", self.H) * dt,
+            kd=dt / stack_blocks(forms, "eta_discharge", self.H),
             target=stack(forms, "e_target_kwh"),
             thr=stack(forms, "throughput_cost_cny_per_kwh"),
             short=stack(forms, "shortfall_cost_cny_per_kwh"),

@@ -234,3 +234,14 @@ def test_rolling_update_equals_a_fresh_build():
         fresh.solve()
         assert first.objective_cny == pytest.approx(fresh.objective_cny, rel=OBJ_TOL)
     del rnd
+
+
+def test_efficiency_may_vary_by_block():
+    # Charge 10 kWh into the store in block 0 at eta 0.5 (costs 20 kWh at price 1),
+    # or in block 1 at eta 1.0 (costs 10 kWh at price 1.5): block 1 is cheaper (15 < 20).
+    one = np.ones((1, 2))
+    st_ = StorageLike("s", "n", 100 * one, 0 * one, 0 * one, 100 * one, np.array([0.0]), np.array([10.0]),
+                      np.array([[0.5, 1.0]]), np.array([1.0]), np.array([0.0]), np.array([100.0]), np.array([0.0]))
+    dm = solve(problem([st_], [1.0, 1.5]))
+    assert dm.objective_cny == pytest.approx(15.0, rel=OBJ_TOL)
+    np.testing.assert_allclose(dm.setpoints(2)["s"], [[0.0, -10.0]], atol=X_TOL)

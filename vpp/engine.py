@@ -28,26 +28,14 @@ from vpp.dispatch import Decision, DispatchProblem, NodeLimits
 from vpp.exogenous import Exogenous, Forecaster
 from vpp.flex import HorizonGrid
 from vpp.optimizer.base import Strategy
+from vpp.queueing import start_queue
 from vpp.recorder import Recorder
 from vpp.scenario import Scenario
+from vpp.sim import CLOCK, DISPATCH, EVENTS, at_step
 
-__all__ = ["Engine", "EVENTS", "DISPATCH", "CLOCK"]
-
-# SimPy priorities of the phases at one instant (lower runs first; SimPy's own
-# URGENT/NORMAL are 0/1).
-EVENTS, DISPATCH, CLOCK = 10, 11, 12
+__all__ = ["Engine"]
 
 HOURS_PER_MONTH = 365.25 * 24 / 12
-
-
-class _At(simpy.events.Event):
-    """A timeout that fires at ``env.now + delay`` in a given phase."""
-
-    def __init__(self, env: simpy.Environment, delay: float, phase: int):
-        super().__init__(env)
-        self._ok = True
-        self._value = None
-        env.schedule(self, phase, delay)
 
 
 @dataclass(frozen=True)
@@ -99,17 +87,21 @@ class Engine:
     def run(self):
         """Simulate every step; returns the :class:`~vpp.recorder.Recorder`."""
         env = simpy.Environment()
+        tl = self.timeline
         for fleet in self.fleets:
             steps = fleet.event_steps()
             if len(steps):
                 env.process(self._events(env, fleet, steps))
+            requests = fleet.arrival_requests()
+            if requests is not None:
+                start_queue(env, fleet, requests, tl.step_s, tl.n_steps)
         env.process(self._dispatcher(env))
         env.process(self._clock(env))
         env.run(until=self.timeline.n_steps * self.timeline.step_s)
         return self.recorder
 
-    def _wait_for_step(self, env, k: int, phase: int) -> _At:
-        return _At(env, k * self.timeline.step_s - env.now, phase)
+    def _wait_for_step(self, env, k: int, phase: int):
+        return at_step(env, k, self.timeline.step_s, phase)
 
     def _events(self, env, fleet: Fleet, steps):
         for k in steps:

@@ -158,8 +158,9 @@ class StorageLike:
     e_target_kwh : ndarray, shape (N,)
         Soft minimum energy at the end of the horizon (EV energy by departure,
         battery terminal level); a shortfall costs ``shortfall_cost_cny_per_kwh``. [kWh]
-    eta_charge, eta_discharge : ndarray, shape (N,)
-        Charge and discharge efficiencies (0, 1]. [-]
+    eta_charge, eta_discharge : ndarray, shape (N,) or (N, H)
+        Charge and discharge efficiencies (0, 1], constant or per block (e.g. a
+        data centre's deferrable IT work seen through a weather-dependent PUE). [-]
     self_discharge_per_h : ndarray, shape (N,)
         Fractional energy loss rate. [1/h]
     shortfall_cost_cny_per_kwh : ndarray, shape (N,)
@@ -188,6 +189,10 @@ class StorageLike:
             {k: getattr(self, k) for k in ("p_charge_max_kw", "p_discharge_max_kw", "e_min_kwh", "e_max_kwh")},
             {k: getattr(self, k) for k in ("e_init_kwh", "e_target_kwh", "eta_charge", "eta_discharge")},
         )
+        h = np.shape(self.p_charge_max_kw)[1]
+        for k in ("eta_charge", "eta_discharge"):
+            if np.ndim(getattr(self, k)) == 2 and np.shape(getattr(self, k))[1] != h:
+                raise ValueError(f"StorageLike of fleet {self.fleet!r}: {k} must have shape (N,) or (N, {h})")
 
     @property
     def n_assets(self) -> int:
