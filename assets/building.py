@@ -1,35 +1,26 @@
-"""Commercial buildings: a first-order RC thermal model with HVAC, plus base load.
+"""Commercial buildings: a second-order thermal model with HVAC, plus base load.
 
-Thermal model (lumped 1R1C, e.g. Sonderegger 1978; as used for building
-demand response by Mathieu et al., IEEE TPWRS 28(1), 2013,
-doi:10.1109/TPWRS.2012.2209899):
-
-.. math::
-
-    C \\frac{dT}{dt} = UA\\,(T_{out} - T) + Q_{int} + Q_{sol} + h\\,P_{hvac}
-
-with :math:`h = -COP_c` when cooling, :math:`+COP_h` when heating.  With
-inputs held over a step of length :math:`\\Delta t` the exact (zero-order
-hold) discretisation is
-
-.. math::
-
-    T_{k+1} = a T_k + (1 - a)\\left(T_{out} + \\frac{Q_{int} + Q_{sol} + h P}{UA}\\right),
-    \\quad a = e^{-\\Delta t\\,UA / C},
-
-which is linear in :math:`P`: the :class:`vpp.flex.Thermal` form is exactly
-this map, so the optimizer needs no physics.
+Thermal model: the 3R2C network of :mod:`vpp.assets.thermal` (indoor air and
+building mass), discretised exactly for each step, with a chiller or heat
+pump whose COP follows the outdoor temperature.  The discretised map is
+linear in the HVAC power, so the :class:`vpp.flex.Thermal` form (two states)
+is exactly what the physics does, for the forecast weather; for building
+demand response with RC models see e.g. Mathieu et al., IEEE TPWRS 28(1),
+2013, doi:10.1109/TPWRS.2012.2209899.
 
 Sizing is per floor area so that one parameter set scales with building size
 (docs/SOURCES.md default: ~2.5 MW peak, HVAC ~40 % of peak, i.e. about 40,000 m2 at
-37.5 W/m2 non-HVAC plus 25 W/m2 HVAC electric).  Schedules follow the shapes
-of the US DOE commercial reference buildings (Deru et al., NREL/TP-5500-46861,
-2011); their use for Shanghai is an assumption.  Setpoints follow China's
-public-building rule (summer cooling not below 26 degC, winter heating not
-above 20 degC; 公共建筑室内温度控制管理办法, 2007): uncontrolled buildings hold
-those setpoints, and a controlled building may pre-cool (pre-heat) inside a
-comfort band below (above) them -- never below (above) the band, and never
-beyond the setpoint while occupied.
+37.5 W/m2 non-HVAC plus 25 W/m2 HVAC electric).  Envelope and mass follow the
+ISO 13790 classes (light construction: mass 110 kJ/(m2 K), internal surface
+coupling 9.1 W/(m2 K) x 2.5 m2 per m2 of floor); solar and internal gains are
+split between air (convective) and mass (radiative).  Schedules follow the
+shapes of the US DOE commercial reference buildings (Deru et al.,
+NREL/TP-5500-46861, 2011); their use for Shanghai is an assumption.
+Setpoints follow China's public-building rule (summer cooling not below
+26 degC, winter heating not above 20 degC; 公共建筑室内温度控制管理办法, 2007):
+uncontrolled buildings hold those setpoints, and a controlled building may
+pre-cool (pre-heat) inside a comfort band below (above) them -- never below
+(above) the band, and never beyond the setpoint while occupied.
 """
 
 from __future__ import annotations
@@ -41,10 +32,11 @@ from pydantic import Field
 
 from vpp.assets import register
 from vpp.assets.base import Fleet, FleetContext, FleetParams
+from vpp.assets.thermal import RC2, cop_cooling, cop_heating
 from vpp.flex import FixedProfile, HorizonGrid, Thermal
 from vpp.params import ranged, sample
 
-__all__ = ["BuildingParams", "BuildingFleet", "rc_step", "rc_coefficients", "SCHEDULES"]
+__all__ = ["BuildingParams", "BuildingFleet", "SCHEDULES"]
 
 # Non-HVAC load as a fraction of its peak, by local hour (weekday, weekend),
 # and occupied hours [open, close).  Assumption-grade shapes after the DOE
@@ -86,10 +78,15 @@ class BuildingParams(FleetParams):
     floor_area_m2: ranged(gt=0) = 40_000.0
     base_load_peak_w_per_m2: ranged(ge=0) = 37.5     # non-HVAC electric peak
     hvac_p_max_w_per_m2: ranged(ge=0) = 25.0         # HVAC electric capacity
-    cop_cooling: ranged(gt=0) = 3.5                  # chiller plant incl. auxiliaries (assumption)
-    cop_heating: ranged(gt=0) = 3.0                  # air-source heat pump (assumption)
-    ua_w_per_m2k: ranged(gt=0) = 2.0                 # envelope + ventilation conductance
-    capacitance_kj_per_m2k: ranged(gt=0) = 80.0      # effective thermal mass (tau ~ 11 h)
+    cop_cooling: ranged(gt=0) = 3.5                  # chiller plant incl. auxiliaries at 35 degC (assumption)
+    cop_heating: ranged(gt=0) = 3.0                  # air-source heat pump at 7 degC (assumption)
+    ua_air_out_w_per_m2k: ranged(gt=0) = 1.5         # windows + ventilation (assumption)
+    ua_mass_out_w_per_m2k: ranged(gt=0) = 0.5        # opaque envelope (assumption)
+    h_air_mass_w_per_m2k: ranged(gt=0) = 22.75       # ISO 13790: 9.1 W/(m2 K) x 2.5 m2/m2
+    c_air_kj_per_m2k: ranged(gt=0) = 20.0            # air + furniture (assumption)
+    c_mass_kj_per_m2k: ranged(gt=0) = 110.0          # ISO 13790 light class
+    solar_to_mass_frac: float = Field(0.5, ge=0, le=1)      # radiative share of solar gains
+    internal_to_mass_frac: float = Field(0.3, ge=0, le=1)   # radiative share of internal gains
     solar_aperture_frac: ranged(ge=0) = 0.02         # effective solar aperture per m2 floor, of GHI
     internal_gain_frac: float = Field(0.9, ge=0, le=1)   # share of non-HVAC load released indoors
     occupant_gain_w_per_m2: float = Field(8.0, ge=0)
@@ -111,50 +108,6 @@ class BuildingParams(FleetParams):
     discomfort_cost_cny_per_m2_kh: float = Field(0.05, ge=0)
 
 
-def rc_coefficients(dt_h, ua_kw_per_k, c_kwh_per_k, heat_per_kw):
-    """Exact discretisation of the 1R1C model over *dt_h*.
-
-    Returns
-    -------
-    a, b_k_per_kw, gain_k_per_kw : ndarray
-        Coefficients of ``T' = a T + (1 - a) T_out + gain Q + b P`` where
-        ``gain = (1 - a) / UA`` [K/kW] multiplies heat gains and
-        ``b = gain * heat_per_kw`` [K/kW] multiplies HVAC electric power.
-    """
-    a = np.exp(-np.asarray(dt_h) * ua_kw_per_k / c_kwh_per_k)
-    gain = (1.0 - a) / ua_kw_per_k
-    return a, gain * heat_per_kw, gain
-
-
-def rc_step(temp_c, temp_out_c, q_gain_kw, p_hvac_kw, heat_per_kw, ua_kw_per_k, c_kwh_per_k, dt_h):
-    """Indoor temperature after one step with inputs held constant.
-
-    Parameters
-    ----------
-    temp_c : array_like
-        Indoor temperature at the start of the step. [degC]
-    temp_out_c : array_like
-        Outdoor air temperature. [degC]
-    q_gain_kw : array_like
-        Internal and solar heat gains. [kW]
-    p_hvac_kw : array_like
-        HVAC electric power (>= 0). [kW]
-    heat_per_kw : array_like
-        Heat delivered per electric kW: ``-COP`` cooling, ``+COP`` heating. [-]
-    ua_kw_per_k, c_kwh_per_k : array_like
-        Conductance [kW/K] and heat capacity [kWh/K].
-    dt_h : float
-        Step length. [h]
-
-    Returns
-    -------
-    ndarray
-        Indoor temperature at the end of the step. [degC]
-    """
-    a, b, gain = rc_coefficients(dt_h, ua_kw_per_k, c_kwh_per_k, heat_per_kw)
-    return a * temp_c + (1.0 - a) * temp_out_c + gain * q_gain_kw + b * p_hvac_kw
-
-
 @register
 class BuildingFleet(Fleet):
     """A fleet of commercial buildings of one type (vectorised).
@@ -169,7 +122,7 @@ class BuildingFleet(Fleet):
     type_name = "building"
     Params = BuildingParams
     role = "load"
-    state_columns = ("p_hvac_kw", "p_base_kw", "temp_mean_c", "temp_max_c", "comfort_violation_kh",
+    state_columns = ("p_hvac_kw", "p_base_kw", "temp_mean_c", "temp_max_c", "temp_mass_mean_c", "comfort_violation_kh",
                      "comfort_too_hot_kh", "comfort_too_cold_kh", "comfort_lo_c", "comfort_hi_c")
 
     def __init__(self, ctx: FleetContext, params: BuildingParams):
@@ -180,8 +133,12 @@ class BuildingFleet(Fleet):
         self.p_max_kw = sample(p.hvac_p_max_w_per_m2, rng, n) * area / 1e3
         self.cop_c = sample(p.cop_cooling, rng, n)
         self.cop_h = sample(p.cop_heating, rng, n)
-        self.ua = sample(p.ua_w_per_m2k, rng, n) * area / 1e3                    # kW/K
-        self.cap = sample(p.capacitance_kj_per_m2k, rng, n) * area / 3600.0       # kWh/K
+        self.rc = RC2(g_ao_kw_per_k=sample(p.ua_air_out_w_per_m2k, rng, n) * area / 1e3,
+                      g_am_kw_per_k=sample(p.h_air_mass_w_per_m2k, rng, n) * area / 1e3,
+                      g_mo_kw_per_k=sample(p.ua_mass_out_w_per_m2k, rng, n) * area / 1e3,
+                      c_air_kwh_per_k=sample(p.c_air_kj_per_m2k, rng, n) * area / 3600.0,
+                      c_mass_kwh_per_k=sample(p.c_mass_kj_per_m2k, rng, n) * area / 3600.0)
+        self._discrete: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self.aperture_m2 = sample(p.solar_aperture_frac, rng, n) * area
         self.occupant_kw = p.occupant_gain_w_per_m2 * area / 1e3
         self.discomfort_cost = p.discomfort_cost_cny_per_m2_kh * area
@@ -190,24 +147,42 @@ class BuildingFleet(Fleet):
         self._noise = rng.normal(0.0, p.base_load_noise_frac, n)
         mode0 = self._calendar.mode[0]
         t0 = p.heating_setpoint_c if mode0 == HEATING else p.cooling_setpoint_c
-        self.temp_c = np.full(n, p.temp_init_c if p.temp_init_c is not None else t0)
+        self.x_c = np.full((n, 2), p.temp_init_c if p.temp_init_c is not None else t0)   # (air, mass)
         self.p_hvac_kw = np.zeros(n)
         self.p_base_kw = np.zeros(n)
         self._too_hot_kh = self._too_cold_kh = 0.0
         self._k = 0
 
     # -- per-step inputs -------------------------------------------------
-    def _heat_per_kw(self, mode: np.ndarray) -> np.ndarray:
-        """Heat per electric kW for modes (..., steps) -> (N, steps)."""
-        mode = np.atleast_1d(mode)
-        return np.where(mode == COOLING, -self.cop_c[:, None],
-                        np.where(mode == HEATING, self.cop_h[:, None], 0.0))
+    @property
+    def temp_c(self) -> np.ndarray:
+        """Indoor air temperature per building. [degC]"""
+        return self.x_c[:, 0]
 
-    def _gains_kw(self, base_kw, ghi_w_m2, occupied):
-        """Internal + solar gains [kW], shapes broadcast over (N, steps)."""
-        return (self.params.internal_gain_frac * base_kw
-                + self.occupant_kw[:, None] * occupied
-                + self.aperture_m2[:, None] * np.asarray(ghi_w_m2) / 1e3)
+    def _phi_gamma(self, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
+        """Exact discretisation for a step of *dt_h*, cached per step length."""
+        key = round(float(dt_h), 9)
+        if key not in self._discrete:
+            self._discrete[key] = self.rc.discrete(key)
+        return self._discrete[key]
+
+    def _heat_per_kw(self, mode, temp_out_c) -> np.ndarray:
+        """Heat delivered per electric kW (-COP cooling, +COP heating, 0 off), shape (N, ...)."""
+        mode, t = np.asarray(mode), np.asarray(temp_out_c, dtype=float)
+        cool = -cop_cooling(t[None, ...], self.cop_c.reshape((-1,) + (1,) * t.ndim))
+        heat = cop_heating(t[None, ...], self.cop_h.reshape((-1,) + (1,) * t.ndim))
+        return np.where(mode == COOLING, cool, np.where(mode == HEATING, heat, 0.0))
+
+    def _inputs(self, temp_out_c, base_kw, ghi_w_m2, occupied) -> np.ndarray:
+        """Inputs ``(T_o, Q_a, Q_m)`` [degC, kW, kW], shape (N, ..., 3)."""
+        p = self.params
+        internal = p.internal_gain_frac * np.asarray(base_kw) + self.occupant_kw.reshape(
+            (-1,) + (1,) * (np.ndim(base_kw) - 1)) * occupied
+        solar = self.aperture_m2.reshape((-1,) + (1,) * (np.ndim(base_kw) - 1)) * np.asarray(ghi_w_m2) / 1e3
+        q_mass = p.internal_to_mass_frac * internal + p.solar_to_mass_frac * solar
+        q_air = internal + solar - q_mass
+        t_out = np.broadcast_to(np.asarray(temp_out_c, dtype=float), q_air.shape)
+        return np.stack([t_out, q_air, q_mass], axis=-1)
 
     def _band(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Comfort band (lo, hi) at the END of steps *k*. [degC]"""
@@ -217,37 +192,36 @@ class BuildingFleet(Fleet):
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """Thermostat: hold the setpoint (with an early morning start)."""
         cal = self._calendar
-        free = self._free_temp(k, self._base_load(k))
-        b = self._b(k)
+        free, b = self._free_and_b(k, self._base_load(k))
         target = cal.thermostat[k]
         with np.errstate(divide="ignore", invalid="ignore"):
-            p = np.where(b != 0, (target - free) / b, 0.0)
+            p = np.where(b[:, 0] != 0, (target - free[:, 0]) / b[:, 0], 0.0)
         if cal.mode[k] == COOLING:
-            p = np.where(free > target, p, 0.0)
+            p = np.where(free[:, 0] > target, p, 0.0)
         elif cal.mode[k] == HEATING:
-            p = np.where(free < target, p, 0.0)
+            p = np.where(free[:, 0] < target, p, 0.0)
         return -np.clip(np.nan_to_num(p), 0.0, self.p_max_kw)
 
-    def _free_temp(self, k: int, base_kw: np.ndarray) -> np.ndarray:
-        """Temperature at the end of step k with the HVAC off. [degC]"""
-        q = self._gains_kw(base_kw[:, None], self.exo.ghi_w_m2[k], self._calendar.occupied[k])[:, 0]
-        return rc_step(self.temp_c, self.exo.temp_air_c[k], q, 0.0, 0.0, self.ua, self.cap, self.dt_h)
-
-    def _b(self, k: int) -> np.ndarray:
-        heat = self._heat_per_kw(self._calendar.mode[k:k + 1])[:, 0]
-        return rc_coefficients(self.dt_h, self.ua, self.cap, heat)[1]
+    def _free_and_b(self, k: int, base_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """States at the end of step k with the HVAC off (N, 2), and their change per kW of HVAC (N, 2)."""
+        phi, gamma = self._phi_gamma(self.dt_h)
+        t_out = self.exo.temp_air_c[k]
+        u = self._inputs(t_out, base_kw, self.exo.ghi_w_m2[k], self._calendar.occupied[k])      # (N, 3)
+        free = np.einsum("nij,nj->ni", phi, self.x_c) + np.einsum("nij,nj->ni", gamma, u)
+        heat = self._heat_per_kw(self._calendar.mode[k], t_out)                                 # (N,)
+        return free, gamma[:, :, 1] * heat[:, None]
 
     def _base_load(self, k: int) -> np.ndarray:
         return self.base_peak_kw * self._calendar.base_frac[k] * (1.0 + self._noise)
 
     def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
         base = self._base_load(k)
-        free = self._free_temp(k, base)
-        b = self._b(k)
+        free2, b2 = self._free_and_b(k, base)
+        free, b = free2[:, 0], b2[:, 0]
         lo, hi = self._band(k)
         p_cap = np.where(b != 0, self.p_max_kw, 0.0)
-        # Power range keeping T' = free + b P inside [lo, hi]; keeping the
-        # upper (cooling) or lower (heating) bound wins over the other.
+        # Power range keeping the air temperature free + b P inside [lo, hi];
+        # keeping the upper (cooling) or lower (heating) bound wins over the other.
         with np.errstate(divide="ignore", invalid="ignore"):
             p_keep_hi = np.where(b < 0, (hi - free) / b, 0.0)    # cooling: P >= this
             p_keep_lo = np.where(b > 0, (lo - free) / b, 0.0)    # heating: P >= this
@@ -256,7 +230,7 @@ class BuildingFleet(Fleet):
         p_room = np.clip(p_not_below, p_need, p_cap)
         request = np.nan_to_num(-setpoint_kw, nan=0.0, posinf=0.0, neginf=0.0)
         p_hvac = np.clip(request, p_need, p_room)
-        self.temp_c = free + b * p_hvac
+        self.x_c = free2 + b2 * p_hvac[:, None]
         self.p_hvac_kw = p_hvac
         self.p_base_kw = base
         self._too_hot_kh, self._too_cold_kh = (v * self.dt_h for v in self._violation(k))
@@ -279,24 +253,31 @@ class BuildingFleet(Fleet):
 
     # -- flexibility -----------------------------------------------------
     def flexibility(self, grid: HorizonGrid, forecast) -> list:
+        """A two-state :class:`Thermal` form from the forecast weather and loads,
+        and the base load as a :class:`FixedProfile`."""
         cal = self._calendar
         ks = grid.k0 + np.arange(grid.n_steps)
         err = 0.0 if forecast.load_error_frac is None else forecast.load_error_frac
-        base = self.base_peak_kw[:, None] * cal.base_frac[ks] * (1.0 + err)          # (N, S)
-        gains = self._gains_kw(base, forecast.ghi_w_m2, cal.occupied[ks])
-        first = grid.k0 + grid.starts
-        heat = self._heat_per_kw(cal.mode[first])                                      # (N, H)
-        dt = grid.dt_h[None, :]
-        a, b, gain = rc_coefficients(dt, self.ua[:, None], self.cap[:, None], heat)
-        d = (1.0 - a) * grid.mean(forecast.temp_air_c) + gain * grid.mean(gains)
+        base = self.base_peak_kw[:, None] * cal.base_frac[ks] * (1.0 + err)          # (N, steps)
+        u = self._inputs(forecast.temp_air_c, base, forecast.ghi_w_m2, cal.occupied[ks])     # (N, steps, 3)
+        u_blocks = np.stack([grid.mean(u[..., j]) for j in range(3)], axis=-1)               # (N, H, 3)
+        t_out_blocks = grid.mean(forecast.temp_air_c)                                        # (H,)
+        heat = self._heat_per_kw(cal.mode[grid.k0 + grid.starts], t_out_blocks)              # (N, H)
+        n, h = self.n_assets, grid.n_blocks
+        a, b, d = np.empty((n, h, 2, 2)), np.empty((n, h, 2)), np.empty((n, h, 2))
+        for t, dt in enumerate(grid.dt_h):
+            phi, gamma = self._phi_gamma(dt)
+            a[:, t] = phi
+            d[:, t] = np.einsum("nij,nj->ni", gamma, u_blocks[:, t])
+            b[:, t] = gamma[:, :, 1] * heat[:, t, None]
         lo, hi = self._block_band(grid)
-        n = self.n_assets
-        p_max = np.where(heat != 0, self.p_max_kw[:, None], 0.0)
+        in_run = grid.k0 + grid.starts < self.timeline.n_steps
+        p_max = np.where((heat != 0) & in_run[None, :], self.p_max_kw[:, None], 0.0)
         return [
             Thermal(fleet=self.name, node=self.node, a=a, b_k_per_kw=b, d_k=d,
-                    temp_init_c=self.temp_c.copy(), p_max_kw=p_max,
-                    temp_min_c=np.broadcast_to(lo, (n, grid.n_blocks)).copy(),
-                    temp_max_c=np.broadcast_to(hi, (n, grid.n_blocks)).copy(),
+                    temp_init_c=self.x_c.copy(), p_max_kw=p_max,
+                    temp_min_c=np.broadcast_to(lo, (n, h)).copy(),
+                    temp_max_c=np.broadcast_to(hi, (n, h)).copy(),
                     discomfort_cost_cny_per_kh=self.discomfort_cost.copy()),
             FixedProfile(fleet=self.name, node=self.node, p_kw=-grid.mean(base.sum(axis=0))),
         ]
@@ -318,6 +299,7 @@ class BuildingFleet(Fleet):
     def state(self) -> dict[str, float]:
         return {"p_hvac_kw": float(self.p_hvac_kw.sum()), "p_base_kw": float(self.p_base_kw.sum()),
                 "temp_mean_c": float(self.temp_c.mean()), "temp_max_c": float(self.temp_c.max()),
+                "temp_mass_mean_c": float(self.x_c[:, 1].mean()),
                 "comfort_violation_kh": self._too_hot_kh + self._too_cold_kh,
                 "comfort_too_hot_kh": self._too_hot_kh, "comfort_too_cold_kh": self._too_cold_kh,
                 "comfort_lo_c": float(self._calendar.band_lo[self._k]),

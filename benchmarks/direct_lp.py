@@ -117,22 +117,33 @@ class DirectLP:
         th = [f for f in pr.forms if isinstance(f, Thermal)]
         if th:
             n_th = sum(f.n_assets for f in th)
+            S = max(f.n_states for f in th)
+
+            def pad(attr, tail):
+                return np.concatenate([np.pad(np.asarray(getattr(f, attr), float),
+                                              [(0, 0)] * (np.ndim(getattr(f, attr)) - tail)
+                                              + [(0, S - f.n_states)] * tail) for f in th])
+
             p = b.var((n_th, H), 0.0, _stack(th, "p_max_kw"))
-            t0_ = _stack(th, "temp_init_c")
-            T = b.var((n_th, H + 1), np.column_stack([t0_, np.full((n_th, H), -np.inf)]),
-                      np.column_stack([t0_, np.full((n_th, H), np.inf)]))
-            s = b.var((n_th, H), 0.0, np.inf, _stack(th, "discomfort_cost_cny_per_kh")[:, None] * dt)
-            d = _stack(th, "d_k")
-            r = b.con((n_th, H), d, d)
-            b.coef(r, T[:, 1:], 1.0)
-            b.coef(r, T[:, :-1], -_stack(th, "a"))
-            b.coef(r, p, -_stack(th, "b_k_per_kw"))
+            t0_ = pad("temp_init_c", 1)
+            lo = np.full((n_th, H + 1, S), -np.inf)
+            hi = np.full((n_th, H + 1, S), np.inf)
+            lo[:, 0], hi[:, 0] = t0_, t0_
+            T = b.var((n_th, H + 1, S), lo, hi)
+            u = b.var((n_th, H), 0.0, np.inf, _stack(th, "discomfort_cost_cny_per_kh")[:, None] * dt)
+            d = pad("d_k", 1)
+            a = pad("a", 2)
+            r = b.con((n_th, H, S), d, d)
+            b.coef(r, T[:, 1:, :], 1.0)
+            for k in range(S):
+                b.coef(r, np.repeat(T[:, :-1, k][..., None], S, axis=-1), -a[..., k])
+            b.coef(r, np.repeat(p[..., None], S, axis=-1), -pad("b_k_per_kw", 1))
             r = b.con((n_th, H), -np.inf, _stack(th, "temp_max_c"))
-            b.coef(r, T[:, 1:], 1.0)
-            b.coef(r, s, -1.0)
+            b.coef(r, T[:, 1:, 0], 1.0)
+            b.coef(r, u, -1.0)
             r = b.con((n_th, H), _stack(th, "temp_min_c"), np.inf)
-            b.coef(r, T[:, 1:], 1.0)
-            b.coef(r, s, 1.0)
+            b.coef(r, T[:, 1:, 0], 1.0)
+            b.coef(r, u, 1.0)
             self._add_by_node(inj, node_names, th, p, -1.0)
 
         n_nodes = len(node_names)

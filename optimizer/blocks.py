@@ -246,46 +246,69 @@ class StorageBlock(_Block):
 
 
 class ThermalBlock(_Block):
-    """First-order thermal assets (buildings): HVAC electric power moves a temperature.
+    """Thermal assets (buildings): HVAC electric power moves a linear thermal state.
 
-    ===================  ==================================================
-    ``p[i,t]``           HVAC electric power, ``0 <= p <= P_max[i,t]`` [kW]
-    ``T[i,s]``           temperature at state ``s = 0..H``, ``T[i,0] = T_init`` [degC]
-    ``s[i,t] >= 0``      excursion outside the comfort band at block end [K]
-    ===================  ==================================================
+    ====================  ==================================================
+    ``p[i,t]``            HVAC electric power, ``0 <= p <= P_max[i,t]`` [kW]
+    ``T[i,s,j]``          thermal state ``j`` at state time ``s = 0..H``,
+                          ``T[i,0,j] = T_init[i,j]`` [degC]
+    ``u[i,t] >= 0``       excursion of state 0 outside the comfort band at
+                          the end of block ``t`` [K]
+    ====================  ==================================================
 
-    ``dyn[i,t]``:  ``T[i,t+1] - a[i,t] T[i,t] - b[i,t] p[i,t] = d[i,t]``;
-    ``hi[i,t]``:   ``T[i,t+1] - s[i,t] <= T_max[i,t]``;
-    ``lo[i,t]``:   ``T[i,t+1] + s[i,t] >= T_min[i,t]``.
-    Cost: ``sum c_dis dt[t] s[i,t]`` (kelvin-hours).  Injection: ``-sum p``.
+    ``dyn[i,t,j]``:  ``T[i,t+1,j] - sum_k A[i,t,j,k] T[i,t,k] - b[i,t,j] p[i,t] = d[i,t,j]``;
+    ``hi[i,t]``:     ``T[i,t+1,0] - u[i,t] <= T_max[i,t]``;
+    ``lo[i,t]``:     ``T[i,t+1,0] + u[i,t] >= T_min[i,t]``.
+    Cost: ``sum c_dis dt[t] u[i,t]`` (kelvin-hours).  Injection: ``-sum p``.
+    Forms with fewer states than the largest are padded with inert states.
     """
 
     def __init__(self, m, forms: list[Thermal], grid: HorizonGrid):
         super().__init__(forms, grid)
+        self.S = max((f.n_states for f in forms), default=1)
         d = self._data(forms)
-        N, H = self.N, self.H
+        N, H, S = self.N, self.H, self.S
         m.th_p = _bounded_var(m, "th_p", range(N), range(H), np.zeros((N, H)), d["p_max"])
-        t_lo = np.column_stack([d["t0"], np.full((N, H), -np.inf)]) if N else np.zeros((0, H + 1))
-        t_hi = np.column_stack([d["t0"], np.full((N, H), np.inf)]) if N else np.zeros((0, H + 1))
-        m.th_T = _bounded_var(m, "th_T", range(N), range(H + 1), t_lo, t_hi)
-        m.th_s = Var(range(N), range(H), domain=NonNegativeReals)
+        m.th_T = Var(range(N), range(H + 1), range(S))
+        m.th_u = Var(range(N), range(H), domain=NonNegativeReals)
+        T, p, u = m.th_T, m.th_p, m.th_u
+        for (i, s, j), v in T.items():
+            if s == 0:
+                v.setlb(float(d["t0"][i, j]))
+                v.setub(float(d["t0"][i, j]))
         a, b, dd = d["a"].tolist(), d["b"].tolist(), d["d"].tolist()
+        states = range(S)
+
+        def dyn(_, i, t, j):
+            return (T[i, t + 1, j] - quicksum(a[i][t][j][k] * T[i, t, k] for k in states)
+                    - b[i][t][j] * p[i, t] == dd[i][t][j])
+
+        m.th_dyn = Constraint(range(N), range(H), states, rule=dyn)
         tmax, tmin = d["t_max"].tolist(), d["t_min"].tolist()
-        T, p, s = m.th_T, m.th_p, m.th_s
-        m.th_dyn = Constraint(range(N), range(H),
-                              rule=lambda _, i, t: T[i, t + 1] - a[i][t] * T[i, t] - b[i][t] * p[i, t] == dd[i][t])
-        m.th_hi = Constraint(range(N), range(H), rule=lambda _, i, t: T[i, t + 1] - s[i, t] <= tmax[i][t])
-        m.th_lo = Constraint(range(N), range(H), rule=lambda _, i, t: T[i, t + 1] + s[i, t] >= tmin[i][t])
+        m.th_hi = Constraint(range(N), range(H), rule=lambda _, i, t: T[i, t + 1, 0] - u[i, t] <= tmax[i][t])
+        m.th_lo = Constraint(range(N), range(H), rule=lambda _, i, t: T[i, t + 1, 0] + u[i, t] >= tmin[i][t])
         self.m = m
         self._coeffs = (d["a"], d["b"])
         self._cost = d["c"]
 
+    def _pad(self, forms, attr: str, shape_tail) -> np.ndarray:
+        """Concatenate a state-shaped attribute, zero-padding forms with fewer states."""
+        out = []
+        for f in forms:
+            x = np.asarray(getattr(f, attr), dtype=float)
+            pad = [(0, 0)] * (x.ndim - len(shape_tail)) + [(0, self.S - f.n_states)] * len(shape_tail)
+            out.append(np.pad(x, pad))
+        return np.concatenate(out, axis=0)
+
     def _data(self, forms) -> dict:
+        H, S = self.H, self.S
         if not forms:
-            z = np.zeros((0, self.H))
-            return dict(p_max=z, t0=np.zeros(0), a=z, b=z, d=z, t_max=z, t_min=z, c=np.zeros(0))
-        return dict(p_max=stack(forms, "p_max_kw"), t0=stack(forms, "temp_init_c"),
-                    a=stack(forms, "a"), b=stack(forms, "b_k_per_kw"), d=stack(forms, "d_k"),
+            z = np.zeros((0, H))
+            return dict(p_max=z, t0=np.zeros((0, S)), a=np.zeros((0, H, S, S)), b=np.zeros((0, H, S)),
+                        d=np.zeros((0, H, S)), t_max=z, t_min=z, c=np.zeros(0))
+        return dict(p_max=stack(forms, "p_max_kw"), t0=self._pad(forms, "temp_init_c", (S,)),
+                    a=self._pad(forms, "a", (S, S)), b=self._pad(forms, "b_k_per_kw", (S,)),
+                    d=self._pad(forms, "d_k", (S,)),
                     t_max=stack(forms, "temp_max_c"), t_min=stack(forms, "temp_min_c"),
                     c=stack(forms, "discomfort_cost_cny_per_kh"))
 
@@ -294,14 +317,14 @@ class ThermalBlock(_Block):
 
     def cost(self):
         c, dt = self._cost.tolist(), self.grid.dt_h.tolist()
-        return quicksum(c[i] * dt[t] * v for (i, t), v in self.m.th_s.items())
+        return quicksum(c[i] * dt[t] * v for (i, t), v in self.m.th_u.items())
 
     def bind(self, lp):
-        m, N, H = self.m, self.N, self.H
+        m, N, H, S = self.m, self.N, self.H, self.S
         self.c_p = lp.cols(m.th_p).reshape(N, H)
-        self.c_T = lp.cols(m.th_T).reshape(N, H + 1)
-        self.c_s = lp.cols(m.th_s).reshape(N, H)
-        self.r_dyn = lp.rows(m.th_dyn).reshape(N, H)
+        self.c_T = lp.cols(m.th_T).reshape(N, H + 1, S)
+        self.c_u = lp.cols(m.th_u).reshape(N, H)
+        self.r_dyn = lp.rows(m.th_dyn).reshape(N, H, S)
         self.r_hi = lp.rows(m.th_hi).reshape(N, H)
         self.r_lo = lp.rows(m.th_lo).reshape(N, H)
 
@@ -309,21 +332,28 @@ class ThermalBlock(_Block):
         self.forms = list(forms)
         d = self._data(forms)
         lp.set_col_bounds(self.c_p, 0.0, d["p_max"])
-        lp.set_col_bounds(self.c_T[:, 0], d["t0"], d["t0"])
+        lp.set_col_bounds(self.c_T[:, 0, :], d["t0"], d["t0"])
         lp.set_row_bounds(self.r_dyn, d["d"], d["d"])
         lp.set_row_bounds(self.r_hi, -np.inf, d["t_max"])
         lp.set_row_bounds(self.r_lo, d["t_min"], np.inf)
-        lp.set_costs(self.c_s, d["c"][:, None] * self.grid.dt_h[None, :])
+        lp.set_costs(self.c_u, d["c"][:, None] * self.grid.dt_h[None, :])
         a, b = self._coeffs
-        if not (np.array_equal(a, d["a"]) and np.array_equal(b, d["b"])):
-            lp.set_coeffs(self.r_dyn, self.c_T[:, :-1], -d["a"])
-            lp.set_coeffs(self.r_dyn, self.c_p, -d["b"])
-            self._coeffs = (d["a"], d["b"])
+        if not np.array_equal(a, d["a"]):
+            # row (i,t,j) x column T(i,t,k): every k for every j
+            rows = np.repeat(self.r_dyn[..., None], self.S, axis=-1)            # (N,H,S,S)
+            cols = np.repeat(self.c_T[:, :-1, None, :], self.S, axis=2)        # (N,H,S,S)
+            changed = d["a"] != a
+            lp.set_coeffs(rows[changed], cols[changed], -d["a"][changed])
+        if not np.array_equal(b, d["b"]):
+            changed = d["b"] != b
+            cols = np.repeat(self.c_p[..., None], self.S, axis=-1)             # (N,H,S)
+            lp.set_coeffs(self.r_dyn[changed], cols[changed], -d["b"][changed])
+        self._coeffs = (d["a"], d["b"])
 
     def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
         """HVAC power as a generator-sign setpoint: ``-p``. [kW]"""
         return self.split(-lp.values(self.c_p[:, :n_steps]))
 
     def temperature(self, lp) -> np.ndarray:
-        return lp.values(self.c_T)
-
+        """Planned state-0 temperature at each state time, shape (N, H + 1). [degC]"""
+        return lp.values(self.c_T[:, :, 0])

@@ -1,4 +1,4 @@
-"""Building RC model against its analytic step response and an ODE solver; comfort and limits."""
+"""Building thermal model against analytic solutions and an ODE solver; COP; comfort and limits."""
 
 import numpy as np
 import pytest
@@ -7,50 +7,79 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from vpp.assets.building import BuildingFleet, BuildingParams, rc_step
+from vpp.assets.building import BuildingFleet, BuildingParams
+from vpp.assets.thermal import RC2, cop_cooling, cop_heating
 from vpp.flex import HorizonGrid
 
-T_TOL = 1e-9        # degC, exact discretisation vs closed form
-ODE_TOL = 1e-5      # degC, vs a numerical ODE solution
+T_TOL = 1e-8        # degC, exact discretisation vs closed form
+ODE_TOL = 1e-6      # degC, vs a numerical ODE solution
+
+# one network, 40,000 m2 with the fleet's default per-area values
+AREA = 40_000.0
+NET = RC2(g_ao_kw_per_k=np.array([1.5 * AREA / 1e3]), g_am_kw_per_k=np.array([22.75 * AREA / 1e3]),
+          g_mo_kw_per_k=np.array([0.5 * AREA / 1e3]), c_air_kwh_per_k=np.array([20 * AREA / 3600]),
+          c_mass_kwh_per_k=np.array([110 * AREA / 3600]))
+
+
+def analytic_step_response(t_h, x0, t_out, q_air, q_mass, net=NET):
+    """Closed form for constant inputs: x(t) = x_eq + sum_i c_i v_i exp(l_i t), with the
+    eigenvalues from the quadratic formula and the equilibrium from Cramer's rule."""
+    ca, cm = net.c_air_kwh_per_k[0], net.c_mass_kwh_per_k[0]
+    gao, gam, gmo = net.g_ao_kw_per_k[0], net.g_am_kw_per_k[0], net.g_mo_kw_per_k[0]
+    a11, a12, a21, a22 = -(gao + gam) / ca, gam / ca, gam / cm, -(gam + gmo) / cm
+    f1, f2 = (gao * t_out + q_air) / ca, (gmo * t_out + q_mass) / cm
+    det = a11 * a22 - a12 * a21
+    x_eq = np.array([(-f1 * a22 + f2 * a12) / det, (-a11 * f2 + a21 * f1) / det])
+    tr = a11 + a22
+    disc = np.sqrt(tr ** 2 - 4 * det)
+    lams = np.array([(tr + disc) / 2, (tr - disc) / 2])
+    vecs = np.array([[a12, lam - a11] for lam in lams]).T          # columns: eigenvectors
+    c = np.linalg.solve(vecs, np.asarray(x0) - x_eq)
+    return x_eq + (vecs * (c * np.exp(lams * t_h))).sum(axis=1)
 
 
 def test_step_response_matches_the_analytic_solution():
-    # C dT/dt = UA (T_out - T) + Q - COP P: constant inputs give
-    # T(t) = T_eq + (T0 - T_eq) exp(-t UA / C), T_eq = T_out + (Q - COP P) / UA.
-    ua, c, t_out, q, cop, p, t0 = 80.0, 1000.0, 34.0, 500.0, 3.5, 300.0, 24.0
-    t_eq = t_out + (q - cop * p) / ua
-    temp, dt = t0, 0.25
-    for k in range(1, 97):
-        temp = rc_step(temp, t_out, q, p, -cop, ua, c, dt)
-        assert temp == pytest.approx(t_eq + (t0 - t_eq) * np.exp(-k * dt * ua / c), abs=T_TOL)
+    phi, gamma = NET.discrete(0.25)
+    u = np.array([34.0, 900.0, 300.0])                  # T_out, air gains, mass gains
+    x = np.array([24.0, 25.0])
+    for k in range(1, 200):
+        x = phi[0] @ x + gamma[0] @ u
+        np.testing.assert_allclose(x, analytic_step_response(0.25 * k, [24.0, 25.0], *u), atol=T_TOL)
 
 
 def test_time_varying_inputs_match_an_ode_solver():
-    ua, c, cop = 60.0, 700.0, 3.0
-    t_out = lambda t: 30 + 5 * np.sin(2 * np.pi * t / 24)  # noqa: E731
-    dt = 0.25
-    steps = 48
-    power = np.linspace(0, 400, steps)
-    gain = np.linspace(800, 200, steps)
-    temp = 25.0
+    a, b = NET.continuous()
+    dt, steps = 0.25, 48
+    q_air = np.linspace(1500, 200, steps)
+    x = np.array([25.0, 26.0])
     for k in range(steps):
-        # zero-order hold of T_out over the step: use the step mean, like the engine
-        sol = solve_ivp(lambda t, y, k=k: [(ua * (t_out(t) - y[0]) + gain[k] - cop * power[k]) / c],
-                        (k * dt, (k + 1) * dt), [temp], rtol=1e-10, atol=1e-12)
-        mean_out = np.mean(t_out(np.linspace(k * dt, (k + 1) * dt, 2001)))
-        ours = rc_step(temp, mean_out, gain[k], power[k], -cop, ua, c, dt)
-        # the ODE with a varying T_out differs from the held mean only by a tiny amount
-        assert ours == pytest.approx(sol.y[0, -1], abs=5e-3)
-        temp = sol.y[0, -1]
-    # and with T_out held constant the two agree to solver precision
-    sol = solve_ivp(lambda t, y: [(ua * (31.0 - y[0]) + 400.0 - cop * 100.0) / c], (0, 3.0), [25.0],
-                    rtol=1e-12, atol=1e-12)
-    assert rc_step(25.0, 31.0, 400.0, 100.0, -cop, ua, c, 3.0) == pytest.approx(sol.y[0, -1], abs=ODE_TOL)
+        u = np.array([30 + 4 * np.sin(k / 8), q_air[k], 0.3 * q_air[k]])
+        phi, gamma = NET.discrete(dt)
+        ours = phi[0] @ x + gamma[0] @ u
+        sol = solve_ivp(lambda t, y, u=u: a[0] @ y + b[0] @ u, (0, dt), x, rtol=1e-11, atol=1e-12, method="Radau")
+        np.testing.assert_allclose(ours, sol.y[:, -1], atol=ODE_TOL)
+        x = ours
+
+
+def test_steady_state_conductance():
+    # in steady state with no gains, heat flows through g_ao and the series g_am, g_mo
+    expected = (1.5 + 22.75 * 0.5 / (22.75 + 0.5)) * AREA / 1e3
+    assert NET.ua_total_kw_per_k[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_cop_models_by_hand():
+    # cooling: COP scales with the inverse lift, lift = T_out + 8 K - 5 degC; at 35 degC it is the design 3.5
+    assert cop_cooling(35.0, 3.5) == pytest.approx(3.5, rel=1e-12)
+    assert cop_cooling(28.0, 3.5) == pytest.approx(3.5 * 38.0 / 31.0, rel=1e-12)
+    assert cop_cooling(-40.0, 3.5) == pytest.approx(9.0)                  # capped
+    # heating: COP ~ T_cond / lift, lift = 45 degC - (T_out - 5 K); at 7 degC it is the design 3.0
+    assert cop_heating(7.0, 3.0) == pytest.approx(3.0, rel=1e-12)
+    assert cop_heating(-5.0, 3.0) == pytest.approx(3.0 * 43.0 / 55.0, rel=1e-12)
 
 
 def office(steps=96, start="2024-07-15 00:00", temp_air_c=33.0, ghi=600.0, **kw):
     exo = make_exogenous(steps, start=start, temp_air_c=temp_air_c, ghi_w_m2=ghi)
-    params = BuildingParams(building_type="office", floor_area_m2=40_000, base_load_noise_frac=0.0, **kw)
+    params = BuildingParams(building_type="office", floor_area_m2=AREA, base_load_noise_frac=0.0, **kw)
     return BuildingFleet(make_context(exo, 1), params)
 
 
@@ -77,8 +106,10 @@ def test_setpoint_requests_never_break_the_comfort_band_or_the_hvac_rating():
         request = rng.choice([0.0, -1e9, 1e9, -rng.uniform(0, 2000)])
         p = b.step(k, np.array([request]))
         assert -(b.p_max_kw[0] + b.p_base_kw[0]) - 1e-9 <= p[0] <= -b.p_base_kw[0] + 1e-9
-        if b._calendar.occupied[k]:
+        if b._calendar.occupied[k] and b.p_hvac_kw[0] < b.p_max_kw[0] - 1e-9:
             assert 24.0 - 1e-6 <= b.temp_c[0] <= 26.0 + 1e-6
+        if not b._calendar.occupied[k]:
+            assert b.temp_c[0] >= 24.0 - 1e-6          # pre-cooling stops at the band's floor
 
 
 @settings(max_examples=30, deadline=None)
@@ -89,22 +120,33 @@ def test_any_setpoint_keeps_power_within_rating(requests, t_out):
     for k, r in enumerate(requests):
         b.step(k, np.array([r]))
         assert 0.0 <= b.p_hvac_kw[0] <= b.p_max_kw[0] + 1e-9
-        assert np.isfinite(b.temp_c[0])
+        assert np.isfinite(b.x_c).all()
 
 
 def test_thermal_form_predicts_the_physics_with_a_perfect_forecast():
     b = office(steps=16, start="2024-07-15 06:00")
     g = HorizonGrid(0, np.ones(8, dtype=int), 0.25)
-    forecast = b.exo.window(0, g.n_steps)
-    thermal, fixed = b.flexibility(g, forecast)
+    thermal, fixed = b.flexibility(g, b.exo.window(0, g.n_steps))
+    assert thermal.n_states == 2
     schedule = np.array([800, 800, 600, 0, 0, 200, 400, 100.0])
-    temp = thermal.temp_init_c[0]
+    x = thermal.temp_init_c[0]
     for t in range(8):
-        temp = thermal.a[0, t] * temp + thermal.b_k_per_kw[0, t] * schedule[t] + thermal.d_k[0, t]
+        x = thermal.a[0, t] @ x + thermal.b_k_per_kw[0, t] * schedule[t] + thermal.d_k[0, t]
         p = b.step(t, np.array([-schedule[t]]))
         assert b.p_hvac_kw[0] == pytest.approx(schedule[t])
-        assert b.temp_c[0] == pytest.approx(temp, abs=1e-9)
+        np.testing.assert_allclose(b.x_c[0], x, atol=1e-9)
         assert -p[0] - schedule[t] == pytest.approx(-fixed.p_kw[t], rel=1e-12)
+
+
+def test_coarse_blocks_match_the_physics_for_constant_inputs():
+    # a one-hour block with inputs constant over the hour equals four 15-minute steps
+    b = office(steps=8, start="2024-07-15 02:00", ghi=0.0)
+    g = HorizonGrid(0, np.array([4, 4]), 0.25)
+    thermal, _ = b.flexibility(g, b.exo.window(0, g.n_steps))
+    x = thermal.a[0, 0] @ thermal.temp_init_c[0] + thermal.d_k[0, 0]          # no HVAC
+    for k in range(4):
+        b.step(k, np.array([0.0]))
+    np.testing.assert_allclose(b.x_c[0], x, atol=1e-9)
 
 
 def test_shoulder_months_have_no_hvac():

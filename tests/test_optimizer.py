@@ -203,6 +203,31 @@ def test_matches_an_independent_lp_on_random_instances(data):
     assert ours == pytest.approx(ref, rel=1e-5, abs=1e-4)
 
 
+def two_state_thermal(g, r, n=2):
+    """Air and mass states coupled, discretised by hand with a small explicit step."""
+    h = g.n_blocks
+    a = np.zeros((n, h, 2, 2))
+    for t, dt in enumerate(g.dt_h):
+        k_am, k_ao, k_mo = 2.0 * dt, 0.5 * dt, 0.05 * dt      # fractions exchanged per block (stable: < 1)
+        a[:, t] = [[1 - k_am - k_ao, k_am], [0.2 * k_am, 1 - 0.2 * k_am - k_mo]]
+    b = np.zeros((n, h, 2))
+    b[:, :, 0] = -r.uniform(0.002, 0.004, (n, h)) * g.dt_h
+    d = np.stack([0.5 * g.dt_h * 31 * np.ones((n, h)), 0.05 * g.dt_h * 31 * np.ones((n, h))], axis=-1)
+    return Thermal("b2", "m", a, b, d, r.uniform(24, 26, (n, 2)), 200 * np.ones((n, h)), 24 * np.ones((n, h)),
+                   26 * np.ones((n, h)), np.full(n, 200.0))
+
+
+def test_two_state_thermal_by_hand():
+    # Mass state fixed (A row [0, 1]) and read by the air: T_air' = 0.5 T_air + 0.5 T_mass - 1 p + 2.
+    # T_air0 = 24, T_mass = 26: free T_air1 = 12 + 13 + 2 = 27 -> 1 kW of cooling keeps 26 (price 1).
+    th = Thermal("b", "n", np.array([[[[0.5, 0.5], [0.0, 1.0]]]]), np.array([[[-1.0, 0.0]]]),
+                 np.array([[[2.0, 0.0]]]), np.array([[24.0, 26.0]]), np.array([[10.0]]), np.array([[22.0]]),
+                 np.array([[26.0]]), np.array([1000.0]))
+    dm = solve(problem([th], [1.0]))
+    assert dm.objective_cny == pytest.approx(1.0, rel=OBJ_TOL)
+    np.testing.assert_allclose(dm.setpoints(1)["b"], [[-1.0]], atol=X_TOL)
+
+
 def test_rolling_update_equals_a_fresh_build():
     """Updating the persistent model gives the same optimum as building the new window anew."""
     rnd = np.random.default_rng(7)
@@ -216,11 +241,14 @@ def test_rolling_update_equals_a_fresh_build():
                           np.array([50.0, 50.0]), np.array([0.95, 0.9]), np.array([0.95, 0.9]),
                           np.array([1e-3, 0.0]), np.array([1.5, 1.5]), np.array([0.05, 0.05]))
         a = np.exp(-g.dt_h / 10.0)[None, :].repeat(3, 0)
-        th = Thermal("b", "m", a, -0.01 * (1 - a), (1 - a) * r.uniform(28, 33, (3, h)), r.uniform(24, 26, 3),
-                     100 * np.ones((3, h)), 24 * np.ones((3, h)), 26 * np.ones((3, h)), np.full(3, 200.0))
+        # the b coefficient (a COP following the forecast weather) changes from window to window
+        th = Thermal("b", "m", a, -r.uniform(0.005, 0.02, (3, h)) * (1 - a), (1 - a) * r.uniform(28, 33, (3, h)),
+                     r.uniform(24, 26, 3), 100 * np.ones((3, h)), 24 * np.ones((3, h)), 26 * np.ones((3, h)),
+                     np.full(3, 200.0))
+        th2 = two_state_thermal(g, r)
         pv = CurtailableSource("pv", "m", r.uniform(0, 300, (4, h)))
         return DispatchProblem(g, (NodeLimits("n", 500, 100), NodeLimits("m", 800, 50)),
-                               (st_, th, pv, FixedProfile("l", "m", -r.uniform(100, 400, h))),
+                               (st_, th, th2, pv, FixedProfile("l", "m", -r.uniform(100, 400, h))),
                                r.uniform(0.3, 1.5, h), np.full(h, 0.4155), r.uniform(0.5, 0.6, h),
                                np.array([r.uniform(0, 300)]), 30.0, "vpp")
 

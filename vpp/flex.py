@@ -19,8 +19,9 @@ StorageLike
     ``e_min <= e <= e_max`` and a soft terminal target (batteries, EV sessions,
     deferrable energy).
 Thermal
-    ``T[i,t+1] = a[i,t] T[i,t] + b[i,t] p[i,t] + d[i,t]`` with
-    ``0 <= p <= p_max`` electric power and soft comfort bounds on T (buildings).
+    ``x[i,t+1] = A[i,t] x[i,t] + b[i,t] p[i,t] + d[i,t]`` (one or more thermal
+    states) with ``0 <= p <= p_max`` electric power and soft comfort bounds on
+    the first state (buildings).
 FixedProfile
     An uncontrollable net power forecast at a node (base loads).
 """
@@ -201,27 +202,34 @@ class StorageLike:
 
 @dataclass(frozen=True, eq=False)
 class Thermal:
-    """A first-order linear thermal state with electric heating or cooling.
+    """A linear thermal state-space with electric heating or cooling.
 
-    ``T[i,t+1] = a[i,t] T[i,t] + b[i,t] p[i,t] + d[i,t]`` where ``p`` is the
-    electric power drawn (>= 0).  The coefficients come from the asset's exact
-    discretisation over each block, so the optimizer needs no physics.
+    ``x[i,t+1] = A[i,t] x[i,t] + b[i,t] p[i,t] + d[i,t]`` with ``S`` thermal
+    states per asset (``S = 1``: one lumped temperature; ``S = 2``: indoor air
+    and building mass) and ``p`` the electric power drawn (>= 0).  State 0 is
+    the temperature the comfort band applies to.  The coefficients come from
+    the asset's exact discretisation over each block (with its forecast
+    weather and COP), so the optimizer needs no physics.
+
+    First-order arrays may be given without the state axes: ``a`` (N, H),
+    ``b_k_per_kw`` and ``d_k`` (N, H), ``temp_init_c`` (N,); they are stored
+    with the state axes.
 
     Parameters
     ----------
-    a : ndarray, shape (N, H)
-        State decay over the block. [-]
-    b_k_per_kw : ndarray, shape (N, H)
+    a : ndarray, shape (N, H, S, S)
+        State transition over the block. [-]
+    b_k_per_kw : ndarray, shape (N, H, S)
         Temperature change per kW of electric power held over the block
         (negative when cooling). [K/kW]
-    d_k : ndarray, shape (N, H)
+    d_k : ndarray, shape (N, H, S)
         Temperature drift from weather and gains over the block. [degC]
-    temp_init_c : ndarray, shape (N,)
-        Temperature at the start of the horizon. [degC]
+    temp_init_c : ndarray, shape (N, S)
+        States at the start of the horizon. [degC]
     p_max_kw : ndarray, shape (N, H)
         Electric power limit (>= 0). [kW]
     temp_min_c, temp_max_c : ndarray, shape (N, H)
-        Comfort band at the end of each block (soft). [degC]
+        Comfort band of state 0 at the end of each block (soft). [degC]
     discomfort_cost_cny_per_kh : ndarray, shape (N,)
         Penalty per kelvin-hour outside the band. [CNY/(K h)]
     """
@@ -240,13 +248,30 @@ class Thermal:
     def __post_init__(self):
         _check(
             self,
-            {k: getattr(self, k) for k in ("a", "b_k_per_kw", "d_k", "p_max_kw", "temp_min_c", "temp_max_c")},
+            {k: getattr(self, k) for k in ("p_max_kw", "temp_min_c", "temp_max_c")},
             {"temp_init_c": self.temp_init_c, "discomfort_cost_cny_per_kh": self.discomfort_cost_cny_per_kh},
         )
+        n, h = np.shape(self.p_max_kw)
+        a = np.asarray(self.a, dtype=float)
+        if a.ndim == 2:                                   # first order, without state axes
+            object.__setattr__(self, "a", a[:, :, None, None])
+            object.__setattr__(self, "b_k_per_kw", np.asarray(self.b_k_per_kw, float)[:, :, None])
+            object.__setattr__(self, "d_k", np.asarray(self.d_k, float)[:, :, None])
+            object.__setattr__(self, "temp_init_c", np.asarray(self.temp_init_c, float)[:, None])
+        s = self.n_states
+        want = {"a": (n, h, s, s), "b_k_per_kw": (n, h, s), "d_k": (n, h, s), "temp_init_c": (n, s)}
+        for k, shape in want.items():
+            if np.shape(getattr(self, k)) != shape:
+                raise ValueError(f"Thermal of fleet {self.fleet!r}: {k} has shape {np.shape(getattr(self, k))}, "
+                                 f"expected {shape}")
 
     @property
     def n_assets(self) -> int:
         return int(self.temp_init_c.shape[0])
+
+    @property
+    def n_states(self) -> int:
+        return int(np.shape(self.a)[-1])
 
 
 @dataclass(frozen=True, eq=False)
