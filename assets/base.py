@@ -134,6 +134,12 @@ class Fleet(ABC):
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """The uncontrolled request for step *k*, generator sign. [kW]"""
 
+    def controllable_kw(self) -> np.ndarray:
+        """The part of the last step's power that setpoints address, per asset,
+        generator sign (all of it unless a fleet has an uncontrollable part,
+        such as a building's base load). [kW]"""
+        return self.last_p_kw
+
     def available_kw(self, k: int) -> np.ndarray:
         """Curtailable sources: power available before curtailment at step *k*. [kW]"""
         raise NotImplementedError(f"{type(self).__name__} is not curtailable")

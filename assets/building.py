@@ -36,7 +36,7 @@ from vpp.assets.thermal import RC2, cop_cooling, cop_heating
 from vpp.flex import FixedProfile, HorizonGrid, Thermal
 from vpp.params import ranged, sample
 
-__all__ = ["BuildingParams", "BuildingFleet", "SCHEDULES"]
+__all__ = ["BuildingParams", "BuildingFleet", "SCHEDULES", "DailyAR1"]
 
 # Non-HVAC load as a fraction of its peak, by local hour (weekday, weekend),
 # and occupied hours [open, close).  Assumption-grade shapes after the DOE
@@ -143,8 +143,9 @@ class BuildingFleet(Fleet):
         self.occupant_kw = p.occupant_gain_w_per_m2 * area / 1e3
         self.discomfort_cost = p.discomfort_cost_cny_per_m2_kh * area
         self._calendar = _Calendar(ctx.timeline.padded_index, p)
-        self._noise_phi = np.exp(-self.dt_h / p.base_load_noise_h)
-        self._noise = rng.normal(0.0, p.base_load_noise_frac, n)
+        steps_per_day = max(1, round(24.0 / self.dt_h))
+        self._noise = DailyAR1(np.random.default_rng(rng.integers(2**63)), n, np.exp(-self.dt_h / p.base_load_noise_h),
+                               p.base_load_noise_frac, steps_per_day)
         mode0 = self._calendar.mode[0]
         t0 = p.heating_setpoint_c if mode0 == HEATING else p.cooling_setpoint_c
         self.x_c = np.full((n, 2), p.temp_init_c if p.temp_init_c is not None else t0)   # (air, mass)
@@ -212,7 +213,7 @@ class BuildingFleet(Fleet):
         return free, gamma[:, :, 1] * heat[:, None]
 
     def _base_load(self, k: int) -> np.ndarray:
-        return self.base_peak_kw * self._calendar.base_frac[k] * (1.0 + self._noise)
+        return self.base_peak_kw * self._calendar.base_frac[k] * (1.0 + self._noise.values(np.array([k]))[:, 0])
 
     def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
         base = self._base_load(k)
@@ -235,8 +236,11 @@ class BuildingFleet(Fleet):
         self.p_base_kw = base
         self._too_hot_kh, self._too_cold_kh = (v * self.dt_h for v in self._violation(k))
         self._k = k
-        self._advance_noise()
         return -(p_hvac + base)
+
+    def controllable_kw(self) -> np.ndarray:
+        """HVAC power of the last step, generator sign (the base load is not controllable). [kW]"""
+        return -self.p_hvac_kw
 
     def _violation(self, k: int) -> tuple[float, float]:
         """Kelvins above and below the comfort band at the end of step *k*, summed over
@@ -246,11 +250,6 @@ class BuildingFleet(Fleet):
         lo, hi = self._calendar.comfort_lo[k], self._calendar.comfort_hi[k]
         return float(np.maximum(self.temp_c - hi, 0.0).sum()), float(np.maximum(lo - self.temp_c, 0.0).sum())
 
-    def _advance_noise(self):
-        p = self.params
-        innov = self.rng.normal(0.0, p.base_load_noise_frac * np.sqrt(1 - self._noise_phi ** 2), self.n_assets)
-        self._noise = self._noise_phi * self._noise + innov
-
     # -- flexibility -----------------------------------------------------
     def flexibility(self, grid: HorizonGrid, forecast) -> list:
         """A two-state :class:`Thermal` form from the forecast weather and loads,
@@ -258,7 +257,8 @@ class BuildingFleet(Fleet):
         cal = self._calendar
         ks = grid.k0 + np.arange(grid.n_steps)
         err = 0.0 if forecast.load_error_frac is None else forecast.load_error_frac
-        base = self.base_peak_kw[:, None] * cal.base_frac[ks] * (1.0 + err)          # (N, steps)
+        actual = self.base_peak_kw[:, None] * cal.base_frac[ks] * (1.0 + self._noise.values(ks))
+        base = actual * (1.0 + err)                                                   # forecast, (N, steps)
         u = self._inputs(forecast.temp_air_c, base, forecast.ghi_w_m2, cal.occupied[ks])     # (N, steps, 3)
         u_blocks = np.stack([grid.mean(u[..., j]) for j in range(3)], axis=-1)               # (N, H, 3)
         t_out_blocks = grid.mean(forecast.temp_air_c)                                        # (H,)
@@ -344,3 +344,49 @@ class _Calendar:
         # The uncontrolled thermostat target (setpoint while conditioned, else setback).
         self.thermostat = np.where(cool, np.where(self.conditioned, sp_hi, p.setback_max_c),
                                    np.where(heat, np.where(self.conditioned, sp_lo, p.setback_min_c), np.nan))
+
+
+class DailyAR1:
+    """Per-asset AR(1) noise generated one day at a time, in time order.
+
+    ``x[k+1] = phi x[k] + sqrt(1 - phi^2) sigma w[k]`` (stationary std *sigma*).
+    Days are generated in order from one dedicated generator, so a step's value
+    does not depend on which steps were asked for first, and only the days
+    around the current step are kept (memory O(N x day), not O(N x run)).
+    """
+
+    def __init__(self, rng: np.random.Generator, n: int, phi: float, sigma: float, steps_per_day: int):
+        self.rng, self.n, self.phi, self.sigma, self.day_steps = rng, n, phi, sigma, steps_per_day
+        self._days: dict[int, np.ndarray] = {}
+        self._last_day, self._last = -1, rng.normal(0.0, sigma, n)
+
+    def _generate_through(self, day: int) -> None:
+        innov_std = self.sigma * np.sqrt(1.0 - self.phi ** 2)
+        while self._last_day < day:
+            w = self.rng.normal(0.0, innov_std, (self.n, self.day_steps))
+            out = np.empty((self.n, self.day_steps))
+            x = self._last
+            for j in range(self.day_steps):
+                x = self.phi * x + w[:, j]
+                out[:, j] = x
+            self._last_day += 1
+            self._last = x
+            self._days[self._last_day] = out
+
+    def values(self, ks: np.ndarray) -> np.ndarray:
+        """Noise at steps *ks*, shape (N, len(ks)).  Days before the day before
+        the earliest step asked for are forgotten, so steps must not go back
+        more than a day (the engine always moves forward)."""
+        ks = np.asarray(ks, dtype=np.int64)
+        days = ks // self.day_steps
+        first = int(days.min(initial=0))
+        self._generate_through(int(days.max(initial=0)))
+        if first not in self._days:
+            raise IndexError("noise of a day long past was requested (steps must move forward in time)")
+        out = np.empty((self.n, len(ks)))
+        for d in np.unique(days):
+            mask = days == d
+            out[:, mask] = self._days[int(d)][:, ks[mask] % self.day_steps]
+        for old in [d for d in self._days if d < first - 1]:
+            del self._days[old]
+        return out

@@ -153,3 +153,15 @@ def test_shoulder_months_have_no_hvac():
     b = office(start="2024-04-15 00:00", temp_air_c=30.0)
     b.step(40, None)
     assert b.p_hvac_kw[0] == 0.0
+
+
+def test_daily_noise_is_the_same_whatever_is_asked_first():
+    from vpp.assets.building import DailyAR1
+
+    a = DailyAR1(np.random.default_rng(3), 4, 0.9, 0.05, 96)
+    b = DailyAR1(np.random.default_rng(3), 4, 0.9, 0.05, 96)
+    ahead = a.values(np.arange(100, 300))              # a forecast looking two days ahead
+    stepwise = np.concatenate([b.values(np.array([k])) for k in range(0, 300)], axis=1)[:, 100:300]
+    np.testing.assert_array_equal(ahead, stepwise)
+    long = DailyAR1(np.random.default_rng(4), 2000, 0.9, 0.05, 96).values(np.arange(96 * 30))
+    assert abs(long.std() - 0.05) < 0.005             # stationary standard deviation

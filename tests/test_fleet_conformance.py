@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from vpp.assets import FLEET_TYPES
+from vpp.dispatch import DispatchProblem, NodeLimits
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
+from vpp.optimizer.model import DispatchModel, Weights
 
 PARAMS = {"battery": {"p_max_kw": 500.0, "e_max_kwh": 1000.0}}
 SETPOINTS = (0.0, 1e9, -1e9, np.inf, -np.inf, np.nan, 123.0, -456.0)
@@ -93,4 +95,47 @@ def test_curtailable_sources_are_capped_exactly(type_name, k, setpoint):
     cap = np.where(np.isnan(setpoint), np.inf, np.maximum(setpoint, 0.0))
     np.testing.assert_array_equal(p, np.minimum(available, cap))
     assert fleet.state()["p_available_kw"] == pytest.approx(available.sum())
+
+
+# Honesty: what a fleet offers the optimizer must be what its physics delivers.
+PLAN_STEPS = 16
+PLAN_ATOL_KW = 1e-3          # interior-point plans sit within ~1e-6 of their bounds
+PLAN_RTOL = {"tcl": 0.05}    # an aggregate model is only as good as its aggregation
+
+
+@pytest.mark.parametrize("type_name", sorted(FLEET_TYPES))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_plan_inside_the_offered_forms_is_delivered_by_the_physics(type_name, seed):
+    """Optimise the fleet alone against random prices with a perfect forecast, then
+    send the plan to the physics step by step: it must come out as planned."""
+    fleet = build(type_name, seed=seed)
+    k0 = 30                                          # after some steps, so states are not the initial ones
+    events = set(fleet.event_steps().tolist())
+    for k in range(k0):
+        if k in events:
+            fleet.apply_events(k)
+        fleet.step(k, None)
+    if k0 in events:
+        fleet.apply_events(k0)
+    grid = HorizonGrid(k0, np.ones(PLAN_STEPS, dtype=int), fleet.dt_h)
+    forms = tuple(fleet.flexibility(grid, fleet.exo.window(k0, PLAN_STEPS)))
+    rng = np.random.default_rng(seed)
+    problem = DispatchProblem(grid, (NodeLimits(fleet.node, 1e9, 1e9),), forms, rng.uniform(0.2, 1.6, PLAN_STEPS),
+                              rng.uniform(0.0, 0.4, PLAN_STEPS), rng.uniform(0.4, 0.8, PLAN_STEPS), np.zeros(1),
+                              0.0, "vpp")
+    model = DispatchModel(problem, Weights(carbon_price_cny_per_t=50.0, curtailment_penalty_cny_per_kwh=0.0))
+    assert model.solve()[0].startswith("optimal")
+    plan = model.setpoints(PLAN_STEPS).get(fleet.name)
+    if plan is None:                                  # nothing controllable
+        return
+    rtol = PLAN_RTOL.get(type_name, 1e-6)
+    for t in range(PLAN_STEPS):
+        k = k0 + t
+        if k in events and t:
+            fleet.apply_events(k)
+        fleet.step(k, plan[:, t])
+        realised = fleet.controllable_kw()
+        wanted = np.minimum(plan[:, t], fleet.available_kw(k)) if fleet.curtailable else plan[:, t]
+        np.testing.assert_allclose(realised, wanted, rtol=rtol, atol=PLAN_ATOL_KW,
+                                   err_msg=f"{type_name}: step {t} of the plan")
 
