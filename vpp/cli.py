@@ -134,8 +134,11 @@ def _cmd_validate(args) -> None:
     from vpp import api
 
     sc = api.validate(args.scenario)
-    print(f"{args.scenario}: ok ({sc.name}: {len(sc.fleets)} fleets, {len(sc.nodes)} nodes, "
-          f"{sc.timeline().n_steps} steps)")
+    def count(n, word):
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    print(f"{args.scenario}: ok ({sc.name}: {count(len(sc.fleets), 'fleet')}, {count(len(sc.nodes), 'node')}, "
+          f"{count(sc.timeline().n_steps, 'step')})")
 
 
 def _cmd_list(args) -> None:
