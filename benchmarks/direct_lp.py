@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from vpp.dispatch import DispatchProblem
 from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
-from vpp.optimizer.blocks import stack_blocks
+from vpp.optimizer.blocks import best_effort_path, stack_blocks
 from vpp.optimizer.lp import SolverOptions, new_highs
 from vpp.optimizer.model import Weights
 
@@ -95,19 +95,22 @@ class DirectLP:
             n_st = sum(f.n_assets for f in st)
             a = np.exp(-_stack(st, "self_discharge_per_h")[:, None] * dt)
             e0 = _stack(st, "e_init_kwh")
-            free = e0[:, None] * np.cumprod(a, axis=1)
             thr = _stack(st, "throughput_cost_cny_per_kwh")[:, None] * dt
-            pc = b.var((n_st, H), 0.0, _stack(st, "p_charge_max_kw"), thr)
-            pd = b.var((n_st, H), 0.0, _stack(st, "p_discharge_max_kw"), thr)
-            e_lo = np.column_stack([e0, np.minimum(_stack(st, "e_min_kwh"), free)])
-            e_hi = np.column_stack([e0, np.maximum(_stack(st, "e_max_kwh"), free)])
+            pc_max, pd_max = _stack(st, "p_charge_max_kw"), _stack(st, "p_discharge_max_kw")
+            kc, kd = stack_blocks(st, "eta_charge", H) * dt, dt / stack_blocks(st, "eta_discharge", H)
+            e_min, e_max = _stack(st, "e_min_kwh"), _stack(st, "e_max_kwh")
+            best = best_effort_path(e0, a, kc * pc_max, kd * pd_max, e_min, e_max)
+            pc = b.var((n_st, H), 0.0, pc_max, thr)
+            pd = b.var((n_st, H), 0.0, pd_max, thr)
+            e_lo = np.column_stack([e0, np.minimum(e_min, best)])
+            e_hi = np.column_stack([e0, np.maximum(e_max, best)])
             e = b.var((n_st, H + 1), e_lo, e_hi)
             u = b.var((n_st,), 0.0, np.inf, _stack(st, "shortfall_cost_cny_per_kwh"))
             r = b.con((n_st, H), 0.0, 0.0)
             b.coef(r, e[:, 1:], 1.0)
             b.coef(r, e[:, :-1], -a)
-            b.coef(r, pc, -stack_blocks(st, "eta_charge", H) * dt)
-            b.coef(r, pd, dt / stack_blocks(st, "eta_discharge", H))
+            b.coef(r, pc, -kc)
+            b.coef(r, pd, kd)
             r = b.con((n_st,), _stack(st, "e_target_kwh"), np.inf)
             b.coef(r, e[:, -1], 1.0)
             b.coef(r, u, 1.0)

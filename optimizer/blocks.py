@@ -17,7 +17,7 @@ from pyomo.environ import Constraint, NonNegativeReals, Var, quicksum
 
 from vpp.flex import CurtailableSource, HorizonGrid, StorageLike, Thermal
 
-__all__ = ["CurtailableBlock", "StorageBlock", "ThermalBlock", "stack", "stack_blocks"]
+__all__ = ["CurtailableBlock", "StorageBlock", "ThermalBlock", "stack", "stack_blocks", "best_effort_path"]
 
 
 def stack(forms, attr: str) -> np.ndarray:
@@ -123,6 +123,38 @@ class CurtailableBlock(_Block):
         return self.split(caps)
 
 
+def best_effort_path(e0, a, up, down, e_min, e_max) -> np.ndarray:
+    """The energy path that keeps to ``[e_min, e_max]`` wherever the power limits allow.
+
+    *up* and *down* are the most energy charging and discharging can add and
+    remove in each block [kWh], *a* the self-discharge factors.  A backward pass
+    first turns the bounds into envelopes (to end block t+1 above ``e_min`` the
+    store must end block t above ``(e_min[t+1] - up[t+1]) / a[t+1]``, and
+    likewise below ``e_max``), so a deadline is seen early enough; the forward
+    pass then steers toward the envelopes as fast as the limits allow.  Bounds
+    widened to contain this path keep the LP feasible whatever the initial
+    state, and are not widened at all where they can be met.
+
+    Returns
+    -------
+    ndarray, shape (N, H)
+        The path at the end of each block. [kWh]
+    """
+    n, h = np.shape(a)
+    lo, hi = np.array(e_min, dtype=float), np.array(e_max, dtype=float)
+    for t in range(h - 2, -1, -1):
+        lo[:, t] = np.maximum(lo[:, t], (lo[:, t + 1] - up[:, t + 1]) / a[:, t + 1])
+        hi[:, t] = np.minimum(hi[:, t], (hi[:, t + 1] + down[:, t + 1]) / a[:, t + 1])
+    out = np.empty((n, h))
+    e = np.asarray(e0, dtype=float)
+    for t in range(h):
+        drift = a[:, t] * e
+        target = np.clip(drift, lo[:, t], np.maximum(lo[:, t], hi[:, t]))
+        e = np.clip(target, drift - down[:, t], drift + up[:, t])
+        out[:, t] = e
+    return out
+
+
 class StorageBlock(_Block):
     """Storage-like assets: batteries, EV sessions, deferrable energy.
 
@@ -137,9 +169,10 @@ class StorageBlock(_Block):
     ``dyn[i,t]``:  ``e[i,t+1] - a[i,t] e[i,t] - eta_c dt[t] pc[i,t] + dt[t] / eta_d pd[i,t] = 0``
     with ``a = exp(-sigma dt)``;
     ``target[i]``: ``e[i,H] + u[i] >= E_target[i]``;
-    bounds ``E_min[i,t] <= e[i,t+1] <= E_max[i,t]``, widened where needed to
-    contain the zero-power path ``E_init prod(a)``, so doing nothing is always
-    feasible.  Cost: ``sum c_thr dt (pc + pd) + sum c_short u``.
+    bounds ``E_min[i,t] <= e[i,t+1] <= E_max[i,t]``, widened only where even
+    the best-effort path (:func:`best_effort_path`) cannot meet them, so every
+    window is feasible and every reachable bound (an EV's or a batch job's
+    deadline) binds.  Cost: ``sum c_thr dt (pc + pd) + sum c_short u``.
     Injection at a node: ``sum (pd - pc)``.
     """
 
@@ -179,17 +212,19 @@ class StorageBlock(_Block):
         sigma = stack(forms, "self_discharge_per_h")[:, None]
         a = np.exp(-sigma * dt)
         e0 = stack(forms, "e_init_kwh")
-        free = e0[:, None] * np.cumprod(a, axis=1)                 # zero-power path
-        e_lo = np.minimum(stack(forms, "e_min_kwh"), free)
-        e_hi = np.maximum(stack(forms, "e_max_kwh"), free)
+        pc_max, pd_max = stack(forms, "p_charge_max_kw"), stack(forms, "p_discharge_max_kw")
+        kc, kd = stack_blocks(forms, "eta_charge", self.H) * dt, dt / stack_blocks(forms, "eta_discharge", self.H)
+        e_min, e_max = stack(forms, "e_min_kwh"), stack(forms, "e_max_kwh")
+        best = best_effort_path(e0, a, kc * pc_max, kd * pd_max, e_min, e_max)
+        e_lo, e_hi = np.minimum(e_min, best), np.maximum(e_max, best)
         return dict(
-            pc_max=stack(forms, "p_charge_max_kw"),
-            pd_max=stack(forms, "p_discharge_max_kw"),
+            pc_max=pc_max,
+            pd_max=pd_max,
             e_lo=np.column_stack([e0, e_lo]),
             e_hi=np.column_stack([e0, e_hi]),
             a=a,
-            kc=stack_blocks(forms, "eta_charge", self.H) * dt,
-            kd=dt / stack_blocks(forms, "eta_discharge", self.H),
+            kc=kc,
+            kd=kd,
             target=stack(forms, "e_target_kwh"),
             thr=stack(forms, "throughput_cost_cny_per_kwh"),
             short=stack(forms, "shortfall_cost_cny_per_kwh"),

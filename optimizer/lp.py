@@ -97,6 +97,7 @@ class CompiledLP:
         self.objective_offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
         self.n_cols, self.n_rows = len(info.columns), len(info.rows)
         self.highs = new_highs()
+        self.options = options
         options.apply(self.highs)
         self._pass(info.A.tocsc(), cost, col_lo, col_hi, np.where(np.isinf(lo), -inf, lo),
                    np.where(np.isinf(hi), inf, hi))
@@ -162,7 +163,7 @@ class CompiledLP:
         self.highs.run()
         status = self.highs.getModelStatus()
         note = ""
-        if status != highspy.HighsModelStatus.kOptimal and self.highs.getOptionValue("solver") == "ipm":
+        if status != highspy.HighsModelStatus.kOptimal and self.options.solver == "ipm":
             note = f" (simplex after ipm {self.highs.modelStatusToString(status).lower()})"
             self.highs.setOptionValue("solver", "simplex")
             self.highs.run()

@@ -273,3 +273,26 @@ def test_efficiency_may_vary_by_block():
     dm = solve(problem([st_], [1.0, 1.5]))
     assert dm.objective_cny == pytest.approx(15.0, rel=OBJ_TOL)
     np.testing.assert_allclose(dm.setpoints(2)["s"], [[0.0, -10.0]], atol=X_TOL)
+
+
+def test_a_reachable_deadline_inside_the_horizon_binds():
+    # 10 kWh are due by the end of block 1 (e_min jumps from 0 to 10), 5 kW per block, no
+    # terminal target: both blocks 0 and 1 must charge, although block 2 would be cheapest.
+    one = np.ones((1, 3))
+    e_min = np.array([[0.0, 10.0, 10.0]])
+    st_ = StorageLike("s", "n", 5 * one, 0 * one, e_min, 20 * one, np.array([0.0]), np.array([0.0]),
+                      np.array([1.0]), np.array([1.0]), np.array([0.0]), np.array([100.0]), np.array([0.0]))
+    dm = solve(problem([st_], [1.0, 2.0, 0.1]))
+    np.testing.assert_allclose(dm.setpoints(3)["s"], [[-5.0, -5.0, 0.0]], atol=X_TOL)
+    assert dm.objective_cny == pytest.approx(5 * 1.0 + 5 * 2.0, rel=OBJ_TOL)
+
+
+def test_an_unreachable_bound_is_widened_just_enough():
+    # 30 kWh due by block 2 with 5 kW: at most 10 kWh reachable; the LP stays feasible
+    # and charges at full power from the start.
+    one = np.ones((1, 2))
+    st_ = StorageLike("s", "n", 5 * one, 0 * one, np.array([[0.0, 30.0]]), 40 * one, np.array([0.0]),
+                      np.array([0.0]), np.array([1.0]), np.array([1.0]), np.array([0.0]), np.array([100.0]),
+                      np.array([0.0]))
+    dm = solve(problem([st_], [1.0, 1.0]))
+    np.testing.assert_allclose(dm.setpoints(2)["s"], [[-5.0, -5.0]], atol=X_TOL)
