@@ -15,9 +15,13 @@ all assets and many steps:
    from the plane-of-array global irradiance, air temperature and the wind
    speed at 10 m;
 4. DC power: :func:`pvlib.pvsystem.pvwatts_dc`;
-5. system losses (soiling, shading, mismatch, wiring, LID, nameplate,
-   availability ... lumped into one fraction, as
-   :func:`pvlib.pvsystem.pvwatts_losses`), applied to DC power;
+5. system losses, the ten loss categories of PVWatts v5 (Dobos 2014,
+   "System Losses": soiling, shading, snow, mismatch, wiring, connections,
+   light-induced degradation, nameplate rating, age, availability), each a
+   parameter, combined as PVWatts does, ``1 - prod(1 - l_i)``
+   (:func:`combined_losses_frac`, what :func:`pvlib.pvsystem.pvwatts_losses`
+   computes in percent); the defaults are PVWatts' and total 14.08 %.  The
+   combined fraction is applied to DC power, as ModelChain does;
 6. inverter: :func:`pvlib.inverter.pvwatts` with its part-load efficiency and
    clipping at the AC rating ``p_dc_kwp / dc_ac_ratio``.
 
@@ -57,7 +61,7 @@ from typing import Literal
 
 import numpy as np
 import pvlib
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vpp.assets import register
 from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource
@@ -73,6 +77,9 @@ __all__ = [
     "SapmMounting",
     "PV_WIND_HEIGHT_M",
     "PV_WIND_SHEAR_EXPONENT",
+    "PVWATTS_LOSS_FIELDS",
+    "PVWATTS_DEFAULT_LOSSES_FRAC",
+    "combined_losses_frac",
     "pv_ac_power_kw",
 ]
 
@@ -81,6 +88,20 @@ PV_WIND_HEIGHT_M = 10.0
 
 PV_WIND_SHEAR_EXPONENT = 1.0 / 7.0
 """Power-law exponent bringing a regime's wind down to 10 m (the "1/7 law"). [-]"""
+
+PVWATTS_LOSS_FIELDS = (
+    "soiling_loss_frac",
+    "shading_loss_frac",
+    "snow_loss_frac",
+    "mismatch_loss_frac",
+    "wiring_loss_frac",
+    "connections_loss_frac",
+    "lid_loss_frac",
+    "nameplate_rating_loss_frac",
+    "age_loss_frac",
+    "availability_loss_frac",
+)
+"""The PVWatts v5 loss categories, as :class:`PVParams` fields (Dobos 2014, "System Losses")."""
 
 SapmMounting = Literal[
     "open_rack_glass_glass",
@@ -121,8 +142,31 @@ class PVParams(FleetParams):
     """DC rating over inverter AC rating (PVWatts default 1.2). [-]"""
     inverter_eta_nom: ranged(gt=0, le=1) = 0.96
     """Nominal inverter efficiency (PVWatts default). [-]"""
-    losses_frac: ranged(ge=0, le=1) = 0.14
-    """Lumped DC system losses (PVWatts default about 14 %). [-]"""
+    # System losses: the PVWatts v5 categories and defaults (Dobos 2014,
+    # NREL/TP-6A20-62641, "System Losses"), combined as 1 - prod(1 - l_i) = 14.08 %.
+    soiling_loss_frac: ranged(ge=0, le=1) = 0.02
+    """Dirt, dust and bird droppings on the modules (PVWatts default 2 %). [-]"""
+    shading_loss_frac: ranged(ge=0, le=1) = 0.03
+    """Shading by nearby objects and other rows (PVWatts default 3 %). [-]"""
+    snow_loss_frac: ranged(ge=0, le=1) = 0.0
+    """Snow cover (PVWatts default 0 %; negligible in Shanghai). [-]"""
+    mismatch_loss_frac: ranged(ge=0, le=1) = 0.02
+    """Module-to-module electrical mismatch (PVWatts default 2 %). [-]"""
+    wiring_loss_frac: ranged(ge=0, le=1) = 0.02
+    """Resistive losses in DC and AC wiring (PVWatts default 2 %). [-]"""
+    connections_loss_frac: ranged(ge=0, le=1) = 0.005
+    """Resistive losses in connectors (PVWatts default 0.5 %). [-]"""
+    lid_loss_frac: ranged(ge=0, le=1) = 0.015
+    """Light-induced degradation in the first months (PVWatts default 1.5 %). [-]"""
+    nameplate_rating_loss_frac: ranged(ge=0, le=1) = 0.01
+    """Shortfall of the modules' true rating from the nameplate (PVWatts default 1 %). [-]"""
+    age_loss_frac: ranged(ge=0, le=1) = 0.0
+    """Ageing beyond the first year (PVWatts default 0 %). [-]"""
+    availability_loss_frac: ranged(ge=0, le=1) = 0.03
+    """Downtime for maintenance, grid outages and faults (PVWatts default 3 %). [-]"""
+    losses_frac: ranged(ge=0, le=1) | None = None
+    """Total system losses; when given, it replaces the itemised losses above
+    (give one or the other).  ``None``: combine the items. [-]"""
     albedo: ranged(ge=0, le=1) = 0.2
     """Ground (roof) reflectance. [-]"""
     temperature_model: SapmMounting | SapmTemperature = "open_rack_glass_polymer"
@@ -132,6 +176,43 @@ class PVParams(FleetParams):
     """Incidence-angle losses on the beam: De Soto physical model, or none."""
     wind_regime: str = "onshore"
     """Wind regime of the Exogenous used for cell cooling (taken to 10 m)."""
+
+    @model_validator(mode="after")
+    def _total_or_items(self):
+        items = self.model_fields_set.intersection(PVWATTS_LOSS_FIELDS)
+        if self.losses_frac is not None and items:
+            raise ValueError(
+                f"losses_frac replaces the itemised losses; do not also give {', '.join(sorted(items))}"
+            )
+        return self
+
+
+def combined_losses_frac(*losses_frac):
+    """Total system loss from independent loss items, as PVWatts combines them.
+
+    ``L = 1 - prod_i (1 - l_i)`` (Dobos 2014, "System Losses"; pvlib's
+    :func:`~pvlib.pvsystem.pvwatts_losses` is the same in percent).
+
+    Parameters
+    ----------
+    *losses_frac : numeric
+        Loss items, each a fraction of the energy left by the previous ones. [-]
+
+    Returns
+    -------
+    numeric
+        Total loss fraction. [-]
+    """
+    kept = 1.0
+    for loss in losses_frac:
+        kept = kept * (1.0 - np.asarray(loss, dtype=float))
+    return 1.0 - kept
+
+
+PVWATTS_DEFAULT_LOSSES_FRAC = float(
+    combined_losses_frac(*(PVParams.model_fields[f].default for f in PVWATTS_LOSS_FIELDS))
+)
+"""Total of PVWatts' default losses, 14.08 % (Dobos 2014, "System Losses"). [-]"""
 
 
 def pv_ac_power_kw(
@@ -151,7 +232,7 @@ def pv_ac_power_kw(
     gamma_pdc_per_k=-0.0037,
     dc_ac_ratio=1.2,
     inverter_eta_nom=0.96,
-    losses_frac=0.14,
+    losses_frac=PVWATTS_DEFAULT_LOSSES_FRAC,
     sapm_a=-3.56,
     sapm_b=-0.075,
     sapm_delta_t_k=3.0,
@@ -187,7 +268,8 @@ def pv_ac_power_kw(
     inverter_eta_nom : numeric
         Nominal inverter efficiency. [-]
     losses_frac : numeric
-        Lumped DC losses. [-]
+        Total system losses (see :func:`combined_losses_frac`), applied to
+        DC power. [-]
     sapm_a, sapm_b, sapm_delta_t_k : numeric
         SAPM temperature coefficients: ``a`` [-], ``b`` [s/m], ``deltaT`` [K].
     iam_model : {"physical", "no_loss"}
@@ -243,6 +325,8 @@ def _sapm_coefficients(model: str | SapmTemperature) -> tuple[float, float, floa
 # Per-asset parameters that shape the normalised (per kWp) output.  p_dc_kwp
 # scales it linearly (PVWatts DC, losses and inverter are homogeneous of
 # degree one in size), so systems that share these are computed once.
+# losses_frac is the combined total (drawn last, so the loss items do not
+# change the draws of the other parameters).
 _SHAPE_FIELDS = (
     "tilt_deg",
     "azimuth_deg",
@@ -252,6 +336,7 @@ _SHAPE_FIELDS = (
     "losses_frac",
     "albedo",
 )
+_DRAWN_FIELDS = tuple(f for f in _SHAPE_FIELDS if f != "losses_frac")
 
 
 @register
@@ -271,7 +356,13 @@ class PVFleet(WeatherDrivenSource):
         super().__init__(ctx, params)
         n = self.n_assets
         self.p_dc_kwp = sample(params.p_dc_kwp, self.rng, n)
-        shape = np.column_stack([sample(getattr(params, f), self.rng, n) for f in _SHAPE_FIELDS])
+        drawn = {f: sample(getattr(params, f), self.rng, n) for f in _DRAWN_FIELDS}
+        if params.losses_frac is not None:
+            drawn["losses_frac"] = sample(params.losses_frac, self.rng, n)
+        else:
+            items = [sample(getattr(params, f), self.rng, n) for f in PVWATTS_LOSS_FIELDS]
+            drawn["losses_frac"] = combined_losses_frac(*items)
+        shape = np.column_stack([drawn[f] for f in _SHAPE_FIELDS])
         self._systems, self._system_of = np.unique(shape, axis=0, return_inverse=True)
         self._system_of = self._system_of.reshape(-1)
         for j, f in enumerate(_SHAPE_FIELDS):

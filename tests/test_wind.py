@@ -1,35 +1,52 @@
-"""Wind fleet: shear, density, power curve against hand values; limits; flexibility; outages."""
+"""Wind fleet: shear, density, power curves and losses against hand values; the
+annual capacity factor offshore against Donghai Bridge; limits; flexibility; outages."""
 
 from __future__ import annotations
 
+import tomllib
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 from _exo_helpers import make_context, make_exogenous
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from vpp.assets import fleet_type
+from vpp.assets import FleetContext, fleet_type
 from vpp.assets.wind import (
     TURBINES,
+    WIND_LOSS_FIELDS,
     WindFleet,
     WindParams,
     air_density_at_height,
+    combined_loss_frac,
     density_corrected_speed,
     hub_wind_speed_log_law,
     hub_wind_speed_power_law,
     power_curve,
+    rescaled_power_curve,
     turbine_power_kw,
 )
+from vpp.exogenous import build_exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
+from vpp.scenario import scenario_from_dict
 
 HAND_RTOL = 1e-8  # hand values below are given to 10 significant digits
 ISA_RTOL = 2e-4  # ISA table densities are printed to 4-5 digits
 FLEX_RTOL = 1e-12
 FLEX_ATOL_KW = 1e-9
 AVAILABILITY_ATOL = 0.005  # sampling error of the outage share (about 1,000 cycles)
+LOG_POWER_RTOL = 5e-3  # the power law with the log law's local exponent, across a rotor-sized span
+# Donghai Bridge: 267 GWh/yr from 102 MW, capacity factor 29.9 % (docs/SOURCES.md);
+# single synthetic years scatter by about +-2.5 points, the mean of five by about 1.
+DONGHAI_CF_BAND = (0.27, 0.33)
+CF_SEEDS = range(5)  # five synthetic years
 
 NREL5_V, NREL5_P = power_curve("nrel_5mw_offshore")
+NO_LOSSES = {f: 0.0 for f in WIND_LOSS_FIELDS} | {"availability_frac": 1.0}
+WIND_TOML = Path(__file__).resolve().parents[1] / "scenarios" / "wind.toml"
 
 
 # -- physics functions against hand-computed values ----------------------------
@@ -43,6 +60,24 @@ def test_power_law_shear():
 def test_log_law_shear():
     # 8 m/s at 90 m to 110 m, z0 = 0.03 m: 8 ln(110/0.03) / ln(90/0.03) = 8.200511099
     assert np.isclose(hub_wind_speed_log_law(8.0, 90.0, 110.0, 0.03), 8.200511099, rtol=HAND_RTOL)
+
+
+def test_log_law_is_a_power_law_with_its_own_exponent():
+    # 8 m/s at 90 m to 150 m over open sea (z0 = 0.0002 m): the log law gives
+    # 8 ln(150/z0) / ln(90/z0) = 8.313943619 m/s, which the power law matches with
+    # alpha = ln(1.039242952) / ln(150/90) = 0.07535353732 (hand)
+    assert np.isclose(hub_wind_speed_log_law(8.0, 90.0, 150.0, 0.0002), 8.313943619, rtol=HAND_RTOL)
+    assert np.isclose(hub_wind_speed_power_law(8.0, 90.0, 150.0, 0.07535353732), 8.313943619, rtol=HAND_RTOL)
+
+
+@pytest.mark.parametrize("z0", [0.0002, 0.03, 0.3])
+def test_log_law_local_shear_exponent(z0):
+    # d ln v / d ln z = 1 / ln(z / z0) for the log law (Manwell et al. 2009, sec. 2.3.3):
+    # the power law with that exponent at the geometric mean height agrees across 80-120 m
+    h_ref, hub = 80.0, 120.0
+    alpha = 1.0 / np.log(np.sqrt(h_ref * hub) / z0)
+    v_log = hub_wind_speed_log_law(7.0, h_ref, hub, z0)
+    assert np.isclose(hub_wind_speed_power_law(7.0, h_ref, hub, alpha), v_log, rtol=LOG_POWER_RTOL)
 
 
 @pytest.mark.parametrize(
@@ -102,6 +137,67 @@ def test_shipped_power_curves(name):
     v, p = power_curve(name)
     assert (np.diff(v) > 0).all() and (p >= 0).all()
     assert np.isclose(p.max(), TURBINES[name].rated_kw, rtol=1e-3)
+    assert 2.5 <= v[0] <= 3.5 and 22.0 <= v[-1] <= 25.0  # cut-in and cut-out of the sources
+
+
+@pytest.mark.parametrize(
+    ("name", "v", "expected_kw"),
+    [
+        ("iea_15mw_offshore", 8.0, 6481.116995),  # table point (Gaertner et al. 2020)
+        ("iea_15mw_offshore", 12.99999949, 14994.76256),
+        ("nrel_2.3mw_onshore", 8.0, 1250.56),  # table point (Stehly et al. 2018)
+        ("nrel_2.3mw_onshore", 7.6, 1068.326),  # 1024.59 + 0.4 (1133.93 - 1024.59)
+        ("nrel_2.3mw_onshore", 3.0, 0.0),  # cut-in at 3 m/s: the table's first row
+        ("nrel_2.3mw_onshore", 24.75, 2320.0),  # last row before the 25 m/s cut-out
+        ("nrel_2.3mw_onshore", 24.8, 0.0),
+    ],
+)
+def test_new_turbines_hand_values(name, v, expected_kw):
+    cv, cp = power_curve(name)
+    assert np.isclose(turbine_power_kw(v, 1.225, cv, cp), expected_kw, rtol=HAND_RTOL, atol=0)
+
+
+def test_specific_power():
+    # NREL 5 MW: 5e6 W / (pi 63^2 m2) = 400.99507 W/m2; SL3000/90 size: 3e6 / (pi 45^2) = 471.57020
+    assert np.isclose(TURBINES["nrel_5mw_offshore"].specific_power_w_m2, 400.99507, rtol=1e-7)
+    assert np.isclose(TURBINES["generic_3mw_offshore"].specific_power_w_m2, 471.57020, rtol=1e-7)
+
+
+def test_rescaled_curve_keeps_the_power_coefficient():
+    v, p = power_curve("generic_3mw_offshore")
+    # below the NREL 5 MW's rating: power scales with the swept area, 1771.17 (90/126)^2 at 8 m/s
+    assert np.isclose(turbine_power_kw(8.0, 1.225, v, p), 903.6581633, rtol=HAND_RTOL)
+    # beyond 11.3 m/s (the 5 MW's last point below rating) the cubic law continues:
+    # 4929.93 (90/126)^2 (11.6/11.3)^3 = 2720.967276 kW
+    assert np.isclose(turbine_power_kw(11.6, 1.225, v, p), 2720.967276, rtol=HAND_RTOL)
+    # rated where 2515.270408 (v/11.3)^3 = 3000: v = 11.98369189 m/s; cut-in, cut-out unchanged
+    knee = v[np.argmax(p >= 3000.0)]
+    assert np.isclose(knee, 11.98369189, rtol=HAND_RTOL)
+    assert np.isclose(v[0], NREL5_V[0]) and np.isclose(v[-1], NREL5_V[-1])
+    # the same rotor and rating give back the reference: exactly below rating, and
+    # within the table's own ripple above it (4999.96 to 5000.92 kW)
+    v_same, p_same = rescaled_power_curve(NREL5_V, NREL5_P, 126.0, 126.0, NREL5_P.max())
+    back = np.interp(NREL5_V, v_same, p_same)
+    region2 = NREL5_V <= 11.3
+    np.testing.assert_allclose(back[region2], NREL5_P[region2], rtol=HAND_RTOL)
+    np.testing.assert_allclose(back[~region2], NREL5_P[~region2], rtol=2e-4)
+
+
+def test_rescaled_curve_rated_inside_the_table():
+    # a big rotor on a small rating: rated on a straight segment of the table
+    v, p = rescaled_power_curve([3.0, 5.0, 7.0, 9.0], [0.0, 100.0, 300.0, 500.0], 100.0, 200.0, 1000.0)
+    # 4 x table: 0, 400, 1200 at 3, 5, 7 m/s; 1000 kW is reached at 5 + 2 * 600/800 = 6.5 m/s
+    np.testing.assert_allclose(v, [3.0, 5.0, 6.5, 7.0, 9.0], rtol=HAND_RTOL)
+    np.testing.assert_allclose(p, [0.0, 400.0, 1000.0, 1000.0, 1000.0], rtol=HAND_RTOL)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.0, 0.5), min_size=1, max_size=6))
+def test_losses_combine_multiplicatively(items):
+    kept = 1.0
+    for x in items:
+        kept *= 1.0 - x
+    assert np.isclose(combined_loss_frac(*items), 1.0 - kept, rtol=HAND_RTOL, atol=1e-15)
 
 
 def test_unknown_turbine():
@@ -114,17 +210,22 @@ def test_fleet_power_law_offshore_hand_value():
     # 8 m/s at 90 m, hub 90 m, 15 degC, 101325 Pa:
     #   rho(90 m) = 1.214462646 kg/m3, v_eq = 7.976995453 m/s,
     #   curve: 1705.76 + 0.76995453 * (1771.17 - 1705.76) = 1756.122726 kW,
-    #   times (1 - 0.10) * 0.97 = 1533.095140 kW
+    #   default losses: wake 0.10, electrical 0.02, turbine 0.02, environment 0.01,
+    #   availability 0.97: 1756.122726 * 0.90 * 0.98 * 0.98 * 0.99 * 0.97 = 1457.660727 kW
     exo = make_exogenous(8, wind_speed_m_s={"offshore": 8.0})
     fleet = WindFleet(make_context(exo, 3), WindParams())
-    np.testing.assert_allclose(fleet.available_kw(5), 1533.095140, rtol=HAND_RTOL)
+    np.testing.assert_allclose(fleet.available_kw(5), 1457.660727, rtol=HAND_RTOL)
+    # without losses: the curve itself
+    gross = WindFleet(make_context(exo, 1), WindParams(**NO_LOSSES))
+    np.testing.assert_allclose(gross.available_kw(5), 1756.122726, rtol=HAND_RTOL)
 
 
 def test_fleet_log_law_onshore_hand_value():
     # 6 m/s at 90 m to 110 m, z0 = 0.03 m: 6.150383325 m/s; 25 degC, 100800 Pa:
     #   rho(110 m) = 1.165816851 kg/m3, v_eq = 6.049696637 m/s,
     #   IEA 3.4 MW curve between 5.7654 m/s (688.906312 kW) and 6.1098 m/s (819.1257759 kW):
-    #   796.4003759 kW, times (1 - 0.05) * 0.95 = 718.7513392 kW
+    #   796.4003759 kW, times wake (1 - 0.05), default electrical, turbine and
+    #   environmental losses 0.98 * 0.98 * 0.99, availability 0.95: 683.3858984 kW
     exo = make_exogenous(4, temp_air_c=25.0, pressure_pa=100_800.0, wind_speed_m_s={"onshore": 6.0})
     params = WindParams(
         turbine="iea_3.4mw_onshore",
@@ -135,7 +236,7 @@ def test_fleet_log_law_onshore_hand_value():
         availability_frac=0.95,
     )
     fleet = WindFleet(make_context(exo, 2), params)
-    np.testing.assert_allclose(fleet.available_kw(0), 718.7513392, rtol=HAND_RTOL)
+    np.testing.assert_allclose(fleet.available_kw(0), 683.3858984, rtol=HAND_RTOL)
 
 
 def test_default_shear_follows_siting():
@@ -153,8 +254,8 @@ def test_fleet_cut_out_and_calm():
     fleet = WindFleet(make_context(exo, 2), WindParams())
     assert not fleet.available_kw(0).any()  # calm
     assert not fleet.available_kw(1).any()  # cut-out
-    # 12 m/s: rated (5000 kW at and above 12 m/s), times 0.9 * 0.97
-    np.testing.assert_allclose(fleet.available_kw(2), 5000.0 * 0.9 * 0.97, rtol=1e-5)
+    # 12 m/s: rated (5000 kW at and above 12 m/s), times 0.9 * 0.98 * 0.98 * 0.99 * 0.97
+    np.testing.assert_allclose(fleet.available_kw(2), 4150.22454, rtol=1e-5)
 
 
 def _gusty(n: int, seed: int = 0) -> np.ndarray:
@@ -293,6 +394,9 @@ def test_roughness_above_hub_is_rejected():
         {"turbine": "vestas_v999"},
         {"availability_frac": 0},
         {"array_loss_frac": 1.0},
+        {"electrical_loss_frac": -0.01},
+        {"turbine_performance_loss_frac": 1.0},
+        {"environmental_loss_frac": 2},
         {"hub_height_m": {"dist": "normal", "mean": 90, "std": 5}},  # unbounded support
         {"outage_mttr_h": 24, "availability_frac": 1.0},
         {"shear": "cubic"},
@@ -301,3 +405,58 @@ def test_roughness_above_hub_is_rejected():
 def test_bad_params_are_rejected(bad):
     with pytest.raises(ValidationError):
         WindParams.model_validate(bad)
+
+
+# -- a year offshore: capacity factor against Donghai Bridge ---------------------------
+def _year_exogenous(seed: int):
+    data = {
+        "name": "wind year",
+        "seed": seed,
+        "time": {"start": "2024-01-01T00:00:00", "end": "2025-01-01T00:00:00", "step_min": 60},
+        "nodes": [{"name": "n1", "import_limit_kw": 1.0, "export_limit_kw": 1.0}],
+        "fleets": [{"name": "wind", "type": "wind", "node": "n1", "count": 1}],
+        "dispatch": {"interval_min": 60, "horizon_h": 1, "fine_horizon_h": 1, "coarse_step_min": 60},
+    }
+    scenario = scenario_from_dict(data, "wind_year.toml")
+    return scenario.timeline(), build_exogenous(scenario)
+
+
+@cache
+def _years():
+    """Five synthetic years of the default weather at hourly steps."""
+    return [_year_exogenous(seed) for seed in CF_SEEDS]
+
+
+def _capacity_factors(params: WindParams) -> np.ndarray:
+    """Annual capacity factor of one turbine in each synthetic year. [-]"""
+    out = []
+    for timeline, exo in _years():
+        fleet = WindFleet(FleetContext("wind", "n1", 1, np.random.default_rng(0), timeline, exo), params)
+        # the uncurtailed output is the available power (test_baseline_is_uncurtailed): one call for the year
+        p_kw = fleet._available_chunk_kw(0, timeline.n_steps)[0]
+        out.append(p_kw.mean() / fleet.turbine.rated_kw)
+    return np.array(out)
+
+
+def _wind_toml_fleet(name: str) -> WindParams:
+    fleets = tomllib.loads(WIND_TOML.read_text(encoding="utf-8"))["fleets"]
+    return WindParams.model_validate(next(f for f in fleets if f["name"] == name)["params"])
+
+
+def test_donghai_bridge_like_farm_lands_near_its_design_capacity_factor():
+    # the offshore farm of scenarios/wind.toml: SL3000/90-sized turbines, Chinese design reductions
+    cf = _capacity_factors(_wind_toml_fleet("offshore_wind"))
+    low, high = DONGHAI_CF_BAND
+    assert low <= cf.mean() <= high
+
+
+def test_what_separates_the_default_fleet_from_donghai_bridge():
+    gross_5mw = _capacity_factors(WindParams(**NO_LOSSES))
+    gross_3mw = _capacity_factors(WindParams(turbine="generic_3mw_offshore", **NO_LOSSES))
+    default = _capacity_factors(WindParams())
+    # a rotor small for its rating (472 against 401 W/m2) produces less at the same wind ...
+    assert (gross_3mw < gross_5mw - 0.02).all()
+    # ... and the default losses are exactly the itemised product (17 %)
+    np.testing.assert_allclose(default, gross_5mw * 0.9 * 0.98 * 0.98 * 0.99 * 0.97, rtol=1e-9)
+    # so the default NREL 5 MW fleet sits above the Donghai Bridge design figure
+    assert default.mean() > DONGHAI_CF_BAND[1]

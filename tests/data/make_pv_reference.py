@@ -2,7 +2,8 @@
 
 Writes, next to this script:
 
-* ``pv_modelchain_systems.csv``: the reference systems (one row each);
+* ``pv_modelchain_systems.csv``: the reference systems (one row each), with
+  every PVWatts loss item as a fraction (``<item>_loss_frac``);
 * ``pv_modelchain_reference.csv``: one clear-sky July day in Shanghai
   (Lingang, 30.90 N 121.93 E, 4 m) at 15-minute steps, weather and solar
   position evaluated at the interval midpoints, with every system's AC power
@@ -21,6 +22,7 @@ Run from the repository root:  python tests/data/make_pv_reference.py
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,10 @@ HERE = Path(__file__).parent
 LAT, LON, ALT, TZ = 30.90, 121.93, 4.0, "Asia/Shanghai"
 DAY = "2024-07-15"
 STEP_MIN = 15
+
+_PVWATTS_DEFAULTS = {
+    k: v.default for k, v in inspect.signature(pvlib.pvsystem.pvwatts_losses).parameters.items()
+}
 
 _NO_LOSS = dict(
     soiling=0,
@@ -148,7 +154,8 @@ def main() -> None:
         mc.run_model(weather)
         out[f"p_ac_kw_{sid}"] = mc.results.ac.to_numpy() / 1000.0
         solpos = mc.results.solar_position
-        losses_frac = pvlib.pvsystem.pvwatts_losses(**losses) / 100.0
+        # every PVWatts loss item (pvlib's defaults where the system gives none), as fractions
+        items = {**_PVWATTS_DEFAULTS, **losses}
         rows.append(
             dict(
                 system=sid,
@@ -160,7 +167,7 @@ def main() -> None:
                 inverter_eta_nom=eta,
                 albedo=albedo,
                 temperature_model=mounting,
-                losses_frac=losses_frac,
+                **{f"{k}_loss_frac": v / 100.0 for k, v in items.items()},
             )
         )
 
