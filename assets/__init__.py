@@ -26,4 +26,4 @@ def fleet_type(name: str) -> type[Fleet]:
 
 
 # Built-in fleets register themselves on import.
-from vpp.assets import battery, building, ev, pv, wind  # noqa: E402,F401
+from vpp.assets import battery, building, datacentre, ev, industry, pv, tcl, wind  # noqa: E402,F401
