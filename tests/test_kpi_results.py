@@ -97,3 +97,12 @@ def test_saved_run_loads_back_identically(tmp_path):
     pd.testing.assert_series_equal(compute_kpis(back), compute_kpis(res))
     assert back.kpis.loc["green_local_consumption_rate", "value"] == pytest.approx(
         res.kpis.loc["green_local_consumption_rate", "value"])
+
+
+def test_process_service_kpis_by_hand():
+    r = hand_results()
+    r.tables["industry_batches"] = pd.DataFrame({"due": [True, True, False], "unserved_kwh": [0.0, 12.5, np.nan]})
+    r.tables["datacentre_jobs"] = pd.DataFrame({"on_time": pd.array([True, False, True, None], dtype="boolean")})
+    k = compute_kpis(r)
+    assert k["process_energy_not_served_kwh"] == pytest.approx(12.5)
+    assert k["jobs_on_time_frac"] == pytest.approx(2 / 3)

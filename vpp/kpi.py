@@ -54,6 +54,8 @@ KPI_META = {
     "ev_energy_not_served_kwh": ("kWh", "lower", "Requested EV energy not delivered by departure"),
     "ev_departures_met_frac": ("-", "higher", "Share of departed EV sessions that got their energy"),
     "ev_energy_pending_kwh": ("kWh", "none", "Requested energy of cars still plugged in at the end (end effect)"),
+    "process_energy_not_served_kwh": ("kWh", "lower", "Industrial batch energy not delivered by its deadline"),
+    "jobs_on_time_frac": ("-", "higher", "Share of due data-centre batch jobs finished by their deadline"),
     "comfort_violation_kh": ("K h", "lower", "Occupied-hours temperature outside the comfort band"),
     "comfort_too_hot_kh": ("K h", "lower", "Occupied-hours temperature above the comfort band"),
     "comfort_too_cold_kh": ("K h", "lower", "Occupied-hours temperature below the comfort band"),
@@ -124,6 +126,20 @@ def _ev(r: Results) -> dict:
             "ev_energy_pending_kwh": float((open_["requested_kwh"] - open_["delivered_kwh"]).clip(lower=0.0).sum())}
 
 
+def _processes(r: Results) -> dict:
+    """Service KPIs of deferrable work: industrial batches and data-centre jobs."""
+    batches = r.tables.get("industry_batches")
+    not_served = 0.0
+    if batches is not None and len(batches):
+        not_served = float(batches.loc[batches["due"].astype(bool), "unserved_kwh"].fillna(0.0).sum())
+    jobs = r.tables.get("datacentre_jobs")
+    on_time = float("nan")
+    if jobs is not None and len(jobs):
+        known = jobs["on_time"].dropna()
+        on_time = float(known.astype(bool).mean()) if len(known) else float("nan")
+    return {"process_energy_not_served_kwh": not_served, "jobs_on_time_frac": on_time}
+
+
 def _billed_peak_kw(r: Results, v: pd.DataFrame) -> float:
     if r.settlement == "vpp":
         return float(max(v["import_kw"].max(), 0.0))
@@ -181,6 +197,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "total_cost_cny": energy_cost - revenue + demand,
         "co2_kg": float((v["import_kw"] * x["co2_kg_per_kwh"]).sum() * dt),
         **_ev(r),
+        **_processes(r),
         "comfort_violation_kh": _total(r, "comfort_violation_kh"),
         "comfort_too_hot_kh": _total(r, "comfort_too_hot_kh"),
         "comfort_too_cold_kh": _total(r, "comfort_too_cold_kh"),
