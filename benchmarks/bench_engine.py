@@ -16,8 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import simpy  # noqa: E402
 from _setup import engine_for  # noqa: E402
 
+from vpp.queueing import start_queue  # noqa: E402
 from vpp.scenario import read_scenario_dict, scenario_from_dict  # noqa: E402
 
 SMALL = Path(__file__).resolve().parents[1] / "scenarios" / "small_district.toml"
@@ -37,13 +39,21 @@ def scenario(n_assets: int, days: int = 7):
 
 
 def plain_loop(engine) -> float:
-    fleets = engine.fleets
+    """The same fleets stepped in a bare loop (the EV queue still runs in SimPy,
+    since cars must find chargers; no dispatcher, limiter or recorder)."""
+    fleets, tl = engine.fleets, engine.timeline
+    env = simpy.Environment()
+    for f in fleets:
+        requests = f.arrival_requests()
+        if requests is not None:
+            start_queue(env, f, requests, tl.step_s, tl.n_steps)
     events = [(f, set(f.event_steps().tolist())) for f in fleets]
     t0 = time.perf_counter()
-    for k in range(engine.timeline.n_steps):
+    for k in range(tl.n_steps):
         for f, steps in events:
             if k in steps:
                 f.apply_events(k)
+        env.run(until=k * tl.step_s + 1e-6)
         for f in fleets:
             f.step(k, None)
     return time.perf_counter() - t0

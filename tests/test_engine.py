@@ -114,7 +114,8 @@ def test_events_are_applied_before_the_dispatcher_sees_the_step():
     checked = 0
     for problem in strat.problems:
         t = sc.time.start_ts + problem.grid.k0 * step
-        arriving = sessions[(sessions["fleet"] == "home_chargers") & (sessions["arrival"] == t)]
+        # cars plugged in at this step (a car that queued or balked arrived earlier or never plugged)
+        arriving = sessions[(sessions["fleet"] == "home_chargers") & (sessions["plugged_in"] == t)]
         form = next(f for f in problem.forms if f.fleet == "home_chargers")
         for charger in arriving["charger"]:
             assert form.p_charge_max_kw[charger, 0] > 0

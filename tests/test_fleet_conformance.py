@@ -4,6 +4,7 @@ and flexibility forms of the right shape."""
 
 import numpy as np
 import pytest
+import simpy
 from _exo_helpers import clear_sky_exogenous, make_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from vpp.assets import FLEET_TYPES
 from vpp.dispatch import DispatchProblem, NodeLimits
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
 from vpp.optimizer.model import DispatchModel, Weights
+from vpp.queueing import start_queue
 
 PARAMS = {"battery": {"p_max_kw": 500.0, "e_max_kwh": 1000.0}}
 SETPOINTS = (0.0, 1e9, -1e9, np.inf, -np.inf, np.nan, 123.0, -456.0)
@@ -26,13 +28,31 @@ def build(type_name, seed=0, days=2):
     return cls(ctx, cls.Params.model_validate(PARAMS.get(type_name, {})))
 
 
+class Driver:
+    """Applies a fleet's discrete events the way the engine does: batched events
+    and, for fleets with queueing customers, the SimPy queue of vpp.queueing."""
+
+    def __init__(self, fleet):
+        self.fleet, self.step_s = fleet, fleet.timeline.step_s
+        self.events = set(fleet.event_steps().tolist())
+        self.env = simpy.Environment()
+        requests = fleet.arrival_requests()
+        if requests is not None:
+            start_queue(self.env, fleet, requests, self.step_s, fleet.timeline.n_steps)
+
+    def before(self, k: int) -> None:
+        """Everything due at the start of step k (before dispatch and physics)."""
+        if k in self.events:
+            self.fleet.apply_events(k)
+        self.env.run(until=k * self.step_s + 1e-6)
+
+
 def run(fleet, steps=96, rng_seed=1):
     rng = np.random.default_rng(rng_seed)
-    event_steps = set(fleet.event_steps().tolist())
+    driver = Driver(fleet)
     out = []
     for k in range(steps):
-        if k in event_steps:
-            fleet.apply_events(k)
+        driver.before(k)
         sp = None if k % 5 == 0 else rng.choice(SETPOINTS, size=fleet.n_assets)
         out.append(fleet.step(k, sp))
     return np.array(out)
@@ -110,13 +130,11 @@ def test_a_plan_inside_the_offered_forms_is_delivered_by_the_physics(type_name, 
     send the plan to the physics step by step: it must come out as planned."""
     fleet = build(type_name, seed=seed)
     k0 = 30                                          # after some steps, so states are not the initial ones
-    events = set(fleet.event_steps().tolist())
+    driver = Driver(fleet)
     for k in range(k0):
-        if k in events:
-            fleet.apply_events(k)
+        driver.before(k)
         fleet.step(k, None)
-    if k0 in events:
-        fleet.apply_events(k0)
+    driver.before(k0)
     grid = HorizonGrid(k0, np.ones(PLAN_STEPS, dtype=int), fleet.dt_h)
     forms = tuple(fleet.flexibility(grid, fleet.exo.window(k0, PLAN_STEPS)))
     rng = np.random.default_rng(seed)
@@ -131,8 +149,8 @@ def test_a_plan_inside_the_offered_forms_is_delivered_by_the_physics(type_name, 
     rtol = PLAN_RTOL.get(type_name, 1e-6)
     for t in range(PLAN_STEPS):
         k = k0 + t
-        if k in events and t:
-            fleet.apply_events(k)
+        if t:
+            driver.before(k)
         fleet.step(k, plan[:, t])
         realised = fleet.controllable_kw()
         wanted = np.minimum(plan[:, t], fleet.available_kw(k)) if fleet.curtailable else plan[:, t]

@@ -63,7 +63,7 @@ def _prepare(scenario: Scenario, source: str) -> _Prepared:
             raise ScenarioError(source, f"fleets[{i}].type",
                                 f"unknown fleet type {f.type!r} (known: {', '.join(sorted(FLEET_TYPES))})")
         try:
-            params.append(cls.Params.model_validate(f.params))
+            params.append(cls.Params.model_validate(f.params, context={"base_dir": scenario.base_dir}))
         except ValidationError as e:
             raise validation_error(source, e, prefix=("fleets", i, "params")) from None
     return _Prepared(scenario, source, tuple(params))

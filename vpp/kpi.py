@@ -50,10 +50,11 @@ KPI_META = {
     "demand_charge_cny": ("CNY", "lower", "Maximum-demand charge, pro rata for the period"),
     "total_cost_cny": ("CNY", "lower", "Energy cost - export revenue + demand charge (negative: net revenue)"),
     "co2_kg": ("kg", "lower", "CO2 of imported electricity"),
-    "ev_energy_requested_kwh": ("kWh", "none", "Energy requested by departed EV sessions"),
-    "ev_energy_not_served_kwh": ("kWh", "lower", "Requested EV energy not delivered by departure"),
-    "ev_departures_met_frac": ("-", "higher", "Share of departed EV sessions that got their energy"),
+    "ev_energy_requested_kwh": ("kWh", "none", "Energy requested by departed EV sessions (cars that plugged in)"),
+    "ev_energy_not_served_kwh": ("kWh", "lower", "Requested EV energy not delivered by departure (plugged cars)"),
+    "ev_departures_met_frac": ("-", "higher", "Share of departed, plugged EV sessions that got their energy"),
     "ev_energy_pending_kwh": ("kWh", "none", "Requested energy of cars still plugged in at the end (end effect)"),
+    "ev_turned_away_frac": ("-", "lower", "Share of arriving cars that found every charger busy and left"),
     "process_energy_not_served_kwh": ("kWh", "lower", "Industrial batch energy not delivered by its deadline"),
     "jobs_on_time_frac": ("-", "higher", "Share of due data-centre batch jobs finished by their deadline"),
     "comfort_violation_kh": ("K h", "lower", "Occupied-hours temperature outside the comfort band"),
@@ -112,18 +113,22 @@ def _ratio(a: float, b: float) -> float:
 
 
 def _ev(r: Results) -> dict:
+    """EV service: cars that were plugged in (turned-away cars are counted apart)."""
     s = r.tables.get("ev_sessions")
     if s is None or s.empty:
         return {"ev_energy_requested_kwh": 0.0, "ev_energy_not_served_kwh": 0.0,
-                "ev_departures_met_frac": float("nan"), "ev_energy_pending_kwh": 0.0}
-    departed = s["departed"].astype(bool)
+                "ev_departures_met_frac": float("nan"), "ev_energy_pending_kwh": 0.0,
+                "ev_turned_away_frac": float("nan")}
+    balked = s["balked"].astype(bool) if "balked" in s.columns else pd.Series(False, index=s.index)
+    departed = s["departed"].astype(bool) & ~balked
     done = s[departed & (s["requested_kwh"] > 0)]
     unserved = (done["requested_kwh"] - done["delivered_kwh"]).clip(lower=0.0)
-    open_ = s[~departed]
+    open_ = s[~s["departed"].astype(bool)]
     return {"ev_energy_requested_kwh": float(done["requested_kwh"].sum()),
             "ev_energy_not_served_kwh": float(unserved.sum()),
             "ev_departures_met_frac": float((unserved <= EV_MET_TOL_KWH).mean()) if len(done) else float("nan"),
-            "ev_energy_pending_kwh": float((open_["requested_kwh"] - open_["delivered_kwh"]).clip(lower=0.0).sum())}
+            "ev_energy_pending_kwh": float((open_["requested_kwh"] - open_["delivered_kwh"]).clip(lower=0.0).sum()),
+            "ev_turned_away_frac": float(balked.mean())}
 
 
 def _processes(r: Results) -> dict:
