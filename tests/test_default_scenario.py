@@ -23,7 +23,8 @@ def test_interaction_absorbs_more_green_power_at_no_higher_cost(comparison):
     assert t.loc[OPT, "green_local_consumption_rate"] >= t.loc[BASE, "green_local_consumption_rate"]
     assert t.loc[OPT, "curtailment_rate"] <= t.loc[BASE, "curtailment_rate"]
     assert t.loc[OPT, "total_cost_cny"] <= t.loc[BASE, "total_cost_cny"]
-    assert t.loc[OPT, "co2_kg"] <= t.loc[BASE, "co2_kg"]
+    # CO2 is not asserted: with 100 CNY/t the tariff, not carbon, drives the batteries,
+    # and charging from the night grid can raise emissions (README, "Results").
 
 
 @pytest.mark.slow
@@ -44,3 +45,9 @@ def test_default_district_matches_domain_sizes(comparison):
     battery_kw = info.loc[["city_battery", "wind_battery"], "p_rated_kw"].sum()
     assert battery_kw == pytest.approx(50_000)
     assert info.loc[["office_buildings", "malls"], "count"].sum() == 60
+    assert info.loc["industrial_park", "count"] == 20
+    assert info.loc["data_centre", "it_rated_kw"] == pytest.approx(20_000)
+    # every registered fleet type is in the default district
+    from vpp.assets import FLEET_TYPES
+
+    assert set(info["type"]) == set(FLEET_TYPES)
