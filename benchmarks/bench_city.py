@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 ROOT = Path(__file__).resolve().parents[1]
 
 # assets per type at 100k (a district mix scaled up; TCL assets are populations of 500 ACs)
-MIX = {"pv": 0.30, "ev": 0.40, "building": 0.02, "battery": 0.01, "wind": 0.005, "industry": 0.005,
+MIX = {"pv": 0.40, "ev": 0.50, "building": 0.05, "battery": 0.02, "wind": 0.01, "industry": 0.0195,
        "datacentre": 0.0001, "tcl": 0.0004}
 PARAMS = {"battery": {"p_max_kw": 1000.0, "e_max_kwh": 2000.0}, "tcl": {"units_per_population": 500}}
 

@@ -60,3 +60,9 @@ def test_two_servers_and_zero_patience():
 def test_a_station_without_servers_turns_everyone_away():
     log = run(req([0], [3], [7], [4]), dwell={0: 1})
     assert log == [("balk", 3, 0)]
+
+
+def test_last_arrival_waiting_is_still_served():
+    # the only future event is a waiting customer: the queue must not stop before serving it
+    log = run(req([0, 1], [0, 0], [0, 0], [0, 5]), dwell={0: 2, 1: 1})
+    assert log == [("plug", 0, 0, 0), ("unplug", 2, 0), ("plug", 2, 1, 0), ("unplug", 3, 0)]
