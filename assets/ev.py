@@ -117,7 +117,6 @@ C-rates, patience, stations' sizes and limits, efficiencies, V2G limits.
 
 from __future__ import annotations
 
-import csv
 import heapq
 import math
 from dataclasses import dataclass
@@ -133,7 +132,7 @@ from vpp.arrivals import ArrivalRequests
 from vpp.assets import register
 from vpp.assets.base import Fleet, FleetContext, FleetParams
 from vpp.errors import ScenarioError
-from vpp.exogenous.csvsource import CsvTable
+from vpp.exogenous.csvsource import CsvTable, read_rows
 from vpp.exogenous.series import Exogenous
 from vpp.flex import HorizonGrid, StorageLike
 from vpp.params import ranged, sample
@@ -800,34 +799,6 @@ class SessionFile:
         return ScenarioError(self.path, where, reason)
 
 
-def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows and line numbers; ``#`` lines and blank lines skipped."""
-    header, rows, lines, header_line = None, [], [], 0
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
-            for cells in reader:
-                if not cells or all(not c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
-                    continue
-                if header is None:
-                    header, header_line = [c.strip() for c in cells], reader.line_num
-                    continue
-                rows.append(cells)
-                lines.append(reader.line_num)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ScenarioError(path, "(file)", f"cannot read: {e.__class__.__name__}: {e}") from None
-    if header is None:
-        raise ScenarioError(path, "(file)", "empty file (no header row)")
-    if len(set(header)) != len(header) or "" in header:
-        raise ScenarioError(path, f"(header) row {header_line}", "duplicate or empty column name")
-    if not rows:
-        raise ScenarioError(path, "(file)", "no data rows below the header")
-    for cells, line in zip(rows, lines, strict=True):
-        if len(cells) != len(header):
-            raise ScenarioError(path, f"row {line}", f"has {len(cells)} fields, the header has {len(header)}")
-    return header, rows, lines
-
-
 def _times(table: CsvTable, column: str, tz) -> pd.DatetimeIndex:
     raw = pd.Series(table.cells[column], dtype=object).str.strip()
     aware = raw.str.slice(10).str.contains(_OFFSET, regex=True).to_numpy(bool)
@@ -885,7 +856,7 @@ def read_sessions_csv(path: str | Path, tz) -> SessionFile:
         ``<file>: <column> row N: <reason>`` (N: the line in the file).
     """
     path = Path(path)
-    header, rows, lines = _csv_rows(path)
+    header, rows, lines = read_rows(path)
     cells = {name: [r[j] for r in rows] for j, name in enumerate(header)}
     table = CsvTable(str(path), np.zeros(0), pd.Timestamp(0, tz="UTC"), 0.0, cells, np.asarray(lines))
     for column in _REQUIRED:

@@ -23,6 +23,7 @@ __all__ = [
     "make_context",
     "reference_day",
     "clear_sky_exogenous",
+    "shanghai_year",
 ]
 
 DATA = Path(__file__).parent / "data"
@@ -125,3 +126,22 @@ def clear_sky_exogenous(days: int = 1, wind_10m_m_s=None) -> Exogenous:
         wind_ref_height_m={"onshore": 90.0, "offshore": 90.0},
         **arrays,
     )
+
+
+def shanghai_year(seed: int):
+    """A year (2024) of the default synthetic Shanghai weather at hourly steps:
+    ``(timeline, exogenous)`` built through the scenario path users take."""
+    from vpp.exogenous import build_exogenous
+    from vpp.scenario import scenario_from_dict
+
+    data = {
+        "name": "weather year",
+        "seed": seed,
+        "time": {"start": "2024-01-01T00:00:00", "end": "2025-01-01T00:00:00", "step_min": 60},
+        "nodes": [{"name": "n1", "import_limit_kw": 1.0, "export_limit_kw": 1.0}],
+        "fleets": [{"name": "x", "type": "pv", "node": "n1", "count": 1}],
+        "dispatch": {"interval_min": 60, "horizon_h": 1, "fine_horizon_h": 1, "coarse_step_min": 60},
+    }
+    scenario = scenario_from_dict(data, "year.toml")
+    return scenario.timeline(), build_exogenous(scenario)
+

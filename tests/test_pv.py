@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 import pytest
-from _exo_helpers import DATA, clear_sky_exogenous, make_context, make_exogenous, reference_day
+from _exo_helpers import DATA, clear_sky_exogenous, make_context, make_exogenous, reference_day, shanghai_year
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pvlib.location import Location
@@ -32,12 +32,10 @@ from vpp.assets.pv import (
     combined_losses_frac,
 )
 from vpp.assets.wind import hub_wind_speed_power_law
-from vpp.exogenous import build_exogenous
 from vpp.exogenous.config import SHANGHAI_GHI_KWH_M2_DAY, SiteConfig
 from vpp.exogenous.series import Exogenous
 from vpp.exogenous.weather import solar_geometry
 from vpp.flex import CurtailableSource, HorizonGrid
-from vpp.scenario import scenario_from_dict
 from vpp.timeline import Timeline
 
 # The fleet and ModelChain run the same pvlib functions on the same inputs;
@@ -419,23 +417,10 @@ def test_measured_tmy3_year_matches_pvlib_modelchain(row):
 
 
 # -- the annual yield in Shanghai with the default synthetic weather ------------------
-def _shanghai_year(seed: int):
-    data = {
-        "name": "pv year",
-        "seed": seed,
-        "time": {"start": "2024-01-01T00:00:00", "end": "2025-01-01T00:00:00", "step_min": 60},
-        "nodes": [{"name": "n1", "import_limit_kw": 1.0, "export_limit_kw": 1.0}],
-        "fleets": [{"name": "pv", "type": "pv", "node": "n1", "count": 1}],
-        "dispatch": {"interval_min": 60, "horizon_h": 1, "fine_horizon_h": 1, "coarse_step_min": 60},
-    }
-    scenario = scenario_from_dict(data, "pv_year.toml")
-    return scenario.timeline(), build_exogenous(scenario)
-
-
 @cache
 def _default_yield(seed: int) -> tuple[float, float]:
     """Specific yield [kWh/kWp] of the default system and the year's irradiation [kWh/m2]."""
-    timeline, exo = _shanghai_year(seed)
+    timeline, exo = shanghai_year(seed)
     fleet = PVFleet(FleetContext("pv", "n1", 1, np.random.default_rng(seed), timeline, exo), PVParams())
     n = timeline.n_steps
     e_kwh = sum(fleet.step(k, None)[0] for k in range(n)) * timeline.dt_h

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _exo_helpers import make_context, make_exogenous
+from _exo_helpers import make_context, make_exogenous, shanghai_year
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -29,9 +29,7 @@ from vpp.assets.wind import (
     rescaled_power_curve,
     turbine_power_kw,
 )
-from vpp.exogenous import build_exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
-from vpp.scenario import scenario_from_dict
 
 HAND_RTOL = 1e-8  # hand values below are given to 10 significant digits
 ISA_RTOL = 2e-4  # ISA table densities are printed to 4-5 digits
@@ -408,23 +406,10 @@ def test_bad_params_are_rejected(bad):
 
 
 # -- a year offshore: capacity factor against Donghai Bridge ---------------------------
-def _year_exogenous(seed: int):
-    data = {
-        "name": "wind year",
-        "seed": seed,
-        "time": {"start": "2024-01-01T00:00:00", "end": "2025-01-01T00:00:00", "step_min": 60},
-        "nodes": [{"name": "n1", "import_limit_kw": 1.0, "export_limit_kw": 1.0}],
-        "fleets": [{"name": "wind", "type": "wind", "node": "n1", "count": 1}],
-        "dispatch": {"interval_min": 60, "horizon_h": 1, "fine_horizon_h": 1, "coarse_step_min": 60},
-    }
-    scenario = scenario_from_dict(data, "wind_year.toml")
-    return scenario.timeline(), build_exogenous(scenario)
-
-
 @cache
 def _years():
     """Five synthetic years of the default weather at hourly steps."""
-    return [_year_exogenous(seed) for seed in CF_SEEDS]
+    return [shanghai_year(seed) for seed in CF_SEEDS]
 
 
 def _capacity_factors(params: WindParams) -> np.ndarray:

@@ -63,6 +63,7 @@ from vpp.exogenous.config import TariffConfig, WeatherConfig
 from vpp.exogenous.weather import SolarGeometry, Weather, split_ghi
 
 __all__ = [
+    "read_rows",
     "read_weather_csv",
     "read_tariff_csv",
     "read_carbon_csv",
@@ -149,7 +150,9 @@ class CsvTable:
         return values
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and their file line numbers of a CSV; ``#`` and blank lines skipped;
+    one :class:`ScenarioError` for an unreadable file, a bad header or a ragged row."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
@@ -198,7 +201,7 @@ def read_csv_table(path: str | Path, tz) -> CsvTable:
         On any problem with the file, the header, a row or a timestamp.
     """
     path = Path(path)
-    header, rows, lines = _read_rows(path)
+    header, rows, lines = read_rows(path)
     cells = {name: [r[j] for r in rows] for j, name in enumerate(header)}
     table = CsvTable(
         str(path), np.zeros(0), pd.Timestamp(0, tz="UTC"), 0.0, cells, np.asarray(lines)
