@@ -22,6 +22,7 @@ from plotly.offline import get_plotlyjs
 from vpp.dashboards.figures import (
     _FRACTIONS,
     _KW,
+    _REL_TOL,
     HEADLINE_KPIS,
     ComparisonLike,
     PowerUnit,
@@ -192,6 +193,8 @@ def headline(results: Results, unit: PowerUnit | None = None) -> list[tuple[str,
             continue
         row = kpis.loc[name]
         value, base, delta = (float(row.get(c, np.nan)) for c in ("value", "baseline", "delta"))
+        if abs(delta) <= _REL_TOL * max(abs(value), abs(base), 1.0):
+            delta = 0.0                                   # floating-point noise, not a change
         if name in _ONLY_IF_NONZERO and not (abs(value) > 0 or (compare and abs(base) > 0)):
             continue
         factor, shown = _display_unit(name, str(row.get("unit", KPI_META[name][0])), scale)
