@@ -843,6 +843,34 @@ def solve_time_figure(results: Results) -> go.Figure:
     return _layout(fig, f"{title}<br><sub>{sub}</sub>", 380, _tz_label(x))
 
 
+def slack_figure(results: Results) -> go.Figure:
+    """Where the optimizer leaned on its penalised slacks: per window, the slack
+    its plan used over the horizon (storage/EV/batch energy short of targets
+    [kWh], kelvin-hours outside comfort bands, exchange beyond node limits [kWh]).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One trace per slack (the ``slack_*`` columns of ``results.dispatch``);
+        empty with a note when the strategy reports none.
+    """
+    d = results.dispatch
+    title = "Penalised slacks in the plans (soft constraints the optimizer relaxed)"
+    cols = [c for c in (d.columns if d is not None else []) if str(c).startswith("slack_")]
+    if not cols:
+        return _empty_figure(title, "This strategy reports no slack use.")
+    x = pd.DatetimeIndex(d.index)
+    fig = go.Figure()
+    for c, color in zip(cols, _STRATEGIES, strict=False):
+        y = d[c].to_numpy(dtype=float)
+        fig.add_trace(go.Scatter(x=x, y=y, name=c.removeprefix("slack_").replace("_", " "), mode="lines+markers",
+                                 line=dict(color=color, shape="hv"), marker=dict(size=4)))
+    fig.update_yaxes(title_text="slack used by the plan [kWh or K h]")
+    used = [c.removeprefix("slack_").replace("_", " ") for c in cols if float(d[c].max()) > 1e-6]
+    sub = ("used: " + ", ".join(used)) if used else "none used"
+    return _layout(fig, f"{title}<br><sub>{sub}</sub>", 340, _tz_label(x))
+
+
 # -- comparison figures -------------------------------------------------------------------------
 class ComparisonLike(Protocol):
     """What the comparison figures need (``vpp.api.Comparison`` has it)."""

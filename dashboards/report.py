@@ -41,6 +41,7 @@ from vpp.dashboards.figures import (
     kpi_label,
     kpi_table,
     power_unit,
+    slack_figure,
     solve_time_figure,
     storage_figure,
     strategy_kpi_bars_figure,
@@ -342,6 +343,8 @@ def run_report(results: Results, *, title: str | None = None) -> str:
         extras.append(("Buildings", building_temperature_figure(results)))
     if results.dispatch is not None and len(results.dispatch):
         extras.append(("Dispatch solve times", solve_time_figure(results)))
+        if any(str(c).startswith("slack_") for c in results.dispatch.columns):
+            extras.append(("Penalised slacks", slack_figure(results)))
     for k, (heading, fig) in enumerate(extras, start=len(figures)):
         body.append(_section(heading, _figure(fig, f"fig-{k}")))
     body.append(_section("Fleets", _fleets_html(results, unit)))

@@ -74,4 +74,4 @@ class SourceLoadInteraction(Strategy):
                             n_variables=lp.n_cols, n_constraints=lp.n_rows)
         return Decision(setpoints=self.model.setpoints(problem.grid.n_fine), status=status,
                         build_time_s=build_s, solve_time_s=solve_s, objective_cny=self.model.objective_cny,
-                        n_variables=lp.n_cols, n_constraints=lp.n_rows)
+                        n_variables=lp.n_cols, n_constraints=lp.n_rows, metrics=self.model.slack_use())

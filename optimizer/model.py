@@ -223,6 +223,22 @@ class DispatchModel:
     def objective_cny(self) -> float:
         return self.lp.objective
 
+    def slack_use(self) -> dict[str, float]:
+        """How much of each penalised slack the current plan uses (over its horizon).
+
+        Keys: ``slack_storage_shortfall_kwh`` (energy below storage/EV/batch
+        targets), ``slack_discomfort_kh`` (kelvin-hours outside comfort bands),
+        ``slack_import_kwh`` and ``slack_export_kwh`` (exchange beyond node limits).
+        """
+        lp, dt = self.lp, self.network.problem.grid.dt_h
+        m = self.model
+        out = {"slack_storage_shortfall_kwh": float(lp.values(self.storage.c_u).sum()) if self.storage.N else 0.0,
+               "slack_discomfort_kh": float((lp.values(self.thermal.c_u) * dt).sum()) if self.thermal.N else 0.0}
+        for name, var in (("slack_import_kwh", m.imp_x), ("slack_export_kwh", m.exp_x)):
+            cols = lp.cols(var).reshape(-1, len(dt))
+            out[name] = float((lp.values(cols) * dt).sum())
+        return out
+
     def setpoints(self, n_steps: int) -> dict[str, np.ndarray]:
         """Per-fleet setpoints for the first *n_steps* (one-step) blocks. [kW]"""
         out = {}

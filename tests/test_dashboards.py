@@ -503,3 +503,17 @@ def test_report_renders_without_javascript_errors(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "data-js-error-0=" not in out.stdout, out.stdout[:2000]
     assert out.stdout.count('class="main-svg"') >= 7  # every figure drawn
+
+
+def test_slack_figure_shows_the_slacks_a_plan_used():
+    from vpp.dashboards import slack_figure
+
+    res = make_run()
+    assert "no slack" in slack_figure(res).layout.annotations[0].text
+    d = res.dispatch.copy()
+    d["slack_import_kwh"] = np.linspace(0.0, 5.0, len(d))
+    d["slack_discomfort_kh"] = 0.0
+    res.dispatch = d
+    fig = slack_figure(res)
+    assert [t.name for t in fig.data] == ["import kwh", "discomfort kh"]
+    assert "used: import kwh" in fig.layout.title.text

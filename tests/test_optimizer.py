@@ -296,3 +296,11 @@ def test_an_unreachable_bound_is_widened_just_enough():
                       np.array([0.0]))
     dm = solve(problem([st_], [1.0, 1.0]))
     np.testing.assert_allclose(dm.setpoints(2)["s"], [[-5.0, -5.0]], atol=X_TOL)
+
+
+def test_slack_use_is_reported():
+    # 120 kW of load behind a 100 kW import limit: 20 kWh of import slack in one hour
+    pr = problem([FixedProfile("load", "n", np.array([-120.0]))], [1.0], nodes=(("n", 100.0, 0.0),))
+    use = solve(pr).slack_use()
+    assert use["slack_import_kwh"] == pytest.approx(20.0, rel=1e-5)
+    assert use["slack_export_kwh"] == pytest.approx(0.0, abs=1e-5)

@@ -82,6 +82,10 @@ class Decision:
         ``"optimal"``, ``"uncontrolled"`` or the reason for a fallback.
     fallback : bool
         True when the strategy failed and the baseline ran instead.
+    metrics : dict of str to float
+        Anything else the strategy wants recorded per window (e.g. slack use,
+        iterations, the planned aggregate); each key becomes a column of
+        :attr:`vpp.results.Results.dispatch`.
     """
 
     setpoints: dict[str, np.ndarray] = field(default_factory=dict)
@@ -92,6 +96,7 @@ class Decision:
     objective_cny: float = float("nan")
     n_variables: int = 0
     n_constraints: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def check(self, n_assets: dict[str, int], strategy: str) -> None:
         """Raise ``ValueError`` naming the strategy and fleet if the setpoints are malformed.

@@ -55,7 +55,8 @@ class Recorder:
         self.dispatch_rows.append({
             "time": self.timeline.time_of(k), "status": d.status, "fallback": d.fallback,
             "build_time_s": d.build_time_s, "solve_time_s": d.solve_time_s,
-            "objective_cny": d.objective_cny, "n_variables": d.n_variables, "n_constraints": d.n_constraints})
+            "objective_cny": d.objective_cny, "n_variables": d.n_variables, "n_constraints": d.n_constraints,
+            **{str(key): float(v) for key, v in d.metrics.items()}})
 
     def event(self, k: int, kind: str, detail: str) -> None:
         self.event_rows.append({"time": self.timeline.time_of(k), "kind": kind, "detail": detail})
@@ -67,9 +68,7 @@ class Recorder:
             scenario_name=self.scenario.name, strategy=strategy, scenario_toml=scenario_toml,
             fleets=self._fleet_frame(idx), nodes=self._node_frame(idx),
             exogenous=exogenous.iloc[: len(idx)],
-            dispatch=pd.DataFrame(self.dispatch_rows, columns=[
-                "time", "status", "fallback", "build_time_s", "solve_time_s", "objective_cny",
-                "n_variables", "n_constraints"]).set_index("time"),
+            dispatch=self._dispatch_frame(),
             events=pd.DataFrame(self.event_rows, columns=["time", "kind", "detail"]).set_index("time"),
             fleet_info=self._fleet_info(), node_info=self._node_info(), tables=self._tables(),
             assets={name: pd.DataFrame(a, index=idx, columns=[f"asset_{i}" for i in range(a.shape[1])])
@@ -77,6 +76,12 @@ class Recorder:
             settlement=self.scenario.dispatch.settlement, seed=self.scenario.seed,
             demand_charge_cny_per_kw=demand_charge_cny_per_kw,
         )
+
+    def _dispatch_frame(self) -> pd.DataFrame:
+        base = ["time", "status", "fallback", "build_time_s", "solve_time_s", "objective_cny",
+                "n_variables", "n_constraints"]
+        extra = sorted({k for row in self.dispatch_rows for k in row} - set(base))
+        return pd.DataFrame(self.dispatch_rows, columns=base + extra).set_index("time")
 
     def _fleet_frame(self, idx) -> pd.DataFrame:
         cols, data = [], []
