@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _setup import engine_for, median_time  # noqa: E402
-from direct_lp import DirectLP  # noqa: E402
+from reference_lp import DirectLP  # noqa: E402
 
 from vpp.api import default_scenario_path  # noqa: E402
 from vpp.optimizer.model import DispatchModel  # noqa: E402
