@@ -32,6 +32,9 @@ class InteractionOptions(StrategyOptions):
     carbon_price_cny_per_t: float = Field(100.0, ge=0)
     curtailment_penalty_cny_per_kwh: float = Field(0.05, ge=0)
     limit_violation_cny_per_kwh: float = Field(10.0, ge=0)
+    energy_cost_weight: float = Field(1.0, ge=0)          # 0: ignore the tariff
+    peak_weight: float = Field(1.0, ge=0)                 # weight of the demand charge
+    export_penalty_cny_per_kwh: float = Field(0.0, ge=0)  # green-power local consumption term
     solver: Literal["ipm", "simplex"] = "ipm"
     time_limit_s: float = Field(60.0, gt=0)
 
@@ -55,7 +58,8 @@ class SourceLoadInteraction(Strategy):
         super().__init__(options)
         o = self.options
         self.weights = Weights(o.carbon_price_cny_per_t, o.curtailment_penalty_cny_per_kwh,
-                               o.limit_violation_cny_per_kwh)
+                               o.limit_violation_cny_per_kwh, o.energy_cost_weight, o.peak_weight,
+                               o.export_penalty_cny_per_kwh)
         self.solver = SolverOptions(solver=o.solver, time_limit_s=o.time_limit_s)
         self.extra_constraints = extra_constraints
         self.model: DispatchModel | None = None

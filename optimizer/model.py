@@ -37,13 +37,25 @@ class Weights:
     curtailment_penalty_cny_per_kwh : float
         Premium on each kWh of local green power used instead of curtailed. [CNY/kWh]
     limit_violation_cny_per_kwh : float
-        Penalty on exchange beyond a node's import or export limit (a slack
-        that keeps every window feasible). [CNY/kWh]
+        Penalty on exchange beyond a node's import or export limit, the VPP's
+        exchange limits or its ramp limit (slacks that keep every window
+        feasible). [CNY/kWh]
+    energy_cost_weight : float
+        Weight of the tariff (import charges minus export revenue); 0 dispatches
+        on the other terms alone. [-]
+    peak_weight : float
+        Weight of the demand charge on the billed peak. [-]
+    export_penalty_cny_per_kwh : float
+        Cost per kWh the VPP exports: the green-power local consumption term
+        (exports are green first, so this rewards using green power locally). [CNY/kWh]
     """
 
     carbon_price_cny_per_t: float = 100.0
     curtailment_penalty_cny_per_kwh: float = 0.05
     limit_violation_cny_per_kwh: float = 10.0
+    energy_cost_weight: float = 1.0
+    peak_weight: float = 1.0
+    export_penalty_cny_per_kwh: float = 0.0
 
 
 def _of(problem: DispatchProblem, kind) -> list:
@@ -56,8 +68,10 @@ def signature(problem: DispatchProblem) -> tuple:
         (type(f).__name__, f.fleet, f.node, getattr(f, "n_assets", 0),
          bool(np.any(f.p_discharge_max_kw > 0)) if isinstance(f, StorageLike) else False)
         for f in problem.forms)
+    limits = (bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw)),
+              bool(np.isfinite(problem.ramp_limit_kw_per_h)))
     return (tuple(problem.grid.steps_per_block.tolist()), tuple(n.name for n in problem.nodes),
-            problem.settlement, forms)
+            problem.settlement, forms, limits)
 
 
 class _GridBlock:
@@ -113,6 +127,38 @@ class _GridBlock:
                               quicksum(net(n, t) for n in members[k]) - m.buy[k, t] + m.sell[k, t] == 0.0)
         m.peak_def = Constraint(K, T, rule=lambda _, k, t: m.buy[k, t] - m.peak[k] <= 0.0)
         self.m = m
+        self._vpp_limits(m, problem, nodes, T, net, big)
+
+    def _vpp_limits(self, m, problem: DispatchProblem, nodes, T, net, big) -> None:
+        """Limits on the VPP's net exchange and its ramp, each with a penalised slack.
+
+        ``vpp_imp[t]``: ``sum_n net[n,t] - vx_imp[t] <= L_imp``;
+        ``vpp_exp[t]``: ``-sum_n net[n,t] - vx_exp[t] <= L_exp``;
+        ``ramp_up[t]`` / ``ramp_dn[t]``: ``+-(v[t] - v[t-1]) - vx_ramp[t] <= R (dt[t-1] + dt[t]) / 2``
+        with ``v`` the VPP net import and ``v[-1]`` the last realised value.
+        """
+        dt = problem.grid.dt_h.tolist()
+
+        def vnet(t):
+            return quicksum(net(n, t) for n in nodes)
+
+        self.has_limits = np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw)
+        self.has_ramp = bool(np.isfinite(problem.ramp_limit_kw_per_h))
+        if self.has_limits:
+            m.vx_imp = Var(T, bounds=(0.0, big))
+            m.vx_exp = Var(T, bounds=(0.0, big))
+            m.vpp_imp = Constraint(T, rule=lambda _, t: vnet(t) - m.vx_imp[t] <= 0.0)
+            m.vpp_exp = Constraint(T, rule=lambda _, t: -vnet(t) - m.vx_exp[t] <= 0.0)
+        if self.has_ramp:
+            m.vx_ramp = Var(T, bounds=(0.0, big))
+            prev = [None] + list(T)[:-1]
+
+            def step(t):
+                return vnet(t) - (vnet(prev[t]) if t else 0.0)
+
+            m.ramp_up = Constraint(T, rule=lambda _, t: step(t) - m.vx_ramp[t] <= 0.0)
+            m.ramp_dn = Constraint(T, rule=lambda _, t: -step(t) - m.vx_ramp[t] <= 0.0)
+        self._dt = dt
 
     @staticmethod
     def _big_m(problem: DispatchProblem) -> float:
@@ -133,8 +179,9 @@ class _GridBlock:
     def _prices(self, problem: DispatchProblem):
         dt = problem.grid.dt_h
         w = self.weights
-        buy = dt * (problem.price_import_cny_per_kwh + w.carbon_price_cny_per_t * problem.co2_kg_per_kwh / 1e3)
-        sell = -dt * problem.price_export_cny_per_kwh
+        buy = dt * (w.energy_cost_weight * problem.price_import_cny_per_kwh
+                    + w.carbon_price_cny_per_t * problem.co2_kg_per_kwh / 1e3)
+        sell = dt * (w.export_penalty_cny_per_kwh - w.energy_cost_weight * problem.price_export_cny_per_kwh)
         return buy, sell
 
     def cost(self):
@@ -144,9 +191,11 @@ class _GridBlock:
         viol = self.weights.limit_violation_cny_per_kwh
         return (quicksum(buy[t] * v for (_, t), v in m.buy.items())
                 + quicksum(sell[t] * v for (_, t), v in m.sell.items())
-                + quicksum(problem.demand_charge_cny_per_kw * v for v in m.peak.values())
+                + quicksum(self.weights.peak_weight * problem.demand_charge_cny_per_kw * v for v in m.peak.values())
                 + quicksum(viol * dt[t] * v for (_, t), v in m.imp_x.items())
-                + quicksum(viol * dt[t] * v for (_, t), v in m.exp_x.items()))
+                + quicksum(viol * dt[t] * v for (_, t), v in m.exp_x.items())
+                + quicksum(viol * dt[t] * v for name in ("vx_imp", "vx_exp", "vx_ramp") if hasattr(m, name)
+                           for t, v in getattr(m, name).items()))
 
     def bind(self, lp):
         m, K, H = self.m, len(self.accounts), self.H
@@ -154,6 +203,10 @@ class _GridBlock:
         self.c_sell = lp.cols(m.sell).reshape(K, H)
         self.c_peak = lp.cols(m.peak)
         self.r_balance = lp.rows(m.balance).reshape(len(self.node_names), H)
+        if self.has_limits:
+            self.r_vpp_imp, self.r_vpp_exp = lp.rows(m.vpp_imp), lp.rows(m.vpp_exp)
+        if self.has_ramp:
+            self.r_ramp_up, self.r_ramp_dn = lp.rows(m.ramp_up), lp.rows(m.ramp_dn)
 
     def update(self, lp, problem: DispatchProblem):
         self.problem = problem
@@ -162,8 +215,22 @@ class _GridBlock:
         buy, sell = self._prices(problem)
         lp.set_costs(self.c_buy, np.broadcast_to(buy, self.c_buy.shape))
         lp.set_costs(self.c_sell, np.broadcast_to(sell, self.c_sell.shape))
-        lp.set_costs(self.c_peak, problem.demand_charge_cny_per_kw)
+        lp.set_costs(self.c_peak, self.weights.peak_weight * problem.demand_charge_cny_per_kw)
         lp.set_col_bounds(self.c_peak, np.broadcast_to(problem.peak_import_so_far_kw, self.c_peak.shape), np.inf)
+        self._update_vpp_limits(lp, problem)
+
+    def _update_vpp_limits(self, lp, problem: DispatchProblem) -> None:
+        H = self.H
+        if self.has_limits:
+            lp.set_row_bounds(self.r_vpp_imp, -np.inf, np.full(H, problem.vpp_import_limit_kw))
+            lp.set_row_bounds(self.r_vpp_exp, -np.inf, np.full(H, problem.vpp_export_limit_kw))
+        if self.has_ramp:
+            dt = problem.grid.dt_h
+            allow = problem.ramp_limit_kw_per_h * np.concatenate([[dt[0]], (dt[:-1] + dt[1:]) / 2])
+            prev = np.zeros(H)
+            prev[0] = problem.net_import_prev_kw
+            lp.set_row_bounds(self.r_ramp_up, -np.inf, allow + prev)
+            lp.set_row_bounds(self.r_ramp_dn, -np.inf, allow - prev)
 
 
 class DispatchModel:
@@ -204,6 +271,7 @@ class DispatchModel:
         self.lp = CompiledLP(m, solver)
         for b in (*self.blocks, self.network):
             b.bind(self.lp)
+        self.network._update_vpp_limits(self.lp, problem)
         self.build_time_s += self.lp.compile_time_s
 
     def update(self, problem: DispatchProblem) -> None:

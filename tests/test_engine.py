@@ -161,3 +161,19 @@ def test_both_settlements_run(settlement):
     res = vpp.run(scenario({"dispatch": {"settlement": settlement}}), strategy="source_load_interaction")
     check_balance(res)
     assert res.kpis.loc["n_fallbacks", "value"] == 0
+
+
+def test_vpp_exchange_and_ramp_limits_shape_the_dispatch():
+    free = vpp.run(scenario({}), strategy="source_load_interaction")
+    net = vpp_series(free)["net_import_kw"]
+    cap = 0.8 * float(net.max())
+    limited = vpp.run(scenario({"grid": {"vpp_import_limit_kw": cap, "ramp_limit_kw_per_h": 4000.0}}),
+                      strategy="source_load_interaction")
+    check_balance(limited)
+    assert limited.kpis.loc["n_fallbacks", "value"] == 0
+    assert limited.kpis.loc["vpp_limit_violation_kwh", "value"] < free_violation(free, cap)
+
+
+def free_violation(res, cap):
+    net = vpp_series(res)["net_import_kw"]
+    return float((net - cap).clip(lower=0).sum() * res.dt_h)

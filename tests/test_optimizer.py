@@ -304,3 +304,54 @@ def test_slack_use_is_reported():
     use = solve(pr).slack_use()
     assert use["slack_import_kwh"] == pytest.approx(20.0, rel=1e-5)
     assert use["slack_export_kwh"] == pytest.approx(0.0, abs=1e-5)
+
+
+def with_grid(pr, **kw):
+    from dataclasses import replace
+
+    return replace(pr, **kw)
+
+
+def test_vpp_import_limit_across_nodes():
+    # two nodes import 60 kW each (node limits 100 kW): the VPP limit of 100 kW is exceeded by 20
+    loads = [FixedProfile("a_load", "a", np.array([-60.0])), FixedProfile("b_load", "b", np.array([-60.0]))]
+    pr = problem(loads, [1.0], nodes=(("a", 100.0, 0.0), ("b", 100.0, 0.0)))
+    dm = solve(with_grid(pr, vpp_import_limit_kw=100.0))
+    assert dm.objective_cny == pytest.approx(120 * 1.0 + 20 * NO_EXTRAS.limit_violation_cny_per_kwh, rel=OBJ_TOL)
+    # a battery at node a covers the excess instead (and, its energy being free, discharges fully)
+    pr = problem(loads + [battery(p_kw=30.0, e_max=50.0, e0=40.0, h=1, node="a")], [1.0],
+                 nodes=(("a", 100.0, 0.0), ("b", 100.0, 0.0)))
+    dm = solve(with_grid(pr, vpp_import_limit_kw=100.0))
+    assert dm.setpoints(1)["bat"][0, 0] == pytest.approx(30.0, abs=1e-3)
+    assert dm.objective_cny == pytest.approx(90.0, rel=OBJ_TOL)
+    assert dm.slack_use()["slack_import_kwh"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_ramp_limit_spreads_a_step_change():
+    # net import was 0; a 100 kW load appears; ramp limit 50 kW/h: the battery (which must end
+    # where it started, shortfall 50 CNY/kWh) covers 50 kW in the first one-hour block, then the
+    # import may rise by 50 kW/h to 100 kW.
+    pr = problem([FixedProfile("load", "n", np.array([-100.0, -100.0])),
+                  battery(p_kw=100.0, e_max=100.0, e0=80.0, target=80.0)], [1.0, 1.0])
+    dm = solve(with_grid(pr, ramp_limit_kw_per_h=50.0, net_import_prev_kw=0.0))
+    np.testing.assert_allclose(dm.setpoints(2)["bat"][0], [50.0, 0.0], atol=1e-3)
+
+
+def test_export_penalty_keeps_green_power_local():
+    # 50 kW of PV surplus, export earns 0.1: a penalty of 0.2 CNY/kWh on export (and a small
+    # premium on not curtailing) makes storing the surplus the cheapest use of it.
+    pv = CurtailableSource("pv", "n", np.array([[50.0]]))
+    bat = battery(p_kw=50.0, e_max=100.0, e0=0.0, h=1)
+    pr = problem([pv, bat], [1.0], export_prices=[0.1])
+    dm = solve(pr, Weights(0.0, 0.05, 100.0, export_penalty_cny_per_kwh=0.2))
+    np.testing.assert_allclose(dm.setpoints(1)["bat"], [[-50.0]], atol=1e-3)
+
+
+def test_energy_cost_weight_zero_dispatches_on_carbon_alone():
+    # prices favour block 1, carbon favours block 0: with the tariff weighted 0, carbon decides
+    bat_target = battery(p_kw=10.0, e_max=20.0, e0=0.0, target=10.0)
+    pr = DispatchProblem(grid(2), (NodeLimits("n", 1e4, 1e4),), (bat_target,), np.array([2.0, 1.0]),
+                         np.zeros(2), np.array([0.4, 0.9]), np.zeros(1), 0.0, "vpp")
+    dm = solve(pr, Weights(carbon_price_cny_per_t=100.0, curtailment_penalty_cny_per_kwh=0.0,
+                           limit_violation_cny_per_kwh=100.0, energy_cost_weight=0.0))
+    np.testing.assert_allclose(dm.setpoints(2)["bat"], [[-10.0, 0.0]], atol=1e-3)

@@ -55,6 +55,13 @@ class DispatchProblem:
     settlement : {"vpp", "node"}
         Whether the VPP settles its net exchange (nodes net against each
         other) or each node settles its own import and export.
+    vpp_import_limit_kw, vpp_export_limit_kw : float
+        Limits on the VPP's net exchange with the upstream grid (``inf``: none). [kW]
+    ramp_limit_kw_per_h : float
+        Limit on the change of the VPP's net exchange from block to block
+        (``inf``: none). [kW/h]
+    net_import_prev_kw : float
+        The VPP's net import in the step before the window (the ramp's start). [kW]
     """
 
     grid: HorizonGrid
@@ -66,6 +73,10 @@ class DispatchProblem:
     peak_import_so_far_kw: np.ndarray
     demand_charge_cny_per_kw: float = 0.0
     settlement: Literal["vpp", "node"] = "vpp"
+    vpp_import_limit_kw: float = float("inf")
+    vpp_export_limit_kw: float = float("inf")
+    ramp_limit_kw_per_h: float = float("inf")
+    net_import_prev_kw: float = 0.0
 
 
 @dataclass

@@ -38,6 +38,10 @@ __all__ = ["Engine"]
 HOURS_PER_MONTH = 365.25 * 24 / 12
 
 
+def _or_inf(x: float | None) -> float:
+    return float("inf") if x is None else float(x)
+
+
 @dataclass(frozen=True)
 class _Cadence:
     interval_steps: int
@@ -76,6 +80,7 @@ class Engine:
         self.demand_charge_cny_per_kw = exogenous.demand_charge_cny_per_kw_month * months
         accounts = 1 if d.settlement == "vpp" else len(self.nodes)
         self.peak_so_far_kw = np.zeros(accounts)
+        self.net_import_prev_kw = 0.0
         self.recorder = Recorder(scenario, fleets, self.timeline)
         self.decision, self.decision_k0 = Decision(), 0
         self.n_assets = {f.name: f.n_assets for f in fleets}
@@ -138,6 +143,10 @@ class Engine:
             peak_import_so_far_kw=self.peak_so_far_kw.copy(),
             demand_charge_cny_per_kw=self.demand_charge_cny_per_kw,
             settlement=self.scenario.dispatch.settlement,
+            vpp_import_limit_kw=_or_inf(self.scenario.grid.vpp_import_limit_kw),
+            vpp_export_limit_kw=_or_inf(self.scenario.grid.vpp_export_limit_kw),
+            ramp_limit_kw_per_h=_or_inf(self.scenario.grid.ramp_limit_kw_per_h),
+            net_import_prev_kw=self.net_import_prev_kw,
         )
 
     def _dispatch(self, k: int) -> None:
@@ -227,3 +236,4 @@ class Engine:
         vpp = self.scenario.dispatch.settlement == "vpp"
         settled = np.array([-net_kw.sum()]) if vpp else -net_kw
         self.peak_so_far_kw = np.maximum(self.peak_so_far_kw, settled)
+        self.net_import_prev_kw = float(-net_kw.sum())

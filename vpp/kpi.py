@@ -64,6 +64,7 @@ KPI_META = {
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
     "import_violation_kwh": ("kWh", "lower", "Import beyond node limits"),
     "export_violation_kwh": ("kWh", "lower", "Export beyond node limits"),
+    "vpp_limit_violation_kwh": ("kWh", "lower", "VPP net exchange beyond the [grid] limits"),
     "solve_time_s": ("s", "lower", "Strategy time: model build + solve, all windows"),
     "n_fallbacks": ("-", "lower", "Dispatch windows that fell back to the baseline"),
 }
@@ -161,6 +162,14 @@ def _storage_change_kwh(r: Results) -> float:
     return total
 
 
+def _vpp_violation_kwh(r: Results, v: pd.DataFrame) -> float:
+    """Net exchange beyond the VPP-level limits of the resolved scenario's [grid] section."""
+    imp_lim, exp_lim = r.vpp_limits_kw
+    net = v["net_import_kw"]
+    over = (net - imp_lim).clip(lower=0.0) + (-net - exp_lim).clip(lower=0.0)
+    return float(over.sum() * r.dt_h)
+
+
 def _total(r: Results, quantity: str) -> float:
     """Sum of a state quantity over all fleets that record it and all steps."""
     if quantity not in r.fleets.columns.get_level_values("quantity"):
@@ -210,6 +219,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "storage_energy_change_kwh": _storage_change_kwh(r),
         "import_violation_kwh": float(nodes.xs("import_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
         "export_violation_kwh": float(nodes.xs("export_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
+        "vpp_limit_violation_kwh": _vpp_violation_kwh(r, v),
         "solve_time_s": float((r.dispatch["build_time_s"] + r.dispatch["solve_time_s"]).sum()),
         "n_fallbacks": float(r.dispatch["fallback"].astype(bool).sum()),
     }

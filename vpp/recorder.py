@@ -74,6 +74,8 @@ class Recorder:
             assets={name: pd.DataFrame(a, index=idx, columns=[f"asset_{i}" for i in range(a.shape[1])])
                     for name, a in self.assets.items()},
             settlement=self.scenario.dispatch.settlement, seed=self.scenario.seed,
+            vpp_limits_kw=tuple(float("inf") if x is None else float(x) for x in
+                                (self.scenario.grid.vpp_import_limit_kw, self.scenario.grid.vpp_export_limit_kw)),
             demand_charge_cny_per_kw=demand_charge_cny_per_kw,
         )
 

@@ -83,6 +83,7 @@ class Results:
     demand_charge_cny_per_kw: float = 0.0
     seed: int = 0
     version: str = field(default_factory=lambda: package_version())
+    vpp_limits_kw: tuple[float, float] = (float("inf"), float("inf"))
     baseline: Results | None = field(default=None, repr=False)
 
     @property
@@ -109,7 +110,7 @@ class Results:
                 _write(df, tmp / f"assets_{name}", csv)
             (tmp / "scenario.toml").write_text(self.scenario_toml, encoding="utf-8")
             meta = {"scenario": self.scenario_name, "strategy": self.strategy, "settlement": self.settlement,
-                    "seed": self.seed, "vpp_version": self.version,
+                    "seed": self.seed, "vpp_version": self.version, "vpp_limits_kw": list(self.vpp_limits_kw),
                     "demand_charge_cny_per_kw": self.demand_charge_cny_per_kw,
                     "tables": sorted(self.tables), "assets": sorted(self.assets)}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -133,6 +134,7 @@ class Results:
                    assets={n: _read(folder / f"assets_{n}") for n in meta["assets"]},
                    kpis=kpis, settlement=meta["settlement"], seed=meta.get("seed", 0),
                    version=meta.get("vpp_version", "unknown"),
+                   vpp_limits_kw=tuple(float(x) for x in meta.get("vpp_limits_kw", (float("inf"),) * 2)),
                    demand_charge_cny_per_kw=meta["demand_charge_cny_per_kw"], **frames)
 
 

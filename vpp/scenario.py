@@ -33,6 +33,7 @@ __all__ = [
     "NodeConfig",
     "FleetConfig",
     "DispatchConfig",
+    "GridConfig",
     "StrategyConfig",
     "OutputConfig",
     "load_scenario",
@@ -123,6 +124,15 @@ class DispatchConfig(_Section):
     settlement: str = Field("vpp", pattern="^(vpp|node)$")
 
 
+class GridConfig(_Section):
+    """Limits on the VPP's net exchange with the upstream grid (contractual; the
+    optimizer respects them with penalised slacks, and KPIs count violations)."""
+
+    vpp_import_limit_kw: float | None = Field(None, ge=0)
+    vpp_export_limit_kw: float | None = Field(None, ge=0)
+    ramp_limit_kw_per_h: float | None = Field(None, gt=0)
+
+
 class StrategyConfig(_Section):
     """Which strategy dispatches, and its options (validated by the strategy)."""
 
@@ -151,6 +161,7 @@ class Scenario(_Section):
     carbon: CarbonConfig = CarbonConfig()
     forecast: ForecastConfig = ForecastConfig()
     dispatch: DispatchConfig = DispatchConfig()
+    grid: GridConfig = GridConfig()
     strategy: StrategyConfig = StrategyConfig()
     output: OutputConfig = OutputConfig()
     base_dir: Path = Field(Path("."), exclude=True)
