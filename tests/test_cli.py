@@ -121,6 +121,8 @@ def test_compare_writes_one_row_per_strategy(tmp_path, capsys):
     table = (out / "comparison.csv").read_text().splitlines()
     assert table[0].startswith("strategy,")
     assert {line.split(",")[0] for line in table[1:]} == {"source_follows_load", "source_load_interaction"}
+    for column in ("optimality_gap_frac", "flexibility_captured_frac", "solve_time_s", "unserved_energy_kwh"):
+        assert column in table[0].split(",")
     assert (out / "comparison.html").exists()
     assert (out / "source_load_interaction" / "fleets.parquet").exists()
 

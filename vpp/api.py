@@ -204,22 +204,65 @@ class Comparison:
         return self.results[BASELINE]
 
 
+PERFECT = ":perfect"   # suffix: the same strategy with perfect forecasts (value of information)
+CENTRAL = "source_load_interaction"
+
+
+def _variant(prep: _Prepared, strategy) -> tuple[str, Strategy, _Prepared]:
+    """(label, strategy, prepared scenario) for a name that may end in ``:perfect``."""
+    if isinstance(strategy, str) and strategy.endswith(PERFECT):
+        base = strategy[: -len(PERFECT)]
+        sc = prep.scenario.model_copy(update={"forecast": prep.scenario.forecast.model_copy(update={"perfect": True})})
+        perfect = _Prepared(sc, prep.source, prep.fleet_params)
+        return strategy, _strategy(perfect, base, field="--strategies"), perfect
+    strat = _strategy(prep, strategy, field="--strategies")
+    return strat.name, strat, prep
+
+
 def compare(scenario: str | Path | Scenario | None = None,
-            strategies: tuple[str | Strategy, ...] = (BASELINE, "source_load_interaction"), *,
+            strategies: tuple[str | Strategy, ...] = (BASELINE, CENTRAL), *,
             progress: bool = False) -> Comparison:
-    """Run each strategy (the baseline always included) on identical draws."""
+    """Run each strategy (the baseline always included) on identical draws.
+
+    A name ending in ``:perfect`` runs that strategy with perfect forecasts.
+    Besides every KPI the table has, per strategy:
+
+    * ``unserved_energy_kwh``: EV and industrial-batch energy not served;
+    * ``optimality_gap_frac``: (cost - cost*) / |cost*| against the centralised
+      optimum of the same run (``source_load_interaction``, realistic forecasts);
+    * ``flexibility_captured_frac``: the share of the centralised optimum's cost
+      saving over the baseline that the strategy achieves;
+    * ``value_of_perfect_information_cny``: on a strategy run also as
+      ``:perfect``, its cost minus the perfect-forecast run's cost.
+    """
     sc = load(scenario)
     prep = _prepare(sc, _source(sc, scenario))
-    strats = [_strategy(prep, s, field="--strategies") for s in strategies]
-    if BASELINE not in [s.name for s in strats]:
-        strats.insert(0, _strategy(prep, BASELINE))
+    runs = [_variant(prep, s) for s in strategies]
+    if BASELINE not in [label for label, _, _ in runs]:
+        runs.insert(0, _variant(prep, BASELINE))
     exo = build_exogenous(sc)
-    results = {s.name: _run_one(prep, s, exo, progress) for s in strats}
+    results = {}
+    for label, strat, p in runs:
+        r = _run_one(p, strat, exo, progress)
+        r.strategy = label
+        results[label] = r
     base_kpis = compute_kpis(results[BASELINE])
     for r in results.values():
         r.kpis = relative_kpis(compute_kpis(r), base_kpis)
         r.baseline = results[BASELINE] if r.strategy != BASELINE else None
     table = pd.DataFrame({name: r.kpis["value"] for name, r in results.items()}).T
     table.index.name = "strategy"
-    return Comparison(table, results)
+    return Comparison(_comparison_columns(table), results)
 
+
+def _comparison_columns(table: pd.DataFrame) -> pd.DataFrame:
+    t = table.copy()
+    cost = t["total_cost_cny"]
+    t["unserved_energy_kwh"] = t["ev_energy_not_served_kwh"] + t["process_energy_not_served_kwh"]
+    if CENTRAL in t.index:
+        best, base = cost[CENTRAL], cost[BASELINE]
+        t["optimality_gap_frac"] = (cost - best) / abs(best) if best else float("nan")
+        t["flexibility_captured_frac"] = (base - cost) / (base - best) if base != best else float("nan")
+    t["value_of_perfect_information_cny"] = [
+        cost[name] - cost[name + PERFECT] if name + PERFECT in t.index else float("nan") for name in t.index]
+    return t

@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="run several strategies on the same draws and compare them")
     cmp_.add_argument("scenario", nargs="?", help="scenario TOML (default: the embedded one)")
     cmp_.add_argument("--strategies", default="source_follows_load,source_load_interaction",
-                      help="comma-separated strategy names (default: %(default)s)")
+                      help="comma-separated strategy names; NAME:perfect runs NAME with perfect forecasts "
+                           "(default: %(default)s)")
     _output_args(cmp_)
     val = sub.add_parser("validate", help="check a scenario without running it")
     val.add_argument("scenario", help="scenario TOML")
@@ -91,8 +92,10 @@ def _print_table(table) -> None:
 
     names = list(table.index)
     print(f"{'KPI':34s} " + " ".join(f"{n:>24s}" for n in names) + "  unit")
-    for kpi in HEADLINE:
-        unit = KPI_META[kpi][0]
+    extra = {"optimality_gap_frac": "-", "flexibility_captured_frac": "-", "solve_time_s": "s",
+             "value_of_perfect_information_cny": "CNY"}
+    rows = [(k, KPI_META[k][0]) for k in HEADLINE] + [(k, u) for k, u in extra.items() if k in table.columns]
+    for kpi, unit in rows:
         print(f"{kpi:34s} " + " ".join(f"{_fmt(table.loc[n, kpi], unit):>24s}" for n in names) + f"  {unit}")
 
 
@@ -123,7 +126,7 @@ def _cmd_compare(args) -> None:
         comp.table.to_csv(tmp / "comparison.csv")
         (tmp / "comparison.html").write_text(comparison_report(comp), encoding="utf-8")
         for name, r in comp.results.items():
-            r.save(tmp / name, csv=args.csv)
+            r.save(tmp / name.replace(":", "-"), csv=args.csv)     # folder names portable to every OS
 
     write_atomically(out, fill)
     _print_table(comp.table)
