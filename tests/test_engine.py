@@ -4,7 +4,7 @@ dispatch, fallback to the baseline, determinism."""
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL, scenario
+from conftest import SMALL, check_balance, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,8 +12,6 @@ import vpp
 from vpp.dispatch import Decision
 from vpp.kpi import vpp_series
 from vpp.optimizer import Strategy
-
-BALANCE_TOL_KW = 1e-6
 
 
 def _fleets(draw_int, draw_bool, nodes):
@@ -53,24 +51,6 @@ def random_scenario(data):
     from vpp.scenario import scenario_from_dict
 
     return scenario_from_dict(d, "<random>", SMALL.parent)
-
-
-def check_balance(res):
-    info = res.fleet_info
-    p = res.power()
-    for node in res.node_info.index:
-        at = info.index[info["node"] == node]
-        net = p[list(at)].sum(axis=1)
-        imp = res.nodes[(node, "grid_import_kw")]
-        exp = res.nodes[(node, "grid_export_kw")]
-        scale = max(1.0, float(np.abs(p[list(at)]).to_numpy().max(initial=0.0)))
-        np.testing.assert_allclose(net + imp - exp, 0.0, atol=BALANCE_TOL_KW * scale)
-        assert (imp >= 0).all() and (exp >= 0).all() and ((imp == 0) | (exp == 0)).all()
-        lim = res.node_info.loc[node, "export_limit_kw"]
-        np.testing.assert_allclose(res.nodes[(node, "export_violation_kw")], np.maximum(exp - lim, 0.0), atol=1e-9)
-    for fleet in info.index[info["curtailable"].astype(bool)]:
-        avail, out = res.fleets[(fleet, "p_available_kw")], res.fleets[(fleet, "p_kw")]
-        assert (out >= -1e-9).all() and (out <= avail + 1e-6).all()
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
