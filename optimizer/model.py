@@ -90,7 +90,9 @@ class _GridBlock:
     ``settle[k,t]``: ``sum_{n in k} (imp + imp_x - exp - exp_x) - buy + sell = 0``;
     ``peak_def[k,t]``: ``buy[k,t] - peak[k] <= 0``.
     Cost: ``dt (price_imp + carbon_price co2) buy - dt price_exp sell
-    + demand_charge peak + c_viol dt (imp_x + exp_x)``.
+    + demand_charge peak + c_viol dt (imp_x + exp_x)``, with the export value
+    capped at the import cost of the same block (no profit from buying and
+    selling at once).
     """
 
     def __init__(self, m, problem: DispatchProblem, blocks, weights: Weights):
@@ -182,7 +184,12 @@ class _GridBlock:
         buy = dt * (w.energy_cost_weight * problem.price_import_cny_per_kwh
                     + w.carbon_price_cny_per_t * problem.co2_kg_per_kwh / 1e3)
         sell = dt * (w.export_penalty_cny_per_kwh - w.energy_cost_weight * problem.price_export_cny_per_kwh)
-        return buy, sell
+        # Where exporting earns more than importing costs (e.g. the valley price plus
+        # carbon below the feed-in price), buying and selling at once would be a
+        # fictitious profit: the settled cost of the net exchange is then concave,
+        # which an LP cannot hold.  Export is valued at most at the import cost there,
+        # so settling the net exchange is never worse than any split of it.
+        return buy, np.maximum(sell, -buy)
 
     def cost(self):
         m, problem = self.m, self.problem

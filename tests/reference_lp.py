@@ -170,10 +170,14 @@ class DirectLP:
                 b.coef(np.broadcast_to(r[i], cols.shape), cols, sign)
         members = [list(range(n_nodes))] if pr.settlement == "vpp" else [[i] for i in range(n_nodes)]
         K = len(members)
-        buy_cost = dt * (pr.price_import_cny_per_kwh + w.carbon_price_cny_per_t * pr.co2_kg_per_kwh / 1e3)
+        buy_cost = dt * (w.energy_cost_weight * pr.price_import_cny_per_kwh
+                         + w.carbon_price_cny_per_t * pr.co2_kg_per_kwh / 1e3)
+        sell_cost = dt * (w.export_penalty_cny_per_kwh - w.energy_cost_weight * pr.price_export_cny_per_kwh)
+        sell_cost = np.maximum(sell_cost, -buy_cost)     # export never worth more than import costs
         buy = b.var((K, H), 0.0, big, buy_cost)
-        sell = b.var((K, H), 0.0, big, -dt * pr.price_export_cny_per_kwh)
-        peak = b.var((K,), np.broadcast_to(pr.peak_import_so_far_kw, (K,)), np.inf, pr.demand_charge_cny_per_kw)
+        sell = b.var((K, H), 0.0, big, sell_cost)
+        peak = b.var((K,), np.broadcast_to(pr.peak_import_so_far_kw, (K,)), np.inf,
+                     w.peak_weight * pr.demand_charge_cny_per_kw)
         r = b.con((K, H), 0.0, 0.0)
         for k, mem in enumerate(members):
             for i in mem:

@@ -355,3 +355,11 @@ def test_energy_cost_weight_zero_dispatches_on_carbon_alone():
     dm = solve(pr, Weights(carbon_price_cny_per_t=100.0, curtailment_penalty_cny_per_kwh=0.0,
                            limit_violation_cny_per_kwh=100.0, energy_cost_weight=0.0))
     np.testing.assert_allclose(dm.setpoints(2)["bat"], [[-10.0, 0.0]], atol=1e-3)
+
+
+def test_no_profit_from_buying_and_selling_at_once():
+    # import costs 0.3, export earns 0.4: with no load and no assets the optimum is zero
+    # (the settled net exchange is zero), not a fictitious profit on buy = sell > 0.
+    pr = problem([FixedProfile("load", "n", np.array([0.0]))], [0.3], export_prices=[0.4])
+    dm = solve(pr)
+    assert dm.objective_cny == pytest.approx(0.0, abs=1e-6)
