@@ -85,7 +85,7 @@ doi:10.1109/TAC.2016.2541305.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Callable, Literal
 
 import numpy as np
@@ -451,11 +451,12 @@ def disaggregate_thermal(form: Thermal, grid: HorizonGrid, p_kw: np.ndarray,
             need = np.where(b0 < 0, (free0 - form.temp_max_c[:, k]) / -safe,
                             np.where(b0 > 0, (form.temp_min_c[:, k] - free0) / safe, 0.0))
             need = np.clip(need, 0.0, pmax)
-            if 0 < total <= need.sum():
-                p = need * (total / need.sum())
+            n_sum = need.sum()
+            if n_sum > 0 and total <= n_sum:
+                p = need * (total / n_sum)
             else:
                 head = pmax - need
-                p = need + (head * ((total - need.sum()) / head.sum()) if head.sum() > 0 else 0.0)
+                p = need + (head * ((total - n_sum) / head.sum()) if head.sum() > 0 else 0.0)
         else:
             p = pmax * (total / pmax.sum()) if pmax.sum() > 0 else np.zeros_like(pmax)
         p = np.clip(p, 0.0, pmax)
@@ -500,8 +501,12 @@ class VirtualBattery(Strategy):
     slack use, in aggregate units):
     ``vb_planned_kw_<f>`` and ``vb_placed_kw_<f>``: the fleet plan of the
     first step and what the rule placed within the assets' limits [kW];
-    ``vb_delivered_frac_<f>``: ``1 - sum_k |plan_k - placed_k| / sum_k |plan_k|``
-    over the interval (1 when the plan is zero).  ``vb_aggregate_s``,
+    ``vb_delivered_frac_<f>``: the share of the interval's planned power
+    the rule placed, ``sum_k min(|plan_k|, |placed_k|) / sum_k |plan_k|``
+    over steps where both have the same sign (1 when the plan is zero);
+    ``vb_deviation_kwh_<f>``: ``sum_k |plan_k - placed_k| dt`` [kWh], which
+    also counts power placed beyond the plan (assets that must charge now
+    although the aggregate planned otherwise).  ``vb_aggregate_s``,
     ``vb_disaggregate_s``: time of those stages (in ``build_time_s``).
     """
 
@@ -511,8 +516,8 @@ class VirtualBattery(Strategy):
     def __init__(self, options: VirtualBatteryOptions | None = None, extra_constraints: Callable | None = None):
         super().__init__(options)
         o = self.options
-        self.weights = Weights(o.carbon_price_cny_per_t, o.curtailment_penalty_cny_per_kwh,
-                               o.limit_violation_cny_per_kwh)
+        # the same objective as source_load_interaction: every Weights field from the options of that name
+        self.weights = Weights(**{w.name: getattr(o, w.name) for w in fields(Weights) if hasattr(o, w.name)})
         self.solver = SolverOptions(solver=o.solver, time_limit_s=o.time_limit_s)
         self.extra_constraints = extra_constraints
         self.model: DispatchModel | None = None
@@ -554,7 +559,7 @@ class VirtualBattery(Strategy):
                 if isinstance(f, CurtailableSource):
                     setpoints[f.fleet] = plan[f.fleet]      # per-asset caps, pro rata (CurtailableBlock)
                 continue
-            metrics.update(_delivery(f.fleet, planned, placed))
+            metrics.update(_delivery(f.fleet, planned, placed, problem.grid.dt_h[:n]))
         metrics["vb_aggregate_s"] = agg_s
         metrics["vb_disaggregate_s"] = time.perf_counter() - t1
         return Decision(setpoints=setpoints, status=status, build_time_s=build_s + metrics["vb_disaggregate_s"],
@@ -562,10 +567,12 @@ class VirtualBattery(Strategy):
                         n_variables=lp.n_cols, n_constraints=lp.n_rows, metrics=metrics)
 
 
-def _delivery(fleet: str, planned: np.ndarray, placed: np.ndarray) -> dict[str, float]:
-    """Planned vs placed fleet power: first step and the share over the interval."""
+def _delivery(fleet: str, planned: np.ndarray, placed: np.ndarray, dt_h: np.ndarray) -> dict[str, float]:
+    """Planned vs placed fleet power: the first step, the share placed, the deviation."""
+    same = np.sign(planned) == np.sign(placed)
+    overlap = np.where(same, np.minimum(np.abs(planned), np.abs(placed)), 0.0)
     scale = float(np.abs(planned).sum())
-    gap = float(np.abs(planned - placed).sum())
-    frac = 1.0 - gap / scale if scale > _ZERO_KW else 1.0
+    frac = float(overlap.sum()) / scale if scale > _ZERO_KW else 1.0
     return {f"vb_planned_kw_{fleet}": float(planned[0]), f"vb_placed_kw_{fleet}": float(placed[0]),
-            f"vb_delivered_frac_{fleet}": frac}
+            f"vb_delivered_frac_{fleet}": frac,
+            f"vb_deviation_kwh_{fleet}": float((np.abs(planned - placed) * dt_h).sum())}
