@@ -160,12 +160,14 @@ class CompiledLP:
         once with dual simplex before the window is reported as failed.
         """
         t0 = time.perf_counter()
+        self._limit_time()
         self.highs.run()
         status = self.highs.getModelStatus()
         note = ""
         if status != highspy.HighsModelStatus.kOptimal and self.options.solver == "ipm":
             note = f" (simplex after ipm {self.highs.modelStatusToString(status).lower()})"
             self.highs.setOptionValue("solver", "simplex")
+            self._limit_time()
             self.highs.run()
             self.highs.setOptionValue("solver", "ipm")
             status = self.highs.getModelStatus()
@@ -174,6 +176,11 @@ class CompiledLP:
             self.x = np.asarray(self.highs.getSolution().col_value, dtype=float)
             return "optimal" + note, elapsed
         return self.highs.modelStatusToString(status).lower() + note, elapsed
+
+    def _limit_time(self) -> None:
+        """HiGHS compares ``time_limit`` with the run time summed over every solve of
+        one model, so a persistent model needs the limit moved on before each solve."""
+        self.highs.setOptionValue("time_limit", float(self.highs.getRunTime() + self.options.time_limit_s))
 
     @property
     def objective(self) -> float:

@@ -363,3 +363,17 @@ def test_no_profit_from_buying_and_selling_at_once():
     pr = problem([FixedProfile("load", "n", np.array([0.0]))], [0.3], export_prices=[0.4])
     dm = solve(pr)
     assert dm.objective_cny == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_time_limit_applies_to_each_solve_not_to_all_of_them():
+    # HiGHS sums run time over the solves of one model; a persistent model with a fixed
+    # limit would, after enough windows, stop every solve.  With a 20 ms limit, 300 quick
+    # re-solves (far more than 20 ms in total) must all finish.
+    from vpp.optimizer.lp import SolverOptions
+
+    pr = problem([battery(), FixedProfile("load", "n", np.array([-10.0, -10.0]))], [1.0, 2.0])
+    dm = DispatchModel(pr, NO_EXTRAS, SolverOptions(time_limit_s=0.02))
+    for _ in range(300):
+        dm.update(pr)
+        assert dm.solve()[0].startswith("optimal")
+    assert dm.lp.highs.getRunTime() > 0.02
