@@ -9,6 +9,8 @@ from vpp.optimizer.baseline import SourceFollowsLoad
 from vpp.optimizer.interaction import InteractionOptions, SourceLoadInteraction
 from vpp.optimizer.lp import CompiledLP, SolverOptions
 from vpp.optimizer.model import DispatchModel, Weights
+from vpp.optimizer.price_signal import PriceSignal, PriceSignalOptions  # noqa: F401  (registers it)
+from vpp.optimizer.rule_based import RuleBased, RuleOptions  # noqa: F401  (registers it)
 from vpp.optimizer.virtual_battery import VirtualBattery, VirtualBatteryOptions  # noqa: F401  (registers it)
 
 __all__ = [

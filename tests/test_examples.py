@@ -39,3 +39,11 @@ class WrongShape(Strategy):
 def test_malformed_setpoints_name_the_strategy_and_fleet():
     with pytest.raises(ValueError, match=r"strategy 'wrong_shape': setpoints for fleet 'battery' have shape \(3, 4\)"):
         vpp.run(SMALL, strategy=WrongShape())
+
+
+def test_scaling_study_runs(capsys, monkeypatch):
+    study = load("scaling_study")
+    monkeypatch.setattr("sys.argv", ["scaling_study.py", str(SMALL), "--factors", "0.5", "--days", "1"])
+    study.main()
+    out = capsys.readouterr().out
+    assert "optimality_gap_frac" in out and "source_load_interaction" in out
