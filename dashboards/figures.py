@@ -106,7 +106,8 @@ MW_THRESHOLD_KW = 10_000.0
 # KPIs with unit "-" that are fractions (shown in %; deltas in percentage points).
 _FRACTIONS = frozenset({
     "green_local_consumption_rate", "self_sufficiency", "curtailment_rate", "peak_valley_rate",
-    "load_factor", "ev_departures_met_frac",
+    "load_factor", "ev_departures_met_frac", "ev_turned_away_frac", "jobs_on_time_frac",
+    "optimality_gap_frac", "flexibility_captured_frac",
 })
 _REL_TOL = 1e-9  # a delta smaller than this share of the values counts as "no change"
 

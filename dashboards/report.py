@@ -48,7 +48,7 @@ from vpp.dashboards.figures import (
     strategy_overlay_figure,
     supply_demand_figure,
 )
-from vpp.kpi import KPI_META
+from vpp.kpi import COMPARISON_META, KPI_META
 from vpp.results import Results
 
 __all__ = ["run_report", "comparison_report", "headline", "MAX_EVENT_ROWS"]
@@ -356,15 +356,16 @@ def run_report(results: Results, *, title: str | None = None) -> str:
 
 def _comparison_table_html(comparison: ComparisonLike, unit: PowerUnit, names: list[str]) -> str:
     table = comparison.table
+    meta = {**KPI_META, **COMPARISON_META}            # the comparison's own columns too
     head = '<tr><th class="l">strategy</th>'
     for name in names:
-        _, shown = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)
+        _, shown = _display_unit(name, meta.get(name, ("-",))[0], unit)
         label = kpi_label(name)
-        head += f'<th title="{_esc(KPI_META.get(name, ("", "", ""))[2])}">{_esc(label)} [{_esc(shown)}]</th>'
+        head += f'<th title="{_esc(meta.get(name, ("", "", ""))[2])}">{_esc(label)} [{_esc(shown)}]</th>'
     head += "</tr>"
     best = {}
     for name in names:
-        better = KPI_META.get(name, ("", "none"))[1]
+        better = meta.get(name, ("", "none"))[1]
         col = pd.to_numeric(table[name], errors="coerce")
         if better in ("higher", "lower") and col.notna().any() and col.nunique() > 1:
             best[name] = col.max() if better == "higher" else col.min()
@@ -372,7 +373,7 @@ def _comparison_table_html(comparison: ComparisonLike, unit: PowerUnit, names: l
     for strategy, r in table.iterrows():
         cells = []
         for name in names:
-            factor, _ = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)
+            factor, _ = _display_unit(name, meta.get(name, ("-",))[0], unit)
             value = float(r[name])
             css = ' class="best"' if name in best and np.isclose(value, best[name]) else ""
             text = f"{value * factor:.1f}" if name in _FRACTIONS and np.isfinite(value) else _fmt(value * factor)
@@ -407,7 +408,8 @@ def comparison_report(comparison: ComparisonLike, *, title: str | None = None) -
     scenario = first.scenario_name if first is not None else "comparison"
     unit = _larger_unit(*runs.values()) if runs else _KW
     table = comparison.table
-    head_names = [k for k in HEADLINE_KPIS if k in table.columns]
+    head_names = [k for k in HEADLINE_KPIS if k in table.columns] + [k for k in COMPARISON_META
+                                                                     if k in table.columns]
     rest = [k for k in table.columns if k not in head_names]
     body = [
         f"<h1>{_esc(scenario)}: strategy comparison</h1>",

@@ -24,7 +24,7 @@ import pandas as pd
 
 from vpp.results import Results
 
-__all__ = ["KPI_META", "vpp_series", "compute_kpis", "relative_kpis"]
+__all__ = ["KPI_META", "COMPARISON_META", "vpp_series", "compute_kpis", "relative_kpis"]
 
 # name: (unit, better, description)
 KPI_META = {
@@ -67,6 +67,14 @@ KPI_META = {
     "vpp_limit_violation_kwh": ("kWh", "lower", "VPP net exchange beyond the [grid] limits"),
     "solve_time_s": ("s", "lower", "Strategy time: model build + solve, all windows"),
     "n_fallbacks": ("-", "lower", "Dispatch windows that fell back to the baseline"),
+}
+
+# Columns a comparison adds to its table (vpp.api.compare): name: (unit, better, description)
+COMPARISON_META = {
+    "optimality_gap_frac": ("-", "lower", "Total cost above the centralised optimum of the same run, / |that cost|"),
+    "flexibility_captured_frac": ("-", "higher", "Share of the centralised optimum's saving over the baseline"),
+    "unserved_energy_kwh": ("kWh", "lower", "EV and industrial-batch energy not served"),
+    "value_of_perfect_information_cny": ("CNY", "none", "Cost minus the same strategy's cost with perfect forecasts"),
 }
 
 EV_MET_TOL_KWH = 1e-6
