@@ -166,6 +166,7 @@ class CompiledLP:
         note = ""
         if status != highspy.HighsModelStatus.kOptimal and self.options.solver == "ipm":
             note = f" (simplex after ipm {self.highs.modelStatusToString(status).lower()})"
+            self.highs.clearSolver()                     # start the retry from scratch
             self.highs.setOptionValue("solver", "simplex")
             self._limit_time()
             self.highs.run()
