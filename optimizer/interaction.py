@@ -13,6 +13,7 @@ back to the uncontrolled baseline for that interval, and is recorded.
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 from typing import Callable, Literal
 
 from pydantic import Field
@@ -57,14 +58,15 @@ class SourceLoadInteraction(Strategy):
     def __init__(self, options: InteractionOptions | None = None, extra_constraints: Callable | None = None):
         super().__init__(options)
         o = self.options
-        self.weights = Weights(o.carbon_price_cny_per_t, o.curtailment_penalty_cny_per_kwh,
-                               o.limit_violation_cny_per_kwh, o.energy_cost_weight, o.peak_weight,
-                               o.export_penalty_cny_per_kwh)
+        # every Weights field from the option of the same name
+        self.weights = Weights(**{w.name: getattr(o, w.name) for w in fields(Weights) if hasattr(o, w.name)})
         self.solver = SolverOptions(solver=o.solver, time_limit_s=o.time_limit_s)
         self.extra_constraints = extra_constraints
         self.model: DispatchModel | None = None
 
-    def decide(self, problem: DispatchProblem) -> Decision:
+    def solve_window(self, problem: DispatchProblem) -> tuple[str, float, float]:
+        """Build the persistent model (first window, or a new structure) or update it,
+        then solve; returns (status, build seconds, solve seconds)."""
         t0 = time.perf_counter()
         if self.model is None or signature(problem) != self.model.signature:
             self.model = DispatchModel(problem, self.weights, self.solver, self.extra_constraints)
@@ -72,10 +74,21 @@ class SourceLoadInteraction(Strategy):
             self.model.update(problem)
         build_s = time.perf_counter() - t0
         status, solve_s = self.model.solve()
+        return status, build_s, solve_s
+
+    def decision(self, status: str, build_s: float, solve_s: float, setpoints=None, metrics=None) -> Decision:
+        """The window's Decision: a fallback unless *status* is optimal."""
         lp = self.model.lp
         if not status.startswith("optimal"):
             return Decision(status=status, fallback=True, build_time_s=build_s, solve_time_s=solve_s,
                             n_variables=lp.n_cols, n_constraints=lp.n_rows)
-        return Decision(setpoints=self.model.setpoints(problem.grid.n_fine), status=status,
-                        build_time_s=build_s, solve_time_s=solve_s, objective_cny=self.model.objective_cny,
-                        n_variables=lp.n_cols, n_constraints=lp.n_rows, metrics=self.model.slack_use())
+        return Decision(setpoints=setpoints, status=status, build_time_s=build_s, solve_time_s=solve_s,
+                        objective_cny=self.model.objective_cny, n_variables=lp.n_cols, n_constraints=lp.n_rows,
+                        metrics=metrics or {})
+
+    def decide(self, problem: DispatchProblem) -> Decision:
+        status, build_s, solve_s = self.solve_window(problem)
+        if not status.startswith("optimal"):
+            return self.decision(status, build_s, solve_s)
+        return self.decision(status, build_s, solve_s, self.model.setpoints(problem.grid.n_fine),
+                             self.model.slack_use())

@@ -85,18 +85,16 @@ doi:10.1109/TAC.2016.2541305.
 from __future__ import annotations
 
 import time
-from dataclasses import fields, replace
-from typing import Callable, Literal
+from dataclasses import replace
+from typing import Literal
 
 import numpy as np
 
 from vpp.dispatch import Decision, DispatchProblem
 from vpp.flex import CurtailableSource, HorizonGrid, StorageLike, Thermal
-from vpp.optimizer.base import Strategy, register
+from vpp.optimizer.base import register
 from vpp.optimizer.blocks import best_effort_path
-from vpp.optimizer.interaction import InteractionOptions
-from vpp.optimizer.lp import SolverOptions
-from vpp.optimizer.model import DispatchModel, Weights, signature
+from vpp.optimizer.interaction import InteractionOptions, SourceLoadInteraction
 
 __all__ = [
     "VirtualBatteryOptions",
@@ -487,7 +485,7 @@ def aggregate_problem(problem: DispatchProblem) -> DispatchProblem:
 
 
 @register
-class VirtualBattery(Strategy):
+class VirtualBattery(SourceLoadInteraction):
     """Each fleet as one virtual asset, optimised together, then disaggregated by rule.
 
     Parameters
@@ -513,15 +511,6 @@ class VirtualBattery(Strategy):
     name = "virtual_battery"
     Options = VirtualBatteryOptions
 
-    def __init__(self, options: VirtualBatteryOptions | None = None, extra_constraints: Callable | None = None):
-        super().__init__(options)
-        o = self.options
-        # the same objective as source_load_interaction: every Weights field from the options of that name
-        self.weights = Weights(**{w.name: getattr(o, w.name) for w in fields(Weights) if hasattr(o, w.name)})
-        self.solver = SolverOptions(solver=o.solver, time_limit_s=o.time_limit_s)
-        self.extra_constraints = extra_constraints
-        self.model: DispatchModel | None = None
-
     def _storage_rule(self, form: StorageLike) -> str:
         rule = self.options.storage_rule
         if rule == "auto":
@@ -532,16 +521,10 @@ class VirtualBattery(Strategy):
         t0 = time.perf_counter()
         agg = aggregate_problem(problem)
         agg_s = time.perf_counter() - t0
-        if self.model is None or signature(agg) != self.model.signature:
-            self.model = DispatchModel(agg, self.weights, self.solver, self.extra_constraints)
-        else:
-            self.model.update(agg)
-        build_s = time.perf_counter() - t0
-        status, solve_s = self.model.solve()
-        lp = self.model.lp
+        status, build_s, solve_s = self.solve_window(agg)
+        build_s += agg_s
         if not status.startswith("optimal"):
-            return Decision(status=status, fallback=True, build_time_s=build_s, solve_time_s=solve_s,
-                            n_variables=lp.n_cols, n_constraints=lp.n_rows)
+            return self.decision(status, build_s, solve_s)
         t1 = time.perf_counter()
         n = problem.grid.n_fine
         plan = self.model.setpoints(n)
@@ -562,9 +545,7 @@ class VirtualBattery(Strategy):
             metrics.update(_delivery(f.fleet, planned, placed, problem.grid.dt_h[:n]))
         metrics["vb_aggregate_s"] = agg_s
         metrics["vb_disaggregate_s"] = time.perf_counter() - t1
-        return Decision(setpoints=setpoints, status=status, build_time_s=build_s + metrics["vb_disaggregate_s"],
-                        solve_time_s=solve_s, objective_cny=self.model.objective_cny,
-                        n_variables=lp.n_cols, n_constraints=lp.n_rows, metrics=metrics)
+        return self.decision(status, build_s + metrics["vb_disaggregate_s"], solve_s, setpoints, metrics)
 
 
 def _delivery(fleet: str, planned: np.ndarray, placed: np.ndarray, dt_h: np.ndarray) -> dict[str, float]:
