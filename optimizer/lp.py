@@ -1,7 +1,7 @@
 """A Pyomo model compiled once into HiGHS, re-solved after in-place updates.
 
-Pyomo is the formulation; the solve path follows ``docs/SOLVER.md``: Pyomo's
-``LinearStandardFormCompiler`` turns the model into sparse matrices once, the
+Pyomo is the formulation; the solve path follows ``docs/SOLVER.md``:
+:func:`~vpp.optimizer.standard_form.standard_form` turns the model into sparse matrices once, the
 matrices go to highspy in one ``passModel`` call, and each rolling-horizon
 window only changes column bounds, row bounds, costs and (rarely)
 coefficients of the persistent HiGHS model.  A window therefore costs one
@@ -14,12 +14,13 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from itertools import repeat
 
 import highspy
 import numpy as np
 from pyomo.common.gc_manager import PauseGC
-from pyomo.core.base.objective import ObjectiveSense
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from vpp.optimizer.standard_form import standard_form
 
 __all__ = ["CompiledLP", "SolverOptions", "new_highs"]
 
@@ -67,9 +68,8 @@ class CompiledLP:
     Parameters
     ----------
     model : pyomo.environ.ConcreteModel
-        A linear model with one active objective (minimised).  Constraints
-        must not be ranged (use ``==``, ``<=`` or ``>=``), so each constraint
-        is exactly one row.
+        A linear model with one active objective (a maximised one is negated).
+        Each active constraint is one row (:mod:`vpp.optimizer.standard_form`).
     options : SolverOptions
     """
 
@@ -77,30 +77,16 @@ class CompiledLP:
         t0 = time.perf_counter()
         options = options or SolverOptions()
         with PauseGC():
-            info = LinearStandardFormCompiler().write(
-                model, mixed_form=True, set_sense=ObjectiveSense.minimize)
-        self.columns = info.columns
-        self._col_of = {id(v): j for j, v in enumerate(info.columns)}
-        self._row_of = {}
-        lo = np.empty(len(info.rows))
-        hi = np.empty(len(info.rows))
-        for i, (con, sense) in enumerate(info.rows):
-            if id(con) in self._row_of:
-                raise ValueError(f"constraint {con.name} is ranged; write it as two constraints")
-            self._row_of[id(con)] = i
-            r = info.rhs[i]
-            lo[i], hi[i] = (r, r) if sense == 0 else ((-np.inf, r) if sense == 1 else (r, np.inf))
-        inf = highspy.kHighsInf
-        col_lo = np.array([-inf if v.lb is None else v.lb for v in info.columns], dtype=float)
-        col_hi = np.array([inf if v.ub is None else v.ub for v in info.columns], dtype=float)
-        cost = np.asarray(info.c.todense()).ravel() if info.c.shape[0] else np.zeros(len(info.columns))
-        self.objective_offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
-        self.n_cols, self.n_rows = len(info.columns), len(info.rows)
+            form = standard_form(model)
+        self.columns = form.columns
+        self._col_of = {id(v): j for j, v in enumerate(form.columns)}
+        self._row_of = {id(c): i for i, c in enumerate(form.rows)}
+        self.objective_offset = form.offset
+        self.n_cols, self.n_rows = len(form.columns), len(form.rows)
         self.highs = new_highs()
         self.options = options
         options.apply(self.highs)
-        self._pass(info.A.tocsc(), cost, col_lo, col_hi, np.where(np.isinf(lo), -inf, lo),
-                   np.where(np.isinf(hi), inf, hi))
+        self._pass(form.a, form.cost, _inf(form.col_lo), _inf(form.col_hi), _inf(form.row_lo), _inf(form.row_hi))
         self.x = np.zeros(self.n_cols)
         self.compile_time_s = time.perf_counter() - t0
 
@@ -118,11 +104,11 @@ class CompiledLP:
     # -- positions ---------------------------------------------------------
     def cols(self, var) -> np.ndarray:
         """Column of each member of *var* (iteration order); -1 if compiled away."""
-        return np.fromiter((self._col_of.get(id(v), -1) for v in var.values()), dtype=np.int64)
+        return _positions(self._col_of, var.values())
 
     def rows(self, con) -> np.ndarray:
         """Row of each member of *con* (iteration order); -1 if compiled away."""
-        return np.fromiter((self._row_of.get(id(c), -1) for c in con.values()), dtype=np.int64)
+        return _positions(self._row_of, con.values())
 
     # -- updates -----------------------------------------------------------
     def set_col_bounds(self, cols, lo, hi) -> None:
@@ -192,6 +178,11 @@ class CompiledLP:
         """Solution values at *cols*; columns compiled away read 0."""
         cols = np.asarray(cols)
         return np.where(cols >= 0, self.x[np.maximum(cols, 0)], 0.0)
+
+
+def _positions(position_of: dict, members) -> np.ndarray:
+    """``position_of[id(m)]`` for each of *members*, -1 where absent (iterated in C)."""
+    return np.fromiter(map(position_of.get, map(id, members), repeat(-1)), dtype=np.int64)
 
 
 def _present(idx, *arrays):
