@@ -74,7 +74,6 @@ class CompiledLP:
     """
 
     def __init__(self, model, options: SolverOptions | None = None):
-        t0 = time.perf_counter()
         options = options or SolverOptions()
         with PauseGC():
             form = standard_form(model)
@@ -88,7 +87,6 @@ class CompiledLP:
         options.apply(self.highs)
         self._pass(form.a, form.cost, _inf(form.col_lo), _inf(form.col_hi), _inf(form.row_lo), _inf(form.row_hi))
         self.x = np.zeros(self.n_cols)
-        self.compile_time_s = time.perf_counter() - t0
 
     def _pass(self, a, cost, col_lo, col_hi, row_lo, row_hi):
         lp = highspy.HighsLp()

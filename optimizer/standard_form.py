@@ -180,8 +180,8 @@ def standard_form(model) -> StandardForm:
     n_cols = len(terms.columns)
     in_obj = row_idx == n_rows
     cost = np.bincount(col_idx[in_obj], weights=coef[in_obj], minlength=n_cols)
+    # built from triplets: a repeated (row, column) pair is summed by the conversion
     a = sp.csc_matrix((coef[~in_obj], (row_idx[~in_obj], col_idx[~in_obj])), shape=(n_rows, n_cols))
-    a.sum_duplicates()
     bounds = np.array([v.bounds for v in terms.columns], dtype=float).reshape(n_cols, 2)
     return StandardForm(
         columns=terms.columns,

@@ -97,7 +97,7 @@ def reference(m):
     a = info.A.toarray()
     rows = {}
     for i, (con, sense) in enumerate(info.rows):
-        lo, hi, coefs = rows.get(con.name, (-np.inf, np.inf, {}))
+        lo, hi, _ = rows.get(con.name, (-np.inf, np.inf, {}))
         r = info.rhs[i]
         lo, hi = (r, r) if sense == 0 else ((lo, min(hi, r)) if sense == 1 else (max(lo, r), hi))
         coefs = {n: a[i, j] for j, n in enumerate(names) if a[i, j] != 0}
