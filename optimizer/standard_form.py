@@ -5,30 +5,35 @@
 Pyomo's ``LinearStandardFormCompiler`` walks every expression with its
 general visitor; on a 1,000-asset window that walk was ~40 % of the cold
 build (``benchmarks/bench_dispatch.py``).  The constraint bodies our blocks
-build are flat sums -- a ``LinearExpression`` of variables and
-``MonomialTermExpression`` terms with float coefficients -- so
-:func:`standard_form` reads those arguments directly and hands anything else
-(named expressions, products with parameters, a user's nonlinear term) to a
-small recursive reader, or for shapes it does not know, to Pyomo's own
+build are flat sums -- a ``LinearExpression`` of ``MonomialTermExpression``
+terms with float coefficients -- so :func:`standard_form` reads a whole
+indexed constraint of them at once: the terms of every row are gathered with
+C-level ``map`` calls, checked by type, and numbered with numpy.  A
+constraint with any other row (named expressions, products with parameters,
+fixed variables, a user's nonlinear term) is read row by row by a small
+recursive reader, or for shapes it does not know, by Pyomo's own
 ``generate_standard_repn``.  ``tests/test_standard_form.py`` checks it
 against ``LinearStandardFormCompiler`` on random models.
 
 Columns are the unfixed variables that appear in an active constraint or the
-objective, in order of first appearance; fixed variables become constants.
-Each active constraint is one row (ranged ones too).  Zero coefficients are
-dropped from the matrix, but a variable seen only with zero coefficients
-still gets its column, so a later coefficient update can reach it.
+objective, in the order the model declares them (variables from outside the
+model follow, in order of first appearance); fixed variables become
+constants.  Each active constraint is one row (ranged ones too).  Zero
+coefficients are dropped from the matrix, but a variable seen only with zero
+coefficients still gets its column, so a later coefficient update can reach it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter, itemgetter
 
 import numpy as np
 import scipy.sparse as sp
 from pyomo.core.base.constraint import Constraint
 from pyomo.core.base.objective import Objective, ObjectiveSense
-from pyomo.core.base.var import VarData
+from pyomo.core.base.var import Var, VarData
 from pyomo.core.expr.numeric_expr import (
     DivisionExpression,
     LinearExpression,
@@ -39,8 +44,12 @@ from pyomo.core.expr.numeric_expr import (
 )
 from pyomo.core.expr.numvalue import native_numeric_types, value
 from pyomo.repn import generate_standard_repn
+from pyomo.repn.beta.matrix import MatrixConstraint
 
 __all__ = ["StandardForm", "standard_form"]
+
+_args, _fixed, _active, _bounds = (attrgetter(a) for a in ("args", "fixed", "active", "bounds"))
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 @dataclass
@@ -63,59 +72,85 @@ class StandardForm:
 
 
 class _Terms:
-    """Collects ``(row, column, coefficient)`` triplets, numbering columns on first sight."""
+    """Collects the terms of every row in chunks: row numbers, the variable of
+    each term (a position in ``pool``) and coefficients."""
 
     def __init__(self):
-        self.columns: list = []
-        self.col_of: dict[int, int] = {}
-        self.row_idx: list[int] = []
-        self.col_idx: list[int] = []
-        self.coef: list[float] = []
+        self.rows: list = []        # per chunk: ndarray of row numbers
+        self.refs: list = []        # per chunk: ndarray of positions in pool
+        self.coefs: list = []       # per chunk: ndarray of coefficients
+        self.pool: list = []        # the variables terms refer to (repeats allowed)
+        self._pooled: dict[int, int] = {}
+        self._keep: list = []
+        self._unfixed: set[int] = set()
+        self._row: list[int] = []   # the term-by-term chunk, being filled
+        self._var: list = []
+        self._coef: list[float] = []
+
+    def _chunk(self, rows, variables, refs, coefs) -> None:
+        self.rows.append(np.asarray(rows, dtype=np.int64))
+        self.refs.append(self._base(variables) + np.asarray(refs, dtype=np.int64))
+        self.coefs.append(np.asarray(coefs, dtype=float))
+
+    def _base(self, variables) -> int:
+        """Where *variables* start in the pool; a list shared by several matrix
+        constraints (a block's :class:`~vpp.optimizer.blocks.MatrixRows`) is pooled once."""
+        base = self._pooled.get(id(variables))
+        if base is None:
+            base = len(self.pool)
+            self.pool.extend(variables)
+            self._pooled[id(variables)] = base
+            self._keep.append(variables)                # keeps the id valid while pooled
+        return base
+
+    def matrix(self, first_row: int, component):
+        """Read a Pyomo ``MatrixConstraint`` from its arrays: its active rows,
+        their lower and upper bounds.  None if a variable in it is fixed (its
+        rows then need the term-by-term reader)."""
+        prows, jcols, vals, varmap, ranges, types = _csr(component)
+        if id(varmap) not in self._unfixed:
+            if any(map(_fixed, varmap)):
+                return None
+            self._unfixed.add(id(varmap))
+        data = list(component.values())
+        active = np.fromiter(map(_active, data), dtype=bool, count=len(data))
+        counts = np.diff(prows)
+        keep = np.repeat(active, counts)
+        renumber = first_row + np.cumsum(active) - 1
+        self._chunk(np.repeat(renumber, counts)[keep], varmap, jcols[keep], vals[keep])
+        lo = np.where(types & MatrixConstraint.LowerBound, ranges[0::2], -np.inf)
+        hi = np.where(types & MatrixConstraint.UpperBound, ranges[1::2], np.inf)
+        return [d for d, a in zip(data, active.tolist(), strict=True) if a], lo[active], hi[active]
+
+    def flat(self, first_row: int, bodies) -> bool:
+        """Add the rows ``first_row, first_row + 1, ...`` with *bodies* if every
+        one is a flat ``LinearExpression`` of float-coefficient terms in unfixed
+        variables; return False (adding nothing) otherwise."""
+        if not all(b.__class__ is LinearExpression for b in bodies):
+            return False
+        arg_lists = list(map(_args, bodies))
+        flat = list(chain.from_iterable(arg_lists))
+        if set(map(type, flat)) - {MonomialTermExpression}:
+            return False
+        pairs = list(map(_args, flat))
+        coefs = list(map(_first, pairs))
+        variables = list(map(_second, pairs))
+        if (set(map(type, coefs)) - native_numeric_types
+                or not all(issubclass(t, VarData) for t in set(map(type, variables)))
+                or any(map(_fixed, variables))):
+            return False
+        counts = np.fromiter(map(len, arg_lists), dtype=np.int64, count=len(arg_lists))
+        self._chunk(np.repeat(np.arange(first_row, first_row + len(bodies)), counts), variables,
+                    np.arange(len(variables)), coefs)
+        return True
 
     def add(self, row: int, var, coef: float) -> None:
-        j = self.col_of.get(id(var))
-        if j is None:
-            j = self.col_of[id(var)] = len(self.columns)
-            self.columns.append(var)
-        if coef:
-            self.row_idx.append(row)
-            self.col_idx.append(j)
-            self.coef.append(coef)
+        self._row.append(row)
+        self._var.append(var)
+        self._coef.append(coef)
 
     def linear(self, row: int, expr, scale: float = 1.0) -> float:
-        """Add ``scale * expr`` to *row*; return its constant part."""
-        if expr.__class__ is LinearExpression:
-            return self._flat(row, expr.args, scale)
-        return self._any(row, expr, scale)
-
-    def _flat(self, row: int, args, scale: float) -> float:
-        # The hot loop of the compile (every term of every row): add() inlined.
-        const = 0.0
-        col_of, columns = self.col_of, self.columns
-        rows, cols, coefs = self.row_idx, self.col_idx, self.coef
-        for a in args:
-            cls = a.__class__
-            if cls is MonomialTermExpression:
-                c, v = a.args
-                if c.__class__ not in native_numeric_types or v.fixed:
-                    const += self._any(row, a, scale)
-                    continue
-            elif cls is VarData and not a.fixed:
-                c, v = 1.0, a
-            else:
-                const += self._any(row, a, scale)
-                continue
-            j = col_of.get(id(v))
-            if j is None:
-                j = col_of[id(v)] = len(columns)
-                columns.append(v)
-            if c:
-                rows.append(row)
-                cols.append(j)
-                coefs.append(scale * c)
-        return const
-
-    def _any(self, row: int, expr, scale: float) -> float:
+        """Add ``scale * expr`` to *row* term by term; return its constant part."""
         cls = expr.__class__
         if cls in native_numeric_types:
             return scale * expr
@@ -128,23 +163,23 @@ class _Terms:
             return scale * value(expr)
         if cls is MonomialTermExpression:
             c, v = expr.args
-            return self._any(row, v, scale * value(c))
+            return self.linear(row, v, scale * value(c))
         if cls in (LinearExpression, SumExpression):
-            return self._flat(row, expr.args, scale)
+            return sum(self.linear(row, a, scale) for a in expr.args)
         if cls is NegationExpression:
-            return self._any(row, expr.args[0], -scale)
+            return self.linear(row, expr.args[0], -scale)
         if cls is ProductExpression:
             a, b = expr.args
             if a.__class__ in native_numeric_types or not a.is_potentially_variable():
-                return self._any(row, b, scale * value(a))
+                return self.linear(row, b, scale * value(a))
             if b.__class__ in native_numeric_types or not b.is_potentially_variable():
-                return self._any(row, a, scale * value(b))
+                return self.linear(row, a, scale * value(b))
         if cls is DivisionExpression:
             a, b = expr.args
             if b.__class__ in native_numeric_types or not b.is_potentially_variable():
-                return self._any(row, a, scale / value(b))
+                return self.linear(row, a, scale / value(b))
         if expr.is_named_expression_type():
-            return self._any(row, expr.expr, scale)
+            return self.linear(row, expr.expr, scale)
         return self._repn(row, expr, scale)
 
     def _repn(self, row: int, expr, scale: float) -> float:
@@ -155,42 +190,99 @@ class _Terms:
             self.add(row, v, scale * value(c))
         return scale * value(repn.constant)
 
+    def triplets(self):
+        """All terms: row numbers, variables (positions in ``pool``), coefficients."""
+        self._chunk(self._row, self._var, np.arange(len(self._var)), self._coef)
+        self._row, self._var, self._coef = [], [], []
+        return np.concatenate(self.rows), np.concatenate(self.refs), np.concatenate(self.coefs)
+
+
+def _csr(component):
+    """The arrays a ``MatrixConstraint`` was built from (its constructor's arguments)."""
+    c = component
+    return (np.asarray(c._prows, dtype=np.int64), np.asarray(c._jcols, dtype=np.int64),
+            np.asarray(c._vals, dtype=float), c._varmap, np.asarray(c._ranges, dtype=float),
+            np.asarray(c._range_types, dtype=np.int64))
+
+
+def _bounded(cons) -> tuple[list, list, list]:
+    """Lower bounds, bodies and upper bounds of the constraints *cons*."""
+    triples = [c.to_bounded_expression(evaluate_bounds=True) for c in cons]
+    if not triples:
+        return [], [], []
+    lbs, bodies, ubs = zip(*triples, strict=True)
+    return list(lbs), list(bodies), list(ubs)
+
+
+def _number(model, pool: list, refs: np.ndarray) -> tuple[list, np.ndarray]:
+    """Columns (the distinct variables ``pool[refs]``, in the model's declaration
+    order, then any from outside it in order of first appearance) and each
+    term's column."""
+    ids = np.fromiter(map(id, pool), dtype=np.uint64, count=len(pool))[refs]
+    uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    declared = np.fromiter(map(id, chain.from_iterable(
+        v.values() for v in model.component_objects(Var, descend_into=True, sort=False))), dtype=np.uint64)
+    key = len(declared) + first.astype(np.int64)                 # outsiders last, by first sight
+    if uniq.size:
+        at = np.minimum(np.searchsorted(uniq, declared), uniq.size - 1)
+        hit = uniq[at] == declared
+        key[at[hit]] = np.flatnonzero(hit)
+    order = np.argsort(key, kind="stable")
+    column_of = np.empty(uniq.size, dtype=np.int64)
+    column_of[order] = np.arange(uniq.size)
+    return [pool[k] for k in refs[first[order]].tolist()], column_of[inverse.ravel()]
+
+
+def _read_rows(terms: _Terms, component, first_row: int):
+    """The active rows of one constraint component, their lower and upper bounds."""
+    if isinstance(component, MatrixConstraint):
+        read = terms.matrix(first_row, component)
+        if read is not None:
+            return read
+    cons = [c for c in component.values() if c.active]
+    lbs, bodies, ubs = _bounded(cons)
+    consts = [0.0] * len(cons) if terms.flat(first_row, bodies) else \
+        [terms.linear(first_row + k, body) for k, body in enumerate(bodies)]
+    lo = [-np.inf if lb is None else lb - c for lb, c in zip(lbs, consts, strict=True)]
+    hi = [np.inf if ub is None else ub - c for ub, c in zip(ubs, consts, strict=True)]
+    return cons, lo, hi
+
 
 def standard_form(model) -> StandardForm:
     """The linear *model* (one active objective) in matrix form; a maximised
     objective is negated so the form is always a minimisation."""
     terms = _Terms()
     rows, lo, hi = [], [], []
-    for con in model.component_data_objects(Constraint, active=True, descend_into=True, sort=False):
-        lb, body, ub = con.to_bounded_expression(evaluate_bounds=True)
-        const = terms.linear(len(rows), body)
-        rows.append(con)
-        lo.append(-np.inf if lb is None else lb - const)
-        hi.append(np.inf if ub is None else ub - const)
+    for component in model.component_objects(Constraint, active=True, descend_into=True, sort=False):
+        cons, c_lo, c_hi = _read_rows(terms, component, len(rows))
+        rows += cons
+        lo.append(np.asarray(c_lo, dtype=float))
+        hi.append(np.asarray(c_hi, dtype=float))
     objectives = list(model.component_data_objects(Objective, active=True, descend_into=True))
     if len(objectives) != 1:
         raise ValueError(f"the model needs exactly one active objective, it has {len(objectives)}")
     obj = objectives[0]
     sense = -1.0 if obj.sense == ObjectiveSense.maximize else 1.0
     n_rows = len(rows)
-    offset = terms.linear(n_rows, obj.expr, sense)          # objective terms go to a scratch row
-    row_idx = np.asarray(terms.row_idx, dtype=np.int64)
-    col_idx = np.asarray(terms.col_idx, dtype=np.int64)
-    coef = np.asarray(terms.coef, dtype=float)
-    n_cols = len(terms.columns)
+    offset = 0.0 if sense > 0 and terms.flat(n_rows, [obj.expr]) else \
+        terms.linear(n_rows, obj.expr, sense)                 # objective terms go to a scratch row
+    row_idx, refs, coef = terms.triplets()
+    columns, col_idx = _number(model, terms.pool, refs)
+    n_cols = len(columns)
     in_obj = row_idx == n_rows
     cost = np.bincount(col_idx[in_obj], weights=coef[in_obj], minlength=n_cols)
     # built from triplets: a repeated (row, column) pair is summed by the conversion
-    a = sp.csc_matrix((coef[~in_obj], (row_idx[~in_obj], col_idx[~in_obj])), shape=(n_rows, n_cols))
-    bounds = np.array([v.bounds for v in terms.columns], dtype=float).reshape(n_cols, 2)
+    keep = ~in_obj & (coef != 0.0)
+    a = sp.csc_matrix((coef[keep], (row_idx[keep], col_idx[keep])), shape=(n_rows, n_cols))
+    bounds = np.array(list(map(_bounds, columns)), dtype=float).reshape(n_cols, 2)
     return StandardForm(
-        columns=terms.columns,
+        columns=columns,
         rows=rows,
         a=a,
         cost=cost,
         offset=float(offset),
         col_lo=np.where(np.isnan(bounds[:, 0]), -np.inf, bounds[:, 0]),
         col_hi=np.where(np.isnan(bounds[:, 1]), np.inf, bounds[:, 1]),
-        row_lo=np.asarray(lo, dtype=float),
-        row_hi=np.asarray(hi, dtype=float),
+        row_lo=np.concatenate([np.zeros(0), *lo]),
+        row_hi=np.concatenate([np.zeros(0), *hi]),
     )

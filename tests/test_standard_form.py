@@ -18,6 +18,7 @@ from pyomo.environ import (
     minimize,
     quicksum,
 )
+from pyomo.repn.beta.matrix import MatrixConstraint
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from vpp.optimizer.blocks import linear
@@ -66,9 +67,43 @@ def models(draw):
     m.e = Expression(expr=draw(coef) * m.x[n - 1] + 1.5)
     exprs = [constraint(draw, m) for _ in range(draw(st.integers(1, 6)))]
     m.c = Constraint(range(len(exprs)), rule=lambda _, i: exprs[i])
+    if draw(st.booleans()):
+        m.flat = Constraint(range(2), rule=lambda _, i: flat_row(draw, m))     # read as one batch
+    if draw(st.booleans()):
+        m.mat = matrix_constraint(draw, m)
     sense = draw(st.sampled_from([minimize, maximize]))
     m.o = Objective(expr=quicksum(term(draw, m) for _ in range(draw(st.integers(1, 4)))) + draw(coef), sense=sense)
     return m
+
+
+def flat_row(draw, m):
+    """A row the way the grid block writes it: ``linear(...)`` against a constant."""
+    n = len(m.x)
+    body = linear([(draw(coef), m.x[draw(st.integers(0, n - 1))]) for _ in range(draw(st.integers(1, 3)))])
+    return body <= draw(coef) if draw(st.booleans()) else body == draw(coef)
+
+
+def matrix_constraint(draw, m):
+    """A Pyomo ``MatrixConstraint`` (as the storage and thermal blocks write), rows of every
+    bound type, sometimes one deactivated."""
+    n_rows, n = draw(st.integers(1, 4)), len(m.x)
+    counts = [draw(st.integers(0, 3)) for _ in range(n_rows)]
+    jcols = np.array([draw(st.integers(0, n - 1)) for _ in range(sum(counts))], dtype=int)
+    vals = np.array([draw(coef) for _ in range(sum(counts))])
+    kinds = [draw(st.sampled_from([MatrixConstraint.Equality, MatrixConstraint.LowerBound,
+                                   MatrixConstraint.UpperBound,
+                                   MatrixConstraint.LowerBound | MatrixConstraint.UpperBound]))
+             for _ in range(n_rows)]
+    ranges = []
+    for _ in range(n_rows):
+        lo = draw(coef)
+        ranges += [lo, lo + draw(st.floats(0, 3).map(lambda x: round(x, 2)))]
+    con = MatrixConstraint(n_rows, n, len(vals), np.concatenate([[0], np.cumsum(counts)]), jcols, vals,
+                           np.array(ranges), np.array(kinds, dtype=np.uint8), list(m.x.values()))
+    if draw(st.integers(0, 3)) == 0:
+        con.construct()
+        con[draw(st.integers(0, n_rows - 1))].deactivate()
+    return con
 
 
 def constraint(draw, m):
