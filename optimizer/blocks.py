@@ -44,8 +44,9 @@ def linear(terms) -> LinearExpression:
 
 
 def var_rows(var, n_rows: int, n_cols: int) -> list[list]:
-    """The members of a ``Var`` indexed ``(range(n_rows), range(n_cols))`` as nested lists."""
-    flat = list(var.values())
+    """The members of a ``Var`` indexed ``(range(n_rows), range(n_cols))`` (or the
+    list of them) as nested lists."""
+    flat = var if isinstance(var, list) else list(var.values())
     return [flat[i * n_cols:(i + 1) * n_cols] for i in range(n_rows)]
 
 
@@ -64,8 +65,9 @@ def _asset_nodes(forms) -> np.ndarray:
     return np.concatenate([[f.node] * f.n_assets for f in forms]) if forms else np.empty(0, dtype=object)
 
 
-def _bounded_var(m, name, index: tuple, lo, hi):
-    """``Var(*index)`` with bounds from arrays over the index (infinite: no bound).
+def _bounded_var(m, name, index: tuple, lo, hi) -> list:
+    """Add ``Var(*index)`` with bounds from arrays over the index (infinite: no
+    bound) to *m*; return its members in iteration order.
 
     The commonest value of each bound is declared with the ``Var`` (Pyomo
     copies one template member per index) and only the others are set member
@@ -79,7 +81,7 @@ def _bounded_var(m, name, index: tuple, lo, hi):
     for bound, values, rest in (("lower", lo, lo_rest), ("upper", hi, hi_rest)):
         for k, x in zip(rest.tolist(), values[rest].tolist(), strict=True):
             setattr(members[k], bound, x if np.isfinite(x) else None)
-    return var
+    return members
 
 
 def _commonest(values: np.ndarray) -> tuple[float | None, np.ndarray]:
@@ -98,7 +100,7 @@ class MatrixRows:
 
     Parameters
     ----------
-    *variables : indexed ``Var``
+    *variables : indexed ``Var``, or ``(Var, list of its members)``
         Every variable the rows may use.
     """
 
@@ -106,8 +108,9 @@ class MatrixRows:
         self.varmap: list = []
         self.start: dict[int, int] = {}
         for var in variables:
+            var, members = var if isinstance(var, tuple) else (var, var.values())
             self.start[id(var)] = len(self.varmap)
-            self.varmap.extend(var.values())
+            self.varmap.extend(members)
 
     def add(self, m, name: str, shape: tuple, terms, lo, hi) -> MatrixConstraint:
         """Add ``lo <= sum_k coef_k * x_k <= hi`` for every row of *shape* to *m*;
@@ -178,10 +181,9 @@ class CurtailableBlock(_Block):
         self.node_list = sorted(set(self.nodes.tolist()))
         self.penalty = penalty_cny_per_kwh
         avail = self._data(forms)
-        m.cu_p = _bounded_var(m, "cu_p", (range(len(self.node_list)), range(self.H)),
-                              np.zeros_like(avail), avail)
+        p = _bounded_var(m, "cu_p", (range(len(self.node_list)), range(self.H)), 0.0, avail)
         self.m = m
-        self._p = var_rows(m.cu_p, len(self.node_list), self.H)
+        self._p = var_rows(p, len(self.node_list), self.H)
 
     def _data(self, forms) -> np.ndarray:
         per_asset = stack(forms, "p_max_kw") if forms else np.zeros((0, self.H))
@@ -280,22 +282,22 @@ class StorageBlock(_Block):
             if forms else np.zeros(0, bool)
         self.dis_idx = np.flatnonzero(self.dis).tolist()
         N, H = self.N, self.H
-        m.st_pc = _bounded_var(m, "st_pc", (range(N), range(H)), 0.0, d["pc_max"])
-        m.st_pd = _bounded_var(m, "st_pd", (self.dis_idx, range(H)), 0.0, d["pd_max"][self.dis])
-        m.st_e = _bounded_var(m, "st_e", (range(N), range(H + 1)), d["e_lo"], d["e_hi"])
+        pc = _bounded_var(m, "st_pc", (range(N), range(H)), 0.0, d["pc_max"])
+        pd = _bounded_var(m, "st_pd", (self.dis_idx, range(H)), 0.0, d["pd_max"][self.dis])
+        e = _bounded_var(m, "st_e", (range(N), range(H + 1)), d["e_lo"], d["e_hi"])
         m.st_u = Var(range(N), domain=NonNegativeReals)
-        pc, u = var_rows(m.st_pc, N, H), list(m.st_u.values())
-        pd = dict(zip(self.dis_idx, var_rows(m.st_pd, len(self.dis_idx), H), strict=True))
+        u = list(m.st_u.values())
         e_at = positions((N, H + 1))
         pd_at = np.cumsum(self.dis)[:, None] - 1                     # row of asset i in st_pd
-        rows = MatrixRows(m.st_pc, m.st_pd, m.st_e, m.st_u)
+        rows = MatrixRows((m.st_pc, pc), (m.st_pd, pd), (m.st_e, e), (m.st_u, u))
         rows.add(m, "st_dyn", (N, H), [
             (m.st_e, e_at[:, 1:], 1.0), (m.st_e, e_at[:, :-1], -d["a"]), (m.st_pc, positions((N, H)), -d["kc"]),
             (m.st_pd, np.maximum(pd_at, 0) * H + np.arange(H), d["kd"], self.dis[:, None])], 0.0, 0.0)
         rows.add(m, "st_target", (N,), [(m.st_e, e_at[:, H], 1.0), (m.st_u, positions(N), 1.0)],
-                    d["target"], np.inf)
+                 d["target"], np.inf)
         self.m = m
-        self._pc, self._pd, self._u = pc, pd, u
+        self._pc, self._u = var_rows(pc, N, H), u
+        self._pd = dict(zip(self.dis_idx, var_rows(pd, len(self.dis_idx), H), strict=True))
         self._coeffs = (d["a"], d["kc"], d["kd"])
         self._costs = (d["thr"], d["short"])
 
@@ -400,19 +402,20 @@ class ThermalBlock(_Block):
         self.S = max((f.n_states for f in forms), default=1)
         d = self._data(forms)
         N, H, S = self.N, self.H, self.S
-        m.th_p = _bounded_var(m, "th_p", (range(N), range(H)), 0.0, d["p_max"])
+        p = _bounded_var(m, "th_p", (range(N), range(H)), 0.0, d["p_max"])
         lo, hi = np.full((N, H + 1, S), -np.inf), np.full((N, H + 1, S), np.inf)
         lo[:, 0], hi[:, 0] = d["t0"], d["t0"]      # the initial state: fixed by bounds, which update() moves
-        m.th_T = _bounded_var(m, "th_T", (range(N), range(H + 1), range(S)), lo, hi)
+        T = _bounded_var(m, "th_T", (range(N), range(H + 1), range(S)), lo, hi)
         m.th_u = Var(range(N), range(H), domain=NonNegativeReals)
         T_at, p_at, u_at = positions((N, H + 1, S)), positions((N, H)), positions((N, H))
-        rows = MatrixRows(m.th_p, m.th_T, m.th_u)
+        u = list(m.th_u.values())
+        rows = MatrixRows((m.th_p, p), (m.th_T, T), (m.th_u, u))
         rows.add(m, "th_dyn", (N, H, S), [
             (m.th_T, T_at[:, 1:, :], 1.0), (m.th_p, p_at[..., None], -d["b"]),
             *[(m.th_T, T_at[:, :-1, k, None], -d["a"][..., k]) for k in range(S)]], d["d"], d["d"])
         rows.add(m, "th_hi", (N, H), [(m.th_T, T_at[:, 1:, 0], 1.0), (m.th_u, u_at, -1.0)], -np.inf, d["t_max"])
         rows.add(m, "th_lo", (N, H), [(m.th_T, T_at[:, 1:, 0], 1.0), (m.th_u, u_at, 1.0)], d["t_min"], np.inf)
-        p, u = var_rows(m.th_p, N, H), var_rows(m.th_u, N, H)
+        p, u = var_rows(p, N, H), var_rows(u, N, H)
         self.m = m
         self._p, self._u = p, u
         self._coeffs = (d["a"], d["b"])

@@ -77,9 +77,9 @@ class CompiledLP:
         options = options or SolverOptions()
         with PauseGC():
             form = standard_form(model)
-        self.columns = form.columns
-        self._col_of = {id(v): j for j, v in enumerate(form.columns)}
-        self._row_of = {id(c): i for i, c in enumerate(form.rows)}
+        self.columns, self._rows = form.columns, form.rows
+        self._var_columns, self._constraint_rows = form.var_columns, form.constraint_rows
+        self._col_of = self._row_of = None          # by member, built on first use
         self.objective_offset = form.offset
         self.n_cols, self.n_rows = len(form.columns), len(form.rows)
         self.highs = new_highs()
@@ -102,10 +102,20 @@ class CompiledLP:
     # -- positions ---------------------------------------------------------
     def cols(self, var) -> np.ndarray:
         """Column of each member of *var* (iteration order); -1 if compiled away."""
+        known = self._var_columns.get(id(var))
+        if known is not None and known[0] is var:
+            return known[1].copy()
+        if self._col_of is None:
+            self._col_of = {id(v): j for j, v in enumerate(self.columns)}
         return _positions(self._col_of, var.values())
 
     def rows(self, con) -> np.ndarray:
         """Row of each member of *con* (iteration order); -1 if compiled away."""
+        known = self._constraint_rows.get(id(con))
+        if known is not None and known[0] is con:
+            return known[1].copy()
+        if self._row_of is None:
+            self._row_of = {id(c): i for i, c in enumerate(self._rows)}
         return _positions(self._row_of, con.values())
 
     # -- updates -----------------------------------------------------------

@@ -57,7 +57,10 @@ class StandardForm:
     """``min c x + offset  s.t.  row_lo <= A x <= row_hi,  col_lo <= x <= col_hi``.
 
     ``columns`` and ``rows`` hold the Pyomo ``VarData`` and ``ConstraintData``
-    of each column and row.  Infinite bounds are ``+-inf``.
+    of each column and row.  Infinite bounds are ``+-inf``.  ``var_columns``
+    and ``constraint_rows`` map ``id`` of each ``Var`` and ``Constraint``
+    component to ``(component, positions)``: the column or row of each member
+    in iteration order, -1 for a member that is not one.
     """
 
     columns: list
@@ -69,6 +72,8 @@ class StandardForm:
     col_hi: np.ndarray
     row_lo: np.ndarray
     row_hi: np.ndarray
+    var_columns: dict
+    constraint_rows: dict
 
 
 class _Terms:
@@ -116,11 +121,11 @@ class _Terms:
         active = np.fromiter(map(_active, data), dtype=bool, count=len(data))
         counts = np.diff(prows)
         keep = np.repeat(active, counts)
-        renumber = first_row + np.cumsum(active) - 1
+        renumber = _row_positions(active, first_row)
         self._chunk(np.repeat(renumber, counts)[keep], varmap, jcols[keep], vals[keep])
         lo = np.where(types & MatrixConstraint.LowerBound, ranges[0::2], -np.inf)
         hi = np.where(types & MatrixConstraint.UpperBound, ranges[1::2], np.inf)
-        return [d for d, a in zip(data, active.tolist(), strict=True) if a], lo[active], hi[active]
+        return [d for d, a in zip(data, active.tolist(), strict=True) if a], lo[active], hi[active], renumber
 
     def flat(self, first_row: int, bodies) -> bool:
         """Add the rows ``first_row, first_row + 1, ...`` with *bodies* if every
@@ -214,47 +219,59 @@ def _bounded(cons) -> tuple[list, list, list]:
     return list(lbs), list(bodies), list(ubs)
 
 
-def _number(model, pool: list, refs: np.ndarray) -> tuple[list, np.ndarray]:
+def _number(model, pool: list, refs: np.ndarray) -> tuple[list, np.ndarray, dict]:
     """Columns (the distinct variables ``pool[refs]``, in the model's declaration
-    order, then any from outside it in order of first appearance) and each
-    term's column."""
+    order, then any from outside it in order of first appearance), each
+    term's column, and each ``Var`` component's columns (see :class:`StandardForm`)."""
     ids = np.fromiter(map(id, pool), dtype=np.uint64, count=len(pool))[refs]
     uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    declared = np.fromiter(map(id, chain.from_iterable(
-        v.values() for v in model.component_objects(Var, descend_into=True, sort=False))), dtype=np.uint64)
+    components = list(model.component_objects(Var, descend_into=True, sort=False))
+    sizes = [len(v) for v in components]
+    declared = np.fromiter(map(id, chain.from_iterable(v.values() for v in components)), dtype=np.uint64,
+                           count=sum(sizes))
     key = len(declared) + first.astype(np.int64)                 # outsiders last, by first sight
-    if uniq.size:
-        at = np.minimum(np.searchsorted(uniq, declared), uniq.size - 1)
-        hit = uniq[at] == declared
-        key[at[hit]] = np.flatnonzero(hit)
+    at = np.minimum(np.searchsorted(uniq, declared), max(uniq.size - 1, 0))
+    hit = uniq[at] == declared if uniq.size else np.zeros(declared.size, dtype=bool)
+    key[at[hit]] = np.flatnonzero(hit)
     order = np.argsort(key, kind="stable")
     column_of = np.empty(uniq.size, dtype=np.int64)
     column_of[order] = np.arange(uniq.size)
-    return [pool[k] for k in refs[first[order]].tolist()], column_of[inverse.ravel()]
+    member_column = np.where(hit, column_of[at] if uniq.size else -1, -1)
+    bounds = np.cumsum([0, *sizes])
+    var_columns = {id(v): (v, member_column[bounds[k]:bounds[k + 1]]) for k, v in enumerate(components)}
+    return [pool[k] for k in refs[first[order]].tolist()], column_of[inverse.ravel()], var_columns
 
 
 def _read_rows(terms: _Terms, component, first_row: int):
-    """The active rows of one constraint component, their lower and upper bounds."""
+    """The active rows of one constraint component, their lower and upper bounds,
+    and the row of each member (-1 if inactive)."""
     if isinstance(component, MatrixConstraint):
         read = terms.matrix(first_row, component)
         if read is not None:
             return read
-    cons = [c for c in component.values() if c.active]
+    members = list(component.values())
+    active = np.fromiter(map(_active, members), dtype=bool, count=len(members))
+    cons = [c for c, a in zip(members, active.tolist(), strict=True) if a]
     lbs, bodies, ubs = _bounded(cons)
     consts = [0.0] * len(cons) if terms.flat(first_row, bodies) else \
         [terms.linear(first_row + k, body) for k, body in enumerate(bodies)]
     lo = [-np.inf if lb is None else lb - c for lb, c in zip(lbs, consts, strict=True)]
     hi = [np.inf if ub is None else ub - c for ub, c in zip(ubs, consts, strict=True)]
-    return cons, lo, hi
+    return cons, lo, hi, _row_positions(active, first_row)
+
+
+def _row_positions(active: np.ndarray, first_row: int) -> np.ndarray:
+    return np.where(active, first_row + np.cumsum(active) - 1, -1)
 
 
 def standard_form(model) -> StandardForm:
     """The linear *model* (one active objective) in matrix form; a maximised
     objective is negated so the form is always a minimisation."""
     terms = _Terms()
-    rows, lo, hi = [], [], []
+    rows, lo, hi, constraint_rows = [], [], [], {}
     for component in model.component_objects(Constraint, active=True, descend_into=True, sort=False):
-        cons, c_lo, c_hi = _read_rows(terms, component, len(rows))
+        cons, c_lo, c_hi, positions = _read_rows(terms, component, len(rows))
+        constraint_rows[id(component)] = (component, positions)
         rows += cons
         lo.append(np.asarray(c_lo, dtype=float))
         hi.append(np.asarray(c_hi, dtype=float))
@@ -267,7 +284,7 @@ def standard_form(model) -> StandardForm:
     offset = 0.0 if sense > 0 and terms.flat(n_rows, [obj.expr]) else \
         terms.linear(n_rows, obj.expr, sense)                 # objective terms go to a scratch row
     row_idx, refs, coef = terms.triplets()
-    columns, col_idx = _number(model, terms.pool, refs)
+    columns, col_idx, var_columns = _number(model, terms.pool, refs)
     n_cols = len(columns)
     in_obj = row_idx == n_rows
     cost = np.bincount(col_idx[in_obj], weights=coef[in_obj], minlength=n_cols)
@@ -285,4 +302,6 @@ def standard_form(model) -> StandardForm:
         col_hi=np.where(np.isnan(bounds[:, 1]), np.inf, bounds[:, 1]),
         row_lo=np.concatenate([np.zeros(0), *lo]),
         row_hi=np.concatenate([np.zeros(0), *hi]),
+        var_columns=var_columns,
+        constraint_rows=constraint_rows,
     )

@@ -13,6 +13,7 @@ from pyomo.environ import (
     Expression,
     Objective,
     Param,
+    Reference,
     Var,
     maximize,
     minimize,
@@ -22,6 +23,7 @@ from pyomo.repn.beta.matrix import MatrixConstraint
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from vpp.optimizer.blocks import linear
+from vpp.optimizer.lp import CompiledLP
 from vpp.optimizer.standard_form import standard_form
 
 coef = st.floats(-5, 5, allow_nan=False).map(lambda x: round(x, 3))
@@ -211,3 +213,31 @@ def test_zero_coefficient_keeps_its_column():
     f = standard_form(m)
     assert [v.name for v in f.columns] == ["x[0]", "x[1]"]
     assert f.a.nnz == 1
+
+
+def test_positions_of_members_match_the_compiled_columns_and_rows():
+    """``CompiledLP.cols`` / ``rows`` (read from the compile) agree with looking each
+    member up in the compiled columns and rows, for components, a Reference, a
+    variable never used, a deactivated row and a component added after compiling."""
+    m = ConcreteModel()
+    m.x = Var(range(2), range(2), bounds=(0, 1))
+    m.unused = Var(range(2))
+    m.first = Reference(m.x[:, 0])
+    m.c = Constraint(range(2), rule=lambda _, i: m.x[i, 0] + 2 * m.x[i, 1] >= 0.5)
+    m.c[0].deactivate()
+    m.mat = MatrixConstraint(1, 2, 2, np.array([0, 2]), np.array([0, 1]), np.array([1.0, -1.0]),
+                             np.array([0.0, 0.0]), np.array([MatrixConstraint.Equality], dtype=np.uint8),
+                             [m.x[1, 1], m.x[0, 0]])
+    m.o = Objective(expr=m.x[0, 1])
+    lp = CompiledLP(m)
+    rows = standard_form(m).rows                        # the same rows in the same order
+    m.late = Constraint(expr=m.x[0, 0] <= 1)            # added after compiling: no row
+
+    def by_identity(members, pool):
+        return [next((k for k, p in enumerate(pool) if p is x), -1) for x in members]
+
+    for var in (m.x, m.unused, m.first):
+        assert lp.cols(var).tolist() == by_identity(var.values(), lp.columns)
+    for con in (m.c, m.mat, m.late):
+        assert lp.rows(con).tolist() == by_identity(con.values(), rows)
+    assert lp.rows(m.c).tolist() == [-1, 0] and lp.rows(m.late).tolist() == [-1]
