@@ -11,7 +11,7 @@ per-asset constraint families (storage and thermal dynamics, targets,
 comfort bands) are written as arrays into Pyomo ``MatrixConstraint``
 components (:class:`MatrixRows`): the same rows, without one expression
 object per term, which took the 1,000-asset reference LP's build from
-1.5 s to 0.8 s (``docs/SOLVER.md``).  Their rows are numbered in C order
+1.5 s to 0.65 s (``docs/SOLVER.md``).  Their rows are numbered in C order
 (``st_dyn[i * H + t]``); a user's hook reads, deactivates or adds to them
 like any Pyomo constraint.
 
