@@ -16,7 +16,12 @@ and every strategy sees the same cars:
 
 * arrivals per station and local day are Poisson with a mean of
   ``sessions_per_day_*`` times the station's chargers, by day type (weekday:
-  Monday-Friday, weekend: Saturday-Sunday; holidays are not modelled);
+  Monday-Friday, weekend: Saturday-Sunday; holidays are not modelled); or,
+  for home charging (``arrival_process = "household"``, the residential
+  default), each charger has its own car, which arrives on a local day with
+  probability ``sessions_per_day_*`` unless that day's arrival falls before
+  the departure of its previous session (it is still plugged in), so no car
+  ever finds its home charger busy;
 * the arrival's local hour follows a normal mixture, wrapped into the day;
 * dwell time, requested energy, battery capacity, arrival state of charge,
   the battery's C-rate and the patience are independent draws; the request is
@@ -201,14 +206,15 @@ def _uniform(low: float, high: float) -> dict:
 #: unless marked; the shapes follow the sources in the module docstring.
 #: Arrival rates are per charger and before balking.
 STATION_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Home chargers (7 kW AC, docs/SOURCES.md), one per home: plug-in after
-    # the evening commute, overnight dwell; a car with a 60 kWh pack plugs in
-    # every other day or so.  A second car finding the home charger busy
-    # charges elsewhere (patience 0): about a quarter of arrivals.
+    # Home chargers (7 kW AC, docs/SOURCES.md), one per home with its own car:
+    # plug-in after the evening commute, overnight dwell; a car with a 60 kWh
+    # pack plugs in on about every other day (household process: a car still
+    # plugged in from an earlier day does not arrive again, nobody queues).
     "residential": {
         "charger_kw": 7.0,
         "efficiency": 0.95,
         "chargers_per_station": 1,
+        "arrival_process": "household",
         "patience_min": 0.0,
         "sessions_per_day_weekday": 0.6,
         "sessions_per_day_weekend": 0.5,
@@ -226,6 +232,7 @@ STATION_DEFAULTS: dict[str, dict[str, Any]] = {
     # finding the garage's chargers busy parks without charging.
     "workplace": {
         "charger_kw": 7.0,
+        "arrival_process": "poisson",
         "efficiency": 0.95,
         "chargers_per_station": 10,
         "patience_min": 0.0,
@@ -247,6 +254,7 @@ STATION_DEFAULTS: dict[str, dict[str, Any]] = {
     # 15-30 min for a free charger; they arrive with a lower charge.
     "public_fast": {
         "charger_kw": 120.0,
+        "arrival_process": "poisson",
         "efficiency": 0.93,
         "chargers_per_station": 8,
         "patience_min": _uniform(15.0, 30.0),
@@ -284,11 +292,19 @@ class EVParams(FleetParams):
     station_limit_kw : float
         Connection limit per station on the sum of its chargers' charging
         power, and on the sum of their discharging power (``inf``: none). [kW]
+    arrival_process : {"poisson", "household"}
+        ``"poisson"``: cars arrive at a station as a Poisson process, and one
+        that finds every charger busy waits up to its patience (public and
+        workplace charging).  ``"household"``: each charger has its own car,
+        which arrives on a local day with probability ``sessions_per_day_*``
+        unless it is still plugged in from an earlier day; nobody queues
+        (home charging).
     patience_min : float or distribution
         How long a car waits for a free charger before leaving (per car). [min]
     sessions_per_day_weekday, sessions_per_day_weekend : float
         Mean number of cars arriving per charger per local day (Poisson),
-        before balking. [1/day]
+        before balking; with ``arrival_process = "household"``, the
+        probability that a charger's car arrives that day (at most 1). [1/day]
     arrival_weekday, arrival_weekend : list of ArrivalComponent
         Normal mixture of the arrival's local time of day. [h]
     dwell_h : float or distribution
@@ -336,6 +352,7 @@ class EVParams(FleetParams):
     charger_kw: _Positive  # docs/SOURCES.md sizes
     efficiency: _Efficiency  # assumption
     chargers_per_station: int = Field(ge=1)  # assumption
+    arrival_process: Literal["poisson", "household"]  # by station type
     station_limit_kw: float = Field(float("inf"), gt=0)  # assumption: no limit unless given
     patience_min: _NonNegative  # assumption
     sessions_per_day_weekday: float = Field(ge=0)  # assumption (fast: ~2 % utilisation)
@@ -365,6 +382,14 @@ class EVParams(FleetParams):
             if defaults is not None:
                 data = {**defaults, **data}
         return data
+
+    @field_validator("sessions_per_day_weekday", "sessions_per_day_weekend")
+    @classmethod
+    def _household_rate(cls, value: float, info: ValidationInfo) -> float:
+        if info.data.get("arrival_process") == "household" and value > 1.0:
+            raise ValueError('with arrival_process = "household" this is the probability that a car '
+                             "arrives on a day, at most 1")
+        return value
 
     @field_validator("sessions_csv")
     @classmethod
@@ -702,6 +727,28 @@ def _car_draws(params: EVParams, energy_kwh: np.ndarray, rng: np.random.Generato
     }
 
 
+def _household_days(p_day: np.ndarray, n_cars: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Day and car of each draw of the household process: car ``c`` (one per
+    charger) tries to arrive on day ``d`` with probability ``p_day[d]``; day-major."""
+    day, car = np.nonzero(rng.random((len(p_day), n_cars)) < p_day[:, None])
+    return day, car
+
+
+def _car_is_back(day: np.ndarray, car: np.ndarray, arrival_step: np.ndarray, dwell_steps: np.ndarray) -> np.ndarray:
+    """Which household arrivals happen: a car still plugged in from an earlier
+    day (arrival before that session's departure step) does not arrive again.
+    *day* is non-decreasing (arrivals of one day follow the previous day's)."""
+    keep = np.zeros(len(day), dtype=bool)
+    free_from = np.full(int(car.max(initial=-1)) + 1, np.iinfo(np.int64).min)
+    bounds = np.searchsorted(day, np.arange(int(day.max(initial=-1)) + 2))
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        c = car[lo:hi]                                  # each car at most once per day
+        back = arrival_step[lo:hi] >= free_from[c]
+        keep[lo:hi] = back
+        free_from[c[back]] = arrival_step[lo:hi][back] + dwell_steps[lo:hi][back]
+    return keep
+
+
 def draw_sessions(params: EVParams, chargers_at: np.ndarray, timeline: Timeline, rng: np.random.Generator) -> Sessions:
     """Draw every car that comes to the stations, from the day before the start.
 
@@ -725,11 +772,15 @@ def draw_sessions(params: EVParams, chargers_at: np.ndarray, timeline: Timeline,
     day_offset_s = np.asarray((days - timeline.start) / pd.Timedelta(seconds=1), dtype=float)
     weekend = np.asarray(days.day_of_week >= 5)
     per_charger = np.where(weekend, params.sessions_per_day_weekend, params.sessions_per_day_weekday)
-    n_st = len(chargers_at)
-    counts = rng.poisson(per_charger[:, None] * chargers_at[None, :]).ravel()  # day-major
-    day = np.repeat(np.repeat(np.arange(len(days)), n_st), counts)
-    station = np.repeat(np.tile(np.arange(n_st), len(days)), counts)
-    n = int(counts.sum())
+    if params.arrival_process == "household":
+        day, car = _household_days(per_charger, int(chargers_at.sum()), rng)
+        station = np.repeat(np.arange(len(chargers_at)), chargers_at)[car]
+    else:
+        n_st = len(chargers_at)
+        counts = rng.poisson(per_charger[:, None] * chargers_at[None, :]).ravel()  # day-major
+        day = np.repeat(np.repeat(np.arange(len(days)), n_st), counts)
+        station = np.repeat(np.tile(np.arange(n_st), len(days)), counts)
+    n = len(day)
 
     hours = np.empty(n)
     on_weekend = weekend[day]
@@ -742,6 +793,8 @@ def draw_sessions(params: EVParams, chargers_at: np.ndarray, timeline: Timeline,
     arrival_s = day_offset_s[day] + 3600.0 * hours
     a, dwell = _on_grid(arrival_s, arrival_s + 3600.0 * dwell_h, timeline.step_s)
     keep = a < timeline.n_steps
+    if params.arrival_process == "household":
+        keep &= _car_is_back(day, car, a, dwell)
     order = np.argsort(arrival_s[keep], kind="stable")
     return Sessions(
         arrival_s=arrival_s[keep][order],

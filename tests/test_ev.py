@@ -26,6 +26,7 @@ from vpp.assets import FleetContext, fleet_type
 from vpp.assets.ev import (
     EVFleet,
     EVParams,
+    _car_is_back,
     allocate_station_kw,
     energy_window_kwh,
     read_sessions_csv,
@@ -237,6 +238,8 @@ def test_overrides_keep_other_station_defaults():
         ({"charger_kw": {"dist": "normal", "mean": 7, "std": 1}}, "charger_kw"),
         ({"arrival_weekday": [{"weight": 1, "mean_h": 25, "std_h": 1}]}, "arrival_weekday"),
         ({"sessions_per_day_weekday": -1}, "sessions_per_day_weekday"),
+        ({"sessions_per_day_weekend": 1.5}, "sessions_per_day_weekend"),   # household: a probability
+        ({"arrival_process": "batch"}, "arrival_process"),
         ({"station_type": "highway"}, "station_type"),
         ({"chargers_kw": 7}, "chargers_kw"),
         ({"chargers_per_station": 0}, "chargers_per_station"),
@@ -780,7 +783,9 @@ BUSY_FAST = dict(
     v2g=True,
     v2g_kw=40.0,
 )
-HOMES = dict(station_type="residential", sessions_per_day_weekday=2.0, v2g=True, v2g_min_soc_frac=0.5)
+# Home chargers under a heavy Poisson stream (two cars a day per charger, most balk).
+HOMES = dict(station_type="residential", arrival_process="poisson", sessions_per_day_weekday=2.0, v2g=True,
+             v2g_min_soc_frac=0.5)
 
 
 def _plug_mask(f: EVFleet, df: pd.DataFrame, n_steps: int):
@@ -1089,6 +1094,49 @@ def test_no_two_cars_on_one_charger(weekday_fleet):
     info = weekday_fleet.info()
     assert len(_new_sessions(weekday_fleet)) == info["ev_arrivals"]
     assert 0 < info["ev_balked_arrivals"] < info["ev_arrivals"] / 10
+
+
+def test_household_car_back_by_hand():
+    """Car 0 arrives on days 0 and 1 but is still plugged in on day 1 (leaves at
+    step 130 > 120): only its day-2 arrival follows.  Car 1 leaves exactly when
+    it comes back (step 110): both of its arrivals happen."""
+    day = np.array([0, 0, 1, 1, 2])
+    car = np.array([0, 1, 0, 1, 0])
+    arrival = np.array([70, 60, 120, 110, 170])
+    dwell = np.array([60, 50, 10, 10, 10])
+    assert _car_is_back(day, car, arrival, dwell).tolist() == [True, True, False, True, True]
+
+
+def test_household_cars_come_back_every_other_day_when_they_stay_a_day():
+    """One car per home charger arriving every day at 18:00 for 30 h (probability 1):
+    still plugged in at the next day's 18:00, so it arrives on every other day;
+    nobody ever queues or balks."""
+    homes = dict(station_type="residential", sessions_per_day_weekday=1.0, sessions_per_day_weekend=1.0,
+                 arrival_weekday=_mixture((1.0, 18.0, 0.0)), arrival_weekend=_mixture((1.0, 18.0, 0.0)),
+                 dwell_h=30.0)
+    f = _fleet(homes, count=5, days=7, seed=3)
+    _run(f, lambda k: np.zeros(5))
+    df = f.tables()["ev_sessions"]
+    assert not df["balked"].any() and f.info()["ev_balked_arrivals"] == 0
+    for _, g in df.groupby("charger"):
+        days = sorted((g["arrival"].dt.tz_convert(TZ).dt.normalize() - pd.Timestamp(MONDAY, tz=TZ)).dt.days)
+        assert np.diff(days).tolist() == [2] * (len(days) - 1)
+    # the day before the start (Sunday) and Monday alternate: the week holds 4 or 5 of them
+    assert set(df.groupby("charger").size()) <= {4, 5}
+
+
+def test_household_arrival_rate_without_overlaps():
+    """Short evening stays never overlap the next day's arrival, so a charger's car
+    arrives on a weekday with the stated probability (binomial over cars x days)."""
+    homes = dict(station_type="residential", sessions_per_day_weekday=0.6, sessions_per_day_weekend=0.2,
+                 arrival_weekday=_mixture((1.0, 19.0, 1.0)), arrival_weekend=_mixture((1.0, 19.0, 1.0)),
+                 dwell_h=3.0)
+    f = _fleet(homes, count=N_STATS, days=7, seed=5)
+    new = f.sessions.arrival_step >= 0
+    expected = N_STATS * (5 * 0.6 + 2 * 0.2)
+    assert new.sum() == pytest.approx(expected, rel=RATE_REL)
+    _run(f, lambda k: np.zeros(N_STATS))
+    assert f.info()["ev_balked_arrivals"] == 0
 
 
 def test_dwell_and_energy_follow_their_distributions(weekday_fleet):
