@@ -26,13 +26,13 @@ from vpp.assets import FleetContext, fleet_type
 from vpp.assets.ev import (
     EVFleet,
     EVParams,
-    _car_is_back,
     allocate_station_kw,
     energy_window_kwh,
     read_sessions_csv,
     soc_after_max_charge,
     soc_before_max_charge,
 )
+from vpp.assets.ev_sessions import _car_is_back
 from vpp.errors import ScenarioError
 from vpp.exogenous.series import Exogenous
 from vpp.flex import HorizonGrid, StorageLike
