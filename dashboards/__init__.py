@@ -9,25 +9,19 @@ and have no side effects; report functions return the HTML text.
 >>> Path("report.html").write_text(run_report(res), encoding="utf-8")
 """
 
+from vpp.dashboards._style import HEADLINE_KPIS, KPI_LABELS, MW_THRESHOLD_KW, PowerUnit, power_unit
+from vpp.dashboards.comparison_figures import strategy_kpi_bars_figure, strategy_overlay_figure
 from vpp.dashboards.figures import (
-    HEADLINE_KPIS,
-    KPI_LABELS,
-    MW_THRESHOLD_KW,
-    PowerUnit,
     baseline_overlay_figure,
     building_temperature_figure,
     green_power_figure,
     grid_exchange_figure,
-    kpi_table,
-    kpi_table_figure,
-    power_unit,
     slack_figure,
     solve_time_figure,
     storage_figure,
-    strategy_kpi_bars_figure,
-    strategy_overlay_figure,
     supply_demand_figure,
 )
+from vpp.dashboards.kpi_table import kpi_table, kpi_table_figure
 from vpp.dashboards.report import comparison_report, headline, run_report
 
 __all__ = [

@@ -1,4 +1,7 @@
-"""Plotly figures of one run (:class:`~vpp.results.Results`) or of a comparison.
+"""Plotly figures of one run (:class:`~vpp.results.Results`), and the conventions
+every figure of :mod:`vpp.dashboards` follows (the KPI table is in
+:mod:`~vpp.dashboards.kpi_table`, figures comparing strategies in
+:mod:`~vpp.dashboards.comparison_figures`, the shared look in ``_style``).
 
 Every function takes a Results (or a comparison) and returns a
 :class:`plotly.graph_objects.Figure`; none writes a file or opens a browser.
@@ -28,269 +31,52 @@ Conventions shared by all figures:
 
 from __future__ import annotations
 
-import html
 import tomllib
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vpp.kpi import KPI_META, compute_kpis, relative_kpis, vpp_series
+from vpp.dashboards._style import (
+    _BASELINE_COLOR,
+    _CURTAILED,
+    _EXPORT,
+    _EXPORTED,
+    _IMPORT,
+    _LOADS,
+    _LOCAL,
+    _OKABE_ITO,
+    _STRATEGIES,
+    _area,
+    _Axis,
+    _empty_figure,
+    _exo,
+    _fleet_colors,
+    _fleets_by_role,
+    _fleets_with,
+    _larger_unit,
+    _layout,
+    _line,
+    _node_sum,
+    _state_x,
+    _step_y,
+    _text,
+    _tz_label,
+)
+from vpp.kpi import vpp_series
 from vpp.results import Results
 
 __all__ = [
-    "HEADLINE_KPIS",
-    "KPI_LABELS",
-    "kpi_label",
-    "MW_THRESHOLD_KW",
-    "PowerUnit",
-    "ComparisonLike",
-    "power_unit",
-    "kpi_table",
     "supply_demand_figure",
     "green_power_figure",
     "grid_exchange_figure",
     "baseline_overlay_figure",
-    "kpi_table_figure",
     "storage_figure",
     "building_temperature_figure",
     "solve_time_figure",
-    "strategy_kpi_bars_figure",
-    "strategy_overlay_figure",
+    "slack_figure",
 ]
-
-#: KPIs shown first (tables) and in words (report headers).
-HEADLINE_KPIS = (
-    "green_local_consumption_rate",
-    "curtailment_rate",
-    "self_sufficiency",
-    "total_cost_cny",
-    "co2_kg",
-    "peak_import_kw",
-    "ev_energy_not_served_kwh",
-    "comfort_violation_kh",
-)
-
-#: Words for KPIs in tables and headers (others: the name without underscores).
-KPI_LABELS = {
-    "green_local_consumption_rate": "green power used locally",
-    "curtailment_rate": "green power curtailed",
-    "self_sufficiency": "self-sufficiency",
-    "total_cost_cny": "total cost",
-    "co2_kg": "CO\u2082 of imports",
-    "peak_import_kw": "peak import",
-    "ev_energy_not_served_kwh": "EV energy not served",
-    "comfort_violation_kh": "comfort violation",
-}
-
-_UNIT_SUFFIXES = ("_kw_per_h", "_kwh", "_kw", "_cny", "_kg", "_kh", "_s", "_frac")
-
-
-def kpi_label(name: str) -> str:
-    """Words for a KPI: its label, or its name without the unit suffix."""
-    if name in KPI_LABELS:
-        return KPI_LABELS[name]
-    for suffix in _UNIT_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return name.replace("_", " ")
-
-
-#: From this largest power [kW] on, a run is shown in MW (and MWh).
-MW_THRESHOLD_KW = 10_000.0
-
-# KPIs with unit "-" that are fractions (shown in %; deltas in percentage points).
-_FRACTIONS = frozenset({
-    "green_local_consumption_rate", "self_sufficiency", "curtailment_rate", "peak_valley_rate",
-    "load_factor", "ev_departures_met_frac", "ev_turned_away_frac", "jobs_on_time_frac",
-    "optimality_gap_frac", "flexibility_captured_frac",
-})
-_REL_TOL = 1e-9  # a delta smaller than this share of the values counts as "no change"
-
-# -- palette ------------------------------------------------------------------
-_OKABE_ITO = {
-    "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",
-    "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000",
-}
-# disjoint families, so no two fleets of different kinds share a colour
-_SOLAR = ("#E69F00", "#F0E442", "#DDCC77")
-_WIND = ("#0072B2", "#56B4E9", "#88CCEE")
-_OTHER_SOURCE = ("#44AA99", "#117733")
-_LOADS = ("#882255", "#661100", "#332288", "#999933", "#CC6677", "#5D3A9B", "#8C510A", "#1B7837")
-_STORAGE = ("#CC79A7", "#AA4499", "#EE99AA")
-_IMPORT, _EXPORT = "#4D4D4D", "#AAAAAA"
-_LOCAL, _EXPORTED, _CURTAILED = _OKABE_ITO["bluish_green"], _OKABE_ITO["sky_blue"], _OKABE_ITO["vermillion"]
-_STRATEGIES = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-_BASELINE_COLOR = "#7F7F7F"
-_GOOD_BG, _BAD_BG, _NEUTRAL_BG = "#D9F0E3", "#F9DCCB", "white"
-
-_TEMPLATE = go.layout.Template(layout=dict(
-    font=dict(family="Helvetica, Arial, sans-serif", size=13, color="#222222"),
-    title=dict(x=0.01, xanchor="left", font=dict(size=16)),
-    paper_bgcolor="white", plot_bgcolor="white",
-    xaxis=dict(showgrid=True, gridcolor="#E6E6E6", linecolor="#888888", ticks="outside", zeroline=False,
-               automargin=True, title=dict(standoff=12)),
-    yaxis=dict(showgrid=True, gridcolor="#E6E6E6", linecolor="#888888", ticks="outside",
-               zeroline=True, zerolinecolor="#888888"),
-    hoverlabel=dict(namelength=-1),
-    margin=dict(l=80, r=40, t=90, b=50),
-    colorway=list(_STRATEGIES),
-))
-
-
-# -- units and time -------------------------------------------------------------
-@dataclass(frozen=True)
-class PowerUnit:
-    """Display unit of a run: ``value_shown = value_kw * factor``."""
-
-    factor: float
-    power: str
-    energy: str
-
-
-_KW = PowerUnit(1.0, "kW", "kWh")
-_MW = PowerUnit(1e-3, "MW", "MWh")
-
-
-def power_unit(results: Results) -> PowerUnit:
-    """kW, or MW when the run's largest power reaches :data:`MW_THRESHOLD_KW`.
-
-    The largest power is the maximum absolute fleet power, available power
-    or node exchange [kW] over the run and its baseline (when attached), so
-    that every figure and table of one report uses the same unit.
-    """
-    largest = 0.0
-    for r in (results, results.baseline):
-        if r is None:
-            continue
-        fleets = r.fleets.loc[:, _power_columns(r.fleets)]
-        for v in (fleets.to_numpy(dtype=float, na_value=np.nan), r.nodes.to_numpy(dtype=float, na_value=np.nan)):
-            v = np.abs(v[np.isfinite(v)])
-            largest = max(largest, float(v.max()) if v.size else 0.0)
-    return _MW if largest >= MW_THRESHOLD_KW else _KW
-
-
-def _power_columns(frame: pd.DataFrame) -> np.ndarray:
-    quantity = frame.columns.get_level_values("quantity")
-    return np.asarray([q in ("p_kw", "p_available_kw") for q in quantity], dtype=bool)
-
-
-def _state_x(results: Results) -> pd.DatetimeIndex:
-    """Instants of recorded states: the end of each step [tz-aware]."""
-    return results.index + pd.Timedelta(hours=results.dt_h)
-
-
-def _tz_label(index: pd.DatetimeIndex) -> str:
-    return f"time ({index.tz})" if index.tz is not None else "time"
-
-
-def _step_x(index: pd.DatetimeIndex, dt_h: float) -> pd.DatetimeIndex:
-    """Index plus the end of the last interval (to draw the last step)."""
-    if len(index) == 0 or dt_h <= 0:
-        return index
-    return index.append(pd.DatetimeIndex([index[-1] + pd.Timedelta(hours=dt_h)]))
-
-
-def _step_y(values, closed: bool) -> np.ndarray:
-    y = np.asarray(values, dtype=float)
-    return np.append(y, y[-1]) if closed and y.size else y
-
-
-class _Axis:
-    """x values and y scaling of one run, shared by the traces of a figure."""
-
-    def __init__(self, results: Results, unit: PowerUnit | None = None):
-        self.unit = unit or power_unit(results)
-        self.index = results.index
-        self.x = _step_x(self.index, results.dt_h)
-        self.closed = len(self.x) > len(self.index)
-
-    def y(self, kw) -> np.ndarray:
-        """Values [kW] in the display unit, closed at the end of the period."""
-        return _step_y(np.asarray(kw, dtype=float) * self.unit.factor, self.closed)
-
-
-def _text(s) -> str:
-    """Text for plotly titles and legends (plotly renders a subset of HTML)."""
-    return html.escape(str(s), quote=False)
-
-
-# -- trace helpers ------------------------------------------------------------------
-def _area(ax: _Axis, kw, name: str, color: str, group: str, **kw_args) -> go.Scatter:
-    return go.Scatter(
-        x=ax.x, y=ax.y(kw), name=name, mode="lines", stackgroup=group, legendgroup=group,
-        line=dict(width=0.5, color=color, shape="hv"), fillcolor=color,
-        hovertemplate=f"%{{y:,.2f}} {ax.unit.power}", **kw_args)
-
-
-def _line(ax: _Axis, kw, name: str, color: str, dash: str = "solid", width: float = 1.8,
-          **kw_args) -> go.Scatter:
-    return go.Scatter(
-        x=ax.x, y=ax.y(kw), name=name, mode="lines",
-        line=dict(color=color, dash=dash, width=width, shape="hv"),
-        hovertemplate=f"%{{y:,.2f}} {ax.unit.power}", **kw_args)
-
-
-def _layout(fig: go.Figure, title: str, height: int, xtitle: str | None = None) -> go.Figure:
-    fig.update_layout(template=_TEMPLATE, title=dict(text=title), height=height, hovermode="x unified",
-                      legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02, xanchor="left"))
-    if xtitle:
-        fig.update_xaxes(title_text=xtitle)
-    return fig
-
-
-def _empty_figure(title: str, message: str, height: int = 220) -> go.Figure:
-    fig = go.Figure(layout=dict(template=_TEMPLATE, title=dict(text=title), height=height,
-                                xaxis=dict(visible=False), yaxis=dict(visible=False)))
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font=dict(size=15, color="#555555"))
-    return fig
-
-
-def _palette(colors: tuple[str, ...], k: int) -> str:
-    return colors[k % len(colors)]
-
-
-def _fleet_colors(info: pd.DataFrame) -> dict[str, str]:
-    counters: dict[tuple, int] = {}
-    out = {}
-    for fleet, row in info.iterrows():
-        kind = str(row.get("type", "")).lower()
-        if row["role"] == "storage":
-            colors = _STORAGE
-        elif row["role"] == "source":
-            colors = _SOLAR if ("pv" in kind or "solar" in kind) else _WIND if "wind" in kind else _OTHER_SOURCE
-        else:
-            colors = _LOADS
-        k = counters.get(colors, 0)
-        counters[colors] = k + 1
-        out[str(fleet)] = _palette(colors, k)
-    return out
-
-
-def _fleets_by_role(results: Results, role: str) -> list[str]:
-    info = results.fleet_info
-    return [str(f) for f in info.index[(info["role"] == role).to_numpy()]]
-
-
-def _fleets_with(results: Results, quantity: str) -> list[str]:
-    cols = results.fleets.columns
-    return [str(f) for f, q in cols if q == quantity]
-
-
-def _node_sum(results: Results, quantity: str) -> pd.Series:
-    return results.nodes.xs(quantity, axis=1, level="quantity").sum(axis=1)
-
-
-def _exo(results: Results, column: str) -> pd.Series | None:
-    x = results.exogenous
-    if column not in x.columns:
-        return None
-    return x[column].reindex(results.index)
 
 
 # -- 1. supply and demand ------------------------------------------------------------
@@ -524,134 +310,8 @@ def baseline_overlay_figure(results: Results, baseline: Results | None = None) -
     return _layout(fig, title, 720)
 
 
-def _larger_unit(*runs: Results) -> PowerUnit:
-    units = [power_unit(r) for r in runs]
-    return _MW if _MW in units else _KW
 
 
-# -- 5. KPI table --------------------------------------------------------------------------
-def _kpis(results: Results) -> pd.DataFrame:
-    if results.kpis is not None:
-        return results.kpis
-    own = compute_kpis(results)
-    base = compute_kpis(results.baseline) if results.baseline is not None else own * np.nan
-    return relative_kpis(own, base)
-
-
-def _kpi_order(names) -> list[str]:
-    names = list(names)
-    head = [k for k in HEADLINE_KPIS if k in names]
-    return head + [k for k in names if k not in head]
-
-
-def _display_unit(name: str, unit: str, scale: PowerUnit) -> tuple[float, str]:
-    """Factor and unit a KPI is shown in."""
-    if name in _FRACTIONS:
-        return 100.0, "%"
-    if scale is _MW and unit in ("kW", "kWh", "kW/h") and not name.startswith("ev_"):  # EV energy stays kWh
-        return 1e-3, unit.replace("kW", "MW")
-    return 1.0, unit
-
-
-def _fmt(x: float, signed: bool = False) -> str:
-    if x is None or not np.isfinite(x):
-        return "\u2013"
-    sign = "+" if signed else ""
-    a = abs(x)
-    if a >= 100:
-        return f"{x:{sign},.0f}"
-    if a >= 1:
-        return f"{x:{sign},.2f}"
-    if a == 0:
-        return f"{0.0:{sign}.0f}"
-    return f"{x:{sign}.3g}"
-
-
-def _fmt_pct(x: float, signed: bool = False) -> str:
-    """A value already in % (or percentage points), one decimal."""
-    if x is None or not np.isfinite(x):
-        return "\u2013"
-    return f"{x:+.1f}" if signed else f"{x:.1f}"
-
-
-def _judgement(better: str, delta: float, value: float, base: float) -> int:
-    """+1 better than the baseline, -1 worse, 0 no change or no direction."""
-    if not (np.isfinite(delta) and np.isfinite(value) and np.isfinite(base)):
-        return 0
-    if abs(delta) <= _REL_TOL * max(abs(value), abs(base), 1e-12):
-        return 0
-    if better == "higher":
-        return 1 if delta > 0 else -1
-    if better == "lower":
-        return 1 if delta < 0 else -1
-    return 0
-
-
-def kpi_table(results: Results, unit: PowerUnit | None = None) -> pd.DataFrame:
-    """The run's KPIs formatted for reading, headline KPIs first.
-
-    Fractions are shown in %, their deltas in percentage points; kW and
-    kWh KPIs follow the run's display unit (:func:`power_unit`).
-
-    Returns
-    -------
-    DataFrame
-        Index: KPI name.  Columns (all text except ``judgement``): ``label``,
-        ``value``, ``baseline``, ``delta``, ``delta_pct``, ``unit``,
-        ``description``, ``judgement`` (+1 better than the baseline, -1
-        worse, 0 unchanged or no preferred direction).
-    """
-    kpis = _kpis(results)
-    scale = unit or power_unit(results)
-    rows = {}
-    for name in _kpi_order(kpis.index):
-        row = kpis.loc[name]
-        unit_raw = str(row.get("unit", KPI_META.get(name, ("-",))[0]))
-        factor, shown = _display_unit(name, unit_raw, scale)
-        value, base, delta = (float(row.get(c, np.nan)) for c in ("value", "baseline", "delta"))
-        better = str(row.get("better", KPI_META.get(name, ("", "none"))[1]))
-        description = str(row.get("description", KPI_META.get(name, ("", "", ""))[2]))
-        fmt = _fmt_pct if name in _FRACTIONS else _fmt
-        rows[name] = {
-            "label": kpi_label(name),
-            "value": fmt(value * factor), "baseline": fmt(base * factor),
-            "delta": fmt(delta * factor, signed=True) + (" pt" if shown == "%" and np.isfinite(delta) else ""),
-            "delta_pct": (f"{float(row.get('delta_pct', np.nan)):+.1f} %"
-                          if np.isfinite(float(row.get("delta_pct", np.nan))) else "\u2013"),
-            "unit": shown, "description": description,
-            "judgement": _judgement(better, delta, value, base),
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def kpi_table_figure(results: Results) -> go.Figure:
-    """The KPI table (value, baseline, delta, delta %, unit) as a plotly Table.
-
-    Headline KPIs come first; a delta cell is green when the run beats the
-    baseline and orange when it is worse (by the KPI's ``better`` direction).
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-        One ``go.Table`` trace named ``"KPIs"``.
-    """
-    t = kpi_table(results)
-    fill = [{1: _GOOD_BG, -1: _BAD_BG}.get(int(j), _NEUTRAL_BG) for j in t["judgement"]]
-    white = [_NEUTRAL_BG] * len(t)
-    header = ["KPI", "value", "baseline", "delta", "delta %", "unit"]
-    cells = [[_text(s) for s in t.index], t["value"].tolist(), t["baseline"].tolist(), t["delta"].tolist(),
-             t["delta_pct"].tolist(), t["unit"].tolist()]
-    fig = go.Figure(go.Table(
-        name="KPIs", columnwidth=[2.6, 1.2, 1.2, 1.2, 1.0, 0.7],
-        header=dict(values=[f"<b>{h}</b>" for h in header], fill_color="#EEEEEE", align="left"),
-        cells=dict(values=cells, align=["left", "right", "right", "right", "right", "left"],
-                   fill_color=[white, white, white, fill, fill, white], height=24)))
-    title = (f"KPIs of {_text(results.strategy)} against the baseline"
-             "<br><sub>green: better than the baseline, orange: worse; fractions in %, their deltas "
-             "in percentage points</sub>")
-    fig.update_layout(template=_TEMPLATE, title=dict(text=title), height=140 + 25 * len(t),
-                      margin=dict(l=20, r=20, t=80, b=10))
-    return fig
 
 
 # -- 6. extras: storage, buildings, dispatch ---------------------------------------------------
@@ -870,101 +530,3 @@ def slack_figure(results: Results) -> go.Figure:
     used = [c.removeprefix("slack_").replace("_", " ") for c in cols if float(d[c].max()) > 1e-6]
     sub = ("used: " + ", ".join(used)) if used else "none used"
     return _layout(fig, f"{title}<br><sub>{sub}</sub>", 340, _tz_label(x))
-
-
-# -- comparison figures -------------------------------------------------------------------------
-class ComparisonLike(Protocol):
-    """What the comparison figures need (``vpp.api.Comparison`` has it)."""
-
-    table: pd.DataFrame
-    results: dict[str, Results]
-
-
-def _strategy_colors(names) -> dict[str, str]:
-    colors, k = {}, 0
-    for name in names:
-        if name == "source_follows_load":
-            colors[name] = _BASELINE_COLOR
-        else:
-            colors[name] = _STRATEGIES[k % len(_STRATEGIES)]
-            k += 1
-    return colors
-
-
-def strategy_kpi_bars_figure(comparison: ComparisonLike, kpis: tuple[str, ...] = HEADLINE_KPIS) -> go.Figure:
-    """One bar chart per KPI, one bar per strategy.
-
-    Fractions are shown in %; kW and kWh KPIs in the comparison's display
-    unit.  Each panel's title says which direction is better; the legend
-    names the strategies (the baseline in grey).
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-        One ``go.Bar`` trace per strategy and KPI, named by the strategy
-        (legend shown once per strategy); the KPI panels in
-        :data:`HEADLINE_KPIS` order.
-    """
-    table = comparison.table
-    names = [k for k in kpis if k in table.columns]
-    if not names:
-        return _empty_figure("Headline KPIs per strategy", "The comparison table has none of these KPIs.")
-    unit = _larger_unit(*comparison.results.values()) if comparison.results else _KW
-    cols = min(4, len(names))
-    rows = -(-len(names) // cols)
-    titles = []
-    for name in names:
-        _, shown = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)
-        hint = {"higher": " \u2191 better", "lower": " \u2193 better"}.get(KPI_META.get(name, ("", "none"))[1], "")
-        titles.append(f"{kpi_label(name)} [{shown}]{hint}")
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.3 / rows,
-                        horizontal_spacing=0.07)
-    strategies = [str(s) for s in table.index]
-    colors = _strategy_colors(strategies)
-    for k, name in enumerate(names):
-        factor, shown = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)
-        values = table[name].to_numpy(dtype=float) * factor
-        for j, strategy in enumerate(strategies):
-            label = _text(strategy)
-            fig.add_trace(go.Bar(
-                x=[label], y=[values[j]], name=label, legendgroup=label, showlegend=k == 0,
-                marker_color=colors[strategy], hovertemplate=f"{label}: %{{y:,.2f}} {shown}<extra></extra>"),
-                row=k // cols + 1, col=k % cols + 1)
-    fig.update_xaxes(showticklabels=False, ticks="")
-    fig.update_layout(template=_TEMPLATE, height=140 + 260 * rows, bargap=0.25, hovermode="closest",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0.0, xanchor="left"),
-                      title=dict(text="Headline KPIs per strategy (grey: source follows load, the baseline)"),
-                      margin=dict(t=130))
-    return fig
-
-
-def strategy_overlay_figure(comparison: ComparisonLike) -> go.Figure:
-    """Green power used locally (top) and VPP net import (bottom), per strategy.
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-        One trace per strategy and panel, named by the strategy (legend
-        shown once). [kW or MW]
-    """
-    results = comparison.results
-    if not results:
-        return _empty_figure("Strategies over time", "The comparison holds no runs.")
-    unit = _larger_unit(*results.values())
-    colors = _strategy_colors(results)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
-                        subplot_titles=["green power used locally", "VPP net import (import > 0, export < 0)"])
-    first = next(iter(results.values()))
-    for name, r in results.items():
-        ax = _Axis(r, unit)
-        v = vpp_series(r)
-        dash = "dash" if name == "source_follows_load" else "solid"
-        for row, col in ((1, "green_local_kw"), (2, "net_import_kw")):
-            fig.add_trace(_line(ax, v[col], _text(name), colors[name], dash=dash, legendgroup=name,
-                                showlegend=row == 1), row=row, col=1)
-    for row in (1, 2):
-        fig.update_yaxes(title_text=f"[{unit.power}]", row=row, col=1)
-    fig.update_xaxes(title_text=_tz_label(first.index), row=2, col=1)
-    title = ("Strategies over time: more green power used locally (top) means less import (bottom)"
-             "<br><sub>dashed grey: source follows load (baseline)</sub>")
-    return _layout(fig, title, 600)

@@ -19,35 +19,30 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from vpp.dashboards.figures import (
+from vpp.dashboards._style import (
     _FRACTIONS,
     _KW,
     _REL_TOL,
     HEADLINE_KPIS,
-    ComparisonLike,
     PowerUnit,
-    _display_unit,
-    _fmt,
-    _fmt_pct,
-    _judgement,
-    _kpis,
     _larger_unit,
+    kpi_label,
+    power_unit,
+)
+from vpp.dashboards.comparison_figures import ComparisonLike, strategy_kpi_bars_figure, strategy_overlay_figure
+from vpp.dashboards.figures import (
     _storage_fleets,
     _thermal_fleets,
     baseline_overlay_figure,
     building_temperature_figure,
     green_power_figure,
     grid_exchange_figure,
-    kpi_label,
-    kpi_table,
-    power_unit,
     slack_figure,
     solve_time_figure,
     storage_figure,
-    strategy_kpi_bars_figure,
-    strategy_overlay_figure,
     supply_demand_figure,
 )
+from vpp.dashboards.kpi_table import _display_unit, _fmt, _fmt_pct, _judgement, _kpis, kpi_table
 from vpp.kpi import COMPARISON_META, KPI_META
 from vpp.results import Results
 
