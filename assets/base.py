@@ -110,7 +110,7 @@ class Fleet(ABC):
         ----------
         k : int
             Simulation step (the interval ``[t_k, t_k + dt)``).
-        setpoint_kw : ndarray, shape (N,), or None
+        setpoint_kw : ndarray, shape (n_setpoints,), or None
             Requested power, generator sign; a request, not a command.  For
             curtailable sources it caps the output.  ``None`` runs the
             uncontrolled baseline.  [kW]
@@ -135,10 +135,17 @@ class Fleet(ABC):
         """The uncontrolled request for step *k*, generator sign. [kW]"""
 
     def controllable_kw(self) -> np.ndarray:
-        """The part of the last step's power that setpoints address, per asset,
-        generator sign (all of it unless a fleet has an uncontrollable part,
+        """The part of the last step's power that setpoints address, per setpoint
+        row, generator sign (all of it unless a fleet has an uncontrollable part,
         such as a building's base load). [kW]"""
         return self.last_p_kw
+
+    @property
+    def n_setpoints(self) -> int:
+        """Rows of a setpoint and of the fleet's controllable forms: one per asset,
+        unless each asset has several controllable parts (a data centre's batch
+        work and its UPS: two rows per site, all sites' first parts first)."""
+        return self.n_assets
 
     def available_kw(self, k: int) -> np.ndarray:
         """Curtailable sources: power available before curtailment at step *k*. [kW]"""

@@ -93,8 +93,7 @@ power and the site never exports.  Uncontrolled, it floats at full charge.
 
 Flexibility and setpoints
 -------------------------
-Decisions carry one setpoint row per asset and fleet, so one fleet exposes
-one controllable storage-like row per site: ``flexible_part`` chooses which.
+``flexible_part`` chooses what a site offers the optimizer:
 
 * ``"batch"`` (default): a :class:`~vpp.flex.StorageLike` whose energy is the
   batch IT energy done in the horizon and whose charge power is the grid-side
@@ -105,6 +104,10 @@ one controllable storage-like row per site: ``flexible_part`` chooses which.
   guarantees.  The UPS floats at full charge.
 * ``"ups"``: a StorageLike of the UPS (``e_min`` = reserve); batch work runs
   as soon as possible.
+* ``"both"``: one StorageLike with two rows per site, every site's batch
+  work and then every site's UPS (the UPS's discharge bounded by the
+  interactive IT load alone, which batch work the plan adds only raises);
+  the fleet then takes ``2 N`` setpoint rows (:attr:`Fleet.n_setpoints`).
 
 The rest (interactive IT and its cooling, fixed overhead, the uncontrolled
 part) is a :class:`~vpp.flex.FixedProfile`.  Forecasts apply the forecast's
@@ -112,8 +115,7 @@ part) is a :class:`~vpp.flex.FixedProfile`.  Forecasts apply the forecast's
 arriving in the horizon (``forecast = actual * (1 + e)``), and use the forecast
 temperature; with a perfect forecast, one-step blocks are exact (a schedule
 inside the form is what the physics delivers).  Coarse blocks bound the energy
-at their ends and the power by the smallest step value in the block.  A
-combined form for both parts would need two setpoint rows per site.
+at their ends and the power by the smallest step value in the block.
 """
 
 from __future__ import annotations
@@ -203,8 +205,8 @@ class DataCentreParams(FleetParams):
     ups_self_discharge_per_h: float = Field(1e-4, ge=0, lt=1)
     ups_throughput_cost_cny_per_kwh: float = Field(0.08, ge=0)   # as the battery fleet (assumption)
     ups_shortfall_cost_cny_per_kwh: float = Field(1.5, ge=0)     # value of ending below full
-    # -- which part the optimizer controls (one setpoint row per site)
-    flexible_part: Literal["batch", "ups"] = "batch"
+    # -- which part the optimizer controls: one setpoint row per site, two for "both"
+    flexible_part: Literal["batch", "ups", "both"] = "batch"
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -221,8 +223,8 @@ class DataCentreParams(FleetParams):
         soc_init = self.ups_soc_max if self.ups_soc_init is None else self.ups_soc_init
         if not self.ups_reserve_frac <= soc_init <= self.ups_soc_max:
             raise ValueError("need ups_reserve_frac <= ups_soc_init <= ups_soc_max")
-        if self.flexible_part == "ups" and not (support(self.ups_kwh)[0] > 0 and support(self.ups_kw)[0] > 0):
-            raise ValueError('flexible_part = "ups" needs ups_kwh > 0 and ups_kw > 0')
+        if self.flexible_part != "batch" and not (support(self.ups_kwh)[0] > 0 and support(self.ups_kw)[0] > 0):
+            raise ValueError(f'flexible_part = "{self.flexible_part}" needs ups_kwh > 0 and ups_kw > 0')
         return self
 
 
@@ -480,7 +482,8 @@ class DataCentreFleet(Fleet):
     Sign: generator convention; the site's grid power is returned negative.
     The setpoint is the grid-side power of the part named by
     ``flexible_part`` (batch work: ``-P_batch,grid``; UPS: discharge
-    positive); NaN asks for the uncontrolled behaviour.
+    positive); with ``"both"`` it has ``2 N`` rows, every site's batch work
+    then every site's UPS.  NaN asks for the uncontrolled behaviour.
     """
 
     type_name = "datacentre"
@@ -594,37 +597,51 @@ class DataCentreFleet(Fleet):
         self.ups_e_kwh = step_energy(self.ups_e_kwh, p, self.dt_h, self._eta_c, self._eta_d, self._sigma)
         return p
 
+    @property
+    def n_setpoints(self) -> int:
+        return 2 * self.n_assets if self.params.flexible_part == "both" else self.n_assets
+
     # -- physics ---------------------------------------------------------
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """Uncontrolled: batch work at the full spare capacity (the physics
-        clips to the work available), or the UPS floating at full charge. [kW]"""
-        if self.params.flexible_part == "ups":
-            return -self.ups_kw.copy()
+        clips to the work available), and the UPS floating at full charge; the
+        rows of the controlled part(s). [kW]"""
         m = self.plant.marginal(self.plant.cooling_per_heat(self.exo.temp_air_c[k]))
-        return -m * self._cap_kwh(k) / self.dt_h
+        parts = {"batch": -m * self._cap_kwh(k) / self.dt_h, "ups": -self.ups_kw.copy()}
+        return np.concatenate([parts[p] for p in self._parts()])
+
+    def _parts(self) -> tuple[str, ...]:
+        """The controlled parts, in the order of their setpoint rows."""
+        part = self.params.flexible_part
+        return ("batch", "ups") if part == "both" else (part,)
+
+    def _split(self, setpoint_kw: np.ndarray) -> dict[str, np.ndarray]:
+        """Setpoint rows of each part; NaN (uncontrolled) for a part not controlled."""
+        n = self.n_assets
+        sp = np.broadcast_to(np.asarray(setpoint_kw, dtype=float), (self.n_setpoints,))
+        out = {"batch": np.full(n, np.nan), "ups": np.full(n, np.nan)}
+        for j, part in enumerate(self._parts()):
+            out[part] = sp[j * n:(j + 1) * n].copy()
+        return out
 
     def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
         """Advance step *k*; returns the sites' grid power, generator sign (<= 0). [kW]"""
-        n, dt = self.n_assets, self.dt_h
-        sp = np.broadcast_to(setpoint_kw, (n,)).astype(float)
+        dt = self.dt_h
+        sp = self._split(setpoint_kw)
         c = self.plant.cooling_per_heat(self.exo.temp_air_c[k])
         m = self.plant.marginal(c)
         r = self._released(k)
         avail = np.maximum(np.minimum(self._arrived_kwh(r) - self.batch_done_kwh, self._cap_kwh(k)), 0.0)
         must = self._must_kwh(k, r, avail)
-        if self.params.flexible_part == "batch":
-            x = np.clip(np.where(np.isnan(sp), avail, -sp * dt / m), must, avail)
-            ups_request = np.full(n, np.nan)
-        else:
-            x = avail
-            ups_request = sp
+        x = np.clip(np.where(np.isnan(sp["batch"]), avail, -sp["batch"] * dt / m), must, avail)
         self.batch_done_kwh = self.batch_done_kwh + x
         overdue = self._complete(k, r)
         p_int = self._p_int[:, k]
         p_it = p_int + x / dt
         p_fac = m * p_it + self.plant.fixed_facility_kw(c)
-        p_ups = self._ups_step(ups_request, p_it)
-        self._controllable_kw = -m * x / dt if self.params.flexible_part == "batch" else p_ups
+        p_ups = self._ups_step(sp["ups"], p_it)
+        parts = {"batch": -m * x / dt, "ups": p_ups}
+        self._controllable_kw = np.concatenate([parts[p] for p in self._parts()])
         self._k_next = k + 1
         self._last = {
             "p_it_kw": float(p_it.sum()), "p_it_batch_kw": float(x.sum() / dt),
@@ -636,18 +653,22 @@ class DataCentreFleet(Fleet):
         return p_ups - p_fac
 
     def controllable_kw(self) -> np.ndarray:
-        """Last step's power of the part the setpoint addresses, generator sign:
-        the batch work's grid-side power (``-m x / dt``) or the UPS power. [kW]"""
+        """Last step's power of the part(s) the setpoint addresses, generator sign:
+        the batch work's grid-side power (``-m x / dt``) and/or the UPS power. [kW]"""
         return self._controllable_kw.copy()
 
     # -- flexibility -----------------------------------------------------
     def flexibility(self, grid: HorizonGrid, forecast: Exogenous) -> list:
-        """The controllable part (``flexible_part``) as a StorageLike, the rest as a FixedProfile.
+        """The controllable part(s) (``flexible_part``) as one StorageLike, the rest as a FixedProfile.
+
+        With ``"both"``, the form's rows are every site's batch work, then every
+        site's UPS, whose discharge is bounded by the interactive IT load alone
+        (batch work the plan adds only raises what the UPS may feed).
 
         See the module docstring; forecasts apply ``forecast.load_error_frac``
         to interactive power and to the jobs arriving in the horizon.
         """
-        n, k0, s_n, dt = self.n_assets, grid.k0, grid.n_steps, grid.step_h
+        k0, s_n, dt = grid.k0, grid.n_steps, grid.step_h
         err = np.zeros(s_n) if forecast.load_error_frac is None else np.asarray(forecast.load_error_frac, float)
         c = self.plant.cooling_per_heat(np.asarray(forecast.temp_air_c, dtype=float))        # (N, S)
         m = self.plant.marginal(c)
@@ -657,29 +678,39 @@ class DataCentreFleet(Fleet):
         cap = np.maximum(self.it_rated_kw[:, None] - p_int, 0.0) * dt
         cap_run = np.where(in_run, cap, 0.0)
         avail, env, asap = self._batch_envelope(k0, s_n, err, cap, cap_run)
-        if self.params.flexible_part == "batch":
-            ends = grid.starts + grid.steps_per_block
-            # A horizon reaching the run's end asks for the work the baseline
-            # would have done by then, so deferral cannot leave work undone at the end.
-            last_in_run = self.timeline.n_steps - k0
-            target = asap[:, last_in_run] if last_in_run < s_n else env[:, s_n]
-            p_ups = self._ups_baseline_path(p_int)
-            profile = -(m * p_int + fixed) + p_ups
-            form = StorageLike(
-                fleet=self.name, node=self.node,
-                p_charge_max_kw=np.minimum.reduceat(cap_run * m / dt, grid.starts, axis=1),
-                p_discharge_max_kw=np.zeros((n, grid.n_blocks)),
-                e_min_kwh=env[:, ends], e_max_kwh=avail[:, ends - 1],
-                e_init_kwh=np.zeros(n), e_target_kwh=target,
-                eta_charge=grid.mean(1.0 / m), eta_discharge=np.ones(n),
-                self_discharge_per_h=np.zeros(n),
-                shortfall_cost_cny_per_kwh=np.full(n, self.params.deadline_cost_cny_per_kwh),
-                throughput_cost_cny_per_kwh=np.zeros(n))
-        else:
-            p_it = p_int + np.diff(asap, axis=1) / dt
-            profile = -(m * p_it + fixed)
-            form = self._ups_form(grid, p_it, in_run)
-        return [form, FixedProfile(fleet=self.name, node=self.node, p_kw=grid.mean(profile.sum(axis=0)))]
+        parts = self._parts()
+        # the uncontrolled part runs its baseline inside the fixed profile: batch work
+        # as soon as possible, the UPS floating at full charge
+        p_it = p_int if "batch" in parts else p_int + np.diff(asap, axis=1) / dt
+        profile = -(m * p_it + fixed)
+        if "ups" not in parts:
+            profile = profile + self._ups_baseline_path(p_int)
+        forms = []                                  # in the order of the setpoint rows
+        if "batch" in parts:
+            forms.append(self._batch_form(grid, m, cap_run, avail, env, asap))
+        if "ups" in parts:
+            forms.append(self._ups_form(grid, p_it, in_run))
+        rest = FixedProfile(fleet=self.name, node=self.node, p_kw=grid.mean(profile.sum(axis=0)))
+        return [StorageLike.stack(*forms), rest]
+
+    def _batch_form(self, grid: HorizonGrid, m, cap_run, avail, env, asap) -> StorageLike:
+        """Batch work as a StorageLike: energy = IT work done in the horizon (module docstring)."""
+        n, k0, s_n, dt = self.n_assets, grid.k0, grid.n_steps, grid.step_h
+        ends = grid.starts + grid.steps_per_block
+        # A horizon reaching the run's end asks for the work the baseline
+        # would have done by then, so deferral cannot leave work undone at the end.
+        last_in_run = self.timeline.n_steps - k0
+        target = asap[:, last_in_run] if last_in_run < s_n else env[:, s_n]
+        return StorageLike(
+            fleet=self.name, node=self.node,
+            p_charge_max_kw=np.minimum.reduceat(cap_run * m / dt, grid.starts, axis=1),
+            p_discharge_max_kw=np.zeros((n, grid.n_blocks)),
+            e_min_kwh=env[:, ends], e_max_kwh=avail[:, ends - 1],
+            e_init_kwh=np.zeros(n), e_target_kwh=target,
+            eta_charge=grid.mean(1.0 / m), eta_discharge=np.ones(n),
+            self_discharge_per_h=np.zeros(n),
+            shortfall_cost_cny_per_kwh=np.full(n, self.params.deadline_cost_cny_per_kwh),
+            throughput_cost_cny_per_kwh=np.zeros(n))
 
     def _batch_envelope(self, k0: int, s_n: int, err: np.ndarray, cap: np.ndarray, cap_run: np.ndarray):
         """Work available during each step (N, S), the deadline envelope

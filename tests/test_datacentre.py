@@ -206,6 +206,11 @@ def test_a_schedule_inside_the_ups_form_is_delivered():
     check_schedule_inside_form("ups")
 
 
+def test_a_schedule_inside_the_form_of_both_parts_is_delivered():
+    """Batch work and UPS at once: 2 N rows, every site's batch work, then every site's UPS."""
+    check_schedule_inside_form("both")
+
+
 def check_schedule_inside_form(mode, n=4, k0=37, horizon=96):
     """Walk a random schedule inside the offered StorageLike (bounds checked
     independently of the fleet's code) and step the physics with it under a
@@ -216,15 +221,17 @@ def check_schedule_inside_form(mode, n=4, k0=37, horizon=96):
                         DataCentreParams(ups_kwh=5_000.0, ups_kw=4_000.0, flexible_part=mode, it_rated_kw=2_000.0,
                                          ups_self_discharge_per_h=0.002))
     for k in range(k0):
-        f.step(k, np.zeros(n))
+        f.step(k, np.zeros(f.n_setpoints))
     grid = HorizonGrid(k0, np.ones(horizon, dtype=int), DT_H)
     forms = f.flexibility(grid, exo.window(k0, horizon))
     store = next(x for x in forms if isinstance(x, StorageLike))
     fixed = next(x for x in forms if isinstance(x, FixedProfile))
+    rows = store.n_assets
+    assert rows == f.n_setpoints == (2 * n if mode == "both" else n)
     rng = np.random.default_rng(0)
     e = store.e_init_kwh.copy()
     a = np.exp(-store.self_discharge_per_h * DT_H)
-    eta_c = np.broadcast_to(store.eta_charge.reshape(n, -1), (n, horizon))
+    eta_c = np.broadcast_to(store.eta_charge.reshape(rows, -1), (rows, horizon))
     eta_d = store.eta_discharge
     for t in range(horizon):
         decayed = a * e
@@ -234,17 +241,18 @@ def check_schedule_inside_form(mode, n=4, k0=37, horizon=96):
                                     np.maximum(decayed - store.e_min_kwh[:, t], 0.0) * eta_d / DT_H)
         lo, hi = -most_charge, np.where(need_charge > 0, -need_charge, most_discharge)
         assert np.all(lo <= hi + ABS_KW)
-        u = rng.choice([0.0, 1.0, rng.uniform()], size=n)
+        u = rng.choice([0.0, 1.0, rng.uniform()], size=rows)
         sched = lo + u * (hi - lo)
         e = decayed + np.where(sched < 0, -sched * eta_c[:, t], -sched / eta_d) * DT_H
         w_before = f.batch_done_kwh.copy()
         p = f.step(k0 + t, sched)
         assert p.sum() == pytest.approx(fixed.p_kw[t] + sched.sum(), rel=REL_FORM)
-        if mode == "batch":      # the planned work is the work done, per site
-            np.testing.assert_allclose(f.batch_done_kwh - w_before, -sched * eta_c[:, t] * DT_H,
+        batch, ups = (slice(0, n), slice(n, 2 * n)) if mode == "both" else (slice(0, n), slice(0, n))
+        if mode != "ups":        # the planned work is the work done, per site
+            np.testing.assert_allclose(f.batch_done_kwh - w_before, -sched[batch] * eta_c[batch, t] * DT_H,
                                        rtol=REL_FORM, atol=ABS_KWH)
-        else:
-            np.testing.assert_allclose(f.ups_e_kwh, e, rtol=REL_FORM)
+        if mode != "batch":      # the planned UPS energy is the UPS energy
+            np.testing.assert_allclose(f.ups_e_kwh, e[ups], rtol=REL_FORM)
 
 
 def test_forms_on_a_coarse_grid_are_consistent():

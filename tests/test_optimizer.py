@@ -439,3 +439,19 @@ def test_matrix_rows_equal_the_rows_written_as_expressions():
     assert ours.keys() == ref.keys()
     for key, coefs in ref.items():
         assert ours[key] == pytest.approx(coefs), key
+
+
+def test_storage_forms_stack_row_wise():
+    """StorageLike.stack keeps each form's rows in order; an efficiency per asset in one
+    form and per block in the other is broadcast per block."""
+    a = battery(eta=0.9, h=3, fleet="f")
+    one = np.ones((2, 3))
+    per_block = StorageLike("f", "n", one, 0 * one, 0 * one, 5 * one, np.zeros(2), np.ones(2),
+                            np.array([[0.5, 0.6, 0.7], [0.8, 0.9, 1.0]]), np.ones(2), np.zeros(2), np.ones(2),
+                            np.zeros(2))
+    s = StorageLike.stack(a, per_block)
+    assert s.n_assets == 3 and StorageLike.stack(a) is a
+    np.testing.assert_array_equal(s.eta_charge, [[0.9, 0.9, 0.9], [0.5, 0.6, 0.7], [0.8, 0.9, 1.0]])
+    np.testing.assert_array_equal(s.eta_discharge, [0.9, 1.0, 1.0])
+    np.testing.assert_array_equal(s.e_max_kwh, [[20.0] * 3, [5.0] * 3, [5.0] * 3])
+    np.testing.assert_array_equal(s.e_target_kwh, [0.0, 1.0, 1.0])

@@ -109,24 +109,26 @@ class Decision:
     n_constraints: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
 
-    def check(self, n_assets: dict[str, int], strategy: str) -> None:
+    def check(self, n_setpoints: dict[str, int], strategy: str) -> None:
         """Raise ``ValueError`` naming the strategy and fleet if the setpoints are malformed.
 
         Parameters
         ----------
-        n_assets : dict of str to int
-            Number of assets of every fleet in the run.
+        n_setpoints : dict of str to int
+            Setpoint rows of every fleet in the run (``Fleet.n_setpoints``: one
+            per asset, or per controllable part of an asset).
         strategy : str
             The strategy's name, for the message.
         """
         for fleet, sp in self.setpoints.items():
-            if fleet not in n_assets:
+            if fleet not in n_setpoints:
                 raise ValueError(f"strategy {strategy!r} returned setpoints for unknown fleet {fleet!r} "
-                                 f"(fleets: {', '.join(sorted(n_assets))})")
+                                 f"(fleets: {', '.join(sorted(n_setpoints))})")
             shape = np.shape(sp)
-            if len(shape) != 2 or shape[0] != n_assets[fleet] or shape[1] < 1:
+            if len(shape) != 2 or shape[0] != n_setpoints[fleet] or shape[1] < 1:
                 raise ValueError(
                     f"strategy {strategy!r}: setpoints for fleet {fleet!r} have shape {shape}; expected "
-                    f"({n_assets[fleet]}, n_steps): one row per asset, one column per simulation step "
-                    f"from the dispatch time, in kW, generator sign")
+                    f"({n_setpoints[fleet]}, n_steps): one row per asset (or controllable part of one, "
+                    f"as the fleet's forms have), one column per simulation step from the dispatch time, "
+                    f"in kW, generator sign")
 

@@ -83,7 +83,7 @@ class Engine:
         self.net_import_prev_kw = 0.0
         self.recorder = Recorder(scenario, fleets, self.timeline)
         self.decision, self.decision_k0 = Decision(), 0
-        self.n_assets = {f.name: f.n_assets for f in fleets}
+        self.n_setpoints = {f.name: f.n_setpoints for f in fleets}
 
     def _node_index(self, name: str) -> int:
         return [n.name for n in self.nodes].index(name)
@@ -152,7 +152,7 @@ class Engine:
     def _dispatch(self, k: int) -> None:
         problem = self.problem(k) if self.strategy.uses_forecasts else None
         decision = self.strategy.decide(problem)
-        decision.check(self.n_assets, self.strategy.name)
+        decision.check(self.n_setpoints, self.strategy.name)
         self.recorder.dispatch(k, decision)
         if decision.fallback:
             self.recorder.event(k, "fallback", f"{self.strategy.name}: {decision.status}; baseline ran instead")

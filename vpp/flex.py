@@ -199,6 +199,24 @@ class StorageLike:
     def n_assets(self) -> int:
         return int(self.e_init_kwh.shape[0])
 
+    @classmethod
+    def stack(cls, *forms: StorageLike) -> StorageLike:
+        """One form with the rows of *forms* in order (same fleet, node and
+        blocks); an efficiency given per asset in one form and per block in
+        another is broadcast per block."""
+        if len(forms) == 1:
+            return forms[0]
+        h = np.shape(forms[0].p_charge_max_kw)[1]
+
+        def rows(name):
+            xs = [np.asarray(getattr(f, name), dtype=float) for f in forms]
+            if len({x.ndim for x in xs}) > 1:
+                xs = [np.broadcast_to(x.reshape(len(x), -1), (len(x), h)) for x in xs]
+            return np.concatenate(xs, axis=0)
+
+        arrays = {k: rows(k) for k in cls.__dataclass_fields__ if k not in ("fleet", "node")}
+        return cls(fleet=forms[0].fleet, node=forms[0].node, **arrays)
+
 
 @dataclass(frozen=True, eq=False)
 class Thermal:
