@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the project's own code (a user's scratch files in the checkout are theirs)
+CODE = ("vpp", "assets", "optimizer", "dashboards", "scenarios", "tests", "benchmarks", "examples")
 
 
 def _ruff() -> str | None:
@@ -18,5 +20,6 @@ def _ruff() -> str | None:
 
 @pytest.mark.skipif(_ruff() is None, reason="ruff not installed (pip install -e '.[test]')")
 def test_ruff_finds_nothing():
-    out = subprocess.run([_ruff(), "check", "--no-cache", str(ROOT)], capture_output=True, text=True)
+    paths = [str(ROOT / d) for d in CODE if (ROOT / d).exists()]
+    out = subprocess.run([_ruff(), "check", "--no-cache", *paths], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-4000:]

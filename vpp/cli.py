@@ -34,21 +34,21 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate one strategy (and the baseline) and write a run folder")
     run.add_argument("scenario", nargs="?", help="scenario TOML (default: the embedded shanghai_lingang.toml)")
     run.add_argument("--strategy", help="strategy name (default: the scenario's)")
-    _output_args(run)
+    _output_args(run, "<strategy>")
     cmp_ = sub.add_parser("compare", help="run several strategies on the same draws and compare them")
     cmp_.add_argument("scenario", nargs="?", help="scenario TOML (default: the embedded one)")
     cmp_.add_argument("--strategies", default="source_follows_load,source_load_interaction",
                       help="comma-separated strategy names; NAME:perfect runs NAME with perfect forecasts "
                            "(default: %(default)s)")
-    _output_args(cmp_)
+    _output_args(cmp_, "compare")
     val = sub.add_parser("validate", help="check a scenario without running it")
     val.add_argument("scenario", help="scenario TOML")
     sub.add_parser("list", help="list registered fleet types and strategies")
     return p
 
 
-def _output_args(p):
-    p.add_argument("--out", help="output folder, new or empty (default: runs/<scenario>-<strategy>-<time>)")
+def _output_args(p, label: str):
+    p.add_argument("--out", help=f"output folder, new or empty (default: runs/<scenario>-{label}-<time>)")
     p.add_argument("--csv", action="store_true", help="also write time series as CSV")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -108,7 +108,7 @@ def _cmd_run(args) -> None:
     res = api.run(args.scenario, strategy=args.strategy, progress=not args.quiet)
     res.save(out, csv=args.csv, report_html=run_report(res))
     _print_kpis(res.kpis)
-    print(f"\nwrote {out}/ (report.html, kpis.json, scenario.toml, *.parquet)")
+    print(f"\nwrote {out}/ (report.html, kpis.json, scenario.toml, *.parquet{', *.csv' if args.csv else ''})")
 
 
 def _cmd_compare(args) -> None:
