@@ -52,7 +52,10 @@ class _Prepared:
 
 
 def _source(scenario: Scenario, given) -> str:
-    return str(given) if isinstance(given, (str, Path)) else f"<scenario {scenario.name}>"
+    """What error messages name: the file given, else the file the scenario was read from."""
+    if isinstance(given, (str, Path)):
+        return str(given)
+    return scenario.source if scenario.source != "<scenario>" else f"<scenario {scenario.name}>"
 
 
 def _prepare(scenario: Scenario, source: str) -> _Prepared:
