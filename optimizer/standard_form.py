@@ -246,7 +246,10 @@ def _read_rows(terms: _Terms, component, first_row: int):
     """The active rows of one constraint component, their lower and upper bounds,
     and the row of each member (-1 if inactive)."""
     if isinstance(component, MatrixConstraint):
-        read = terms.matrix(first_row, component)
+        try:
+            read = terms.matrix(first_row, component)
+        except AttributeError:          # a Pyomo whose MatrixConstraint keeps its arrays elsewhere
+            read = None
         if read is not None:
             return read
     members = list(component.values())

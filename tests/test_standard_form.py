@@ -241,3 +241,27 @@ def test_positions_of_members_match_the_compiled_columns_and_rows():
     for con in (m.c, m.mat, m.late):
         assert lp.rows(con).tolist() == by_identity(con.values(), rows)
     assert lp.rows(m.c).tolist() == [-1, 0] and lp.rows(m.late).tolist() == [-1]
+
+
+def test_matrix_constraints_are_read_row_by_row_if_their_arrays_move(monkeypatch):
+    """The fast path reads a MatrixConstraint's constructor arrays (private in Pyomo);
+    should a Pyomo release keep them elsewhere, its rows are read through Pyomo's
+    public row interface instead, with the same result."""
+    m = ConcreteModel()
+    m.x = Var(range(3), bounds=(0, 4))
+    m.mat = MatrixConstraint(2, 3, 4, np.array([0, 2, 4]), np.array([0, 1, 1, 2]), np.array([1.0, 2.0, 3.0, -1.0]),
+                             np.array([1.0, 1.0, -np.inf, 5.0]),
+                             np.array([MatrixConstraint.Equality, MatrixConstraint.UpperBound], dtype=np.uint8),
+                             list(m.x.values()))
+    m.o = Objective(expr=m.x[0] - m.x[2])
+    fast = standard_form(m)
+
+    def moved(_component):
+        raise AttributeError("_prows")
+
+    monkeypatch.setattr("vpp.optimizer.standard_form._csr", moved)
+    slow = standard_form(m)
+    np.testing.assert_array_equal(slow.a.toarray(), fast.a.toarray())
+    for k in ("row_lo", "row_hi", "cost", "col_lo", "col_hi"):
+        np.testing.assert_array_equal(getattr(slow, k), getattr(fast, k))
+    np.testing.assert_array_equal(fast.a.toarray(), [[1.0, 2.0, 0.0], [0.0, 3.0, -1.0]])
