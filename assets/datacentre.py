@@ -606,9 +606,14 @@ class DataCentreFleet(Fleet):
         """Uncontrolled: batch work at the full spare capacity (the physics
         clips to the work available), and the UPS floating at full charge; the
         rows of the controlled part(s). [kW]"""
-        m = self.plant.marginal(self.plant.cooling_per_heat(self.exo.temp_air_c[k]))
-        parts = {"batch": -m * self._cap_kwh(k) / self.dt_h, "ups": -self.ups_kw.copy()}
-        return np.concatenate([parts[p] for p in self._parts()])
+        rows = []
+        for part in self._parts():
+            if part == "batch":
+                m = self.plant.marginal(self.plant.cooling_per_heat(self.exo.temp_air_c[k]))
+                rows.append(-m * self._cap_kwh(k) / self.dt_h)
+            else:
+                rows.append(-self.ups_kw.copy())
+        return np.concatenate(rows)
 
     def _parts(self) -> tuple[str, ...]:
         """The controlled parts, in the order of their setpoint rows."""

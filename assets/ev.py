@@ -320,6 +320,7 @@ class EVParams(FleetParams):
     @field_validator("sessions_per_day_weekday", "sessions_per_day_weekend")
     @classmethod
     def _household_rate(cls, value: float, info: ValidationInfo) -> float:
+        # arrival_process is declared before the rates, so it is in info.data here
         if info.data.get("arrival_process") == "household" and value > 1.0:
             raise ValueError('with arrival_process = "household" this is the probability that a car '
                              "arrives on a day, at most 1")

@@ -77,9 +77,9 @@ class CompiledLP:
         options = options or SolverOptions()
         with PauseGC():
             form = standard_form(model)
-        self.columns, self._rows = form.columns, form.rows
-        self._var_columns, self._constraint_rows = form.var_columns, form.constraint_rows
-        self._col_of = self._row_of = None          # by member, built on first use
+        self.columns = form.columns
+        self._cols = _Positions(form.var_columns, form.columns)
+        self._rows = _Positions(form.constraint_rows, form.rows)
         self.objective_offset = form.offset
         self.n_cols, self.n_rows = len(form.columns), len(form.rows)
         self.highs = new_highs()
@@ -102,21 +102,11 @@ class CompiledLP:
     # -- positions ---------------------------------------------------------
     def cols(self, var) -> np.ndarray:
         """Column of each member of *var* (iteration order); -1 if compiled away."""
-        known = self._var_columns.get(id(var))
-        if known is not None and known[0] is var:
-            return known[1].copy()
-        if self._col_of is None:
-            self._col_of = {id(v): j for j, v in enumerate(self.columns)}
-        return _positions(self._col_of, var.values())
+        return self._cols.of(var)
 
     def rows(self, con) -> np.ndarray:
         """Row of each member of *con* (iteration order); -1 if compiled away."""
-        known = self._constraint_rows.get(id(con))
-        if known is not None and known[0] is con:
-            return known[1].copy()
-        if self._row_of is None:
-            self._row_of = {id(c): i for i, c in enumerate(self._rows)}
-        return _positions(self._row_of, con.values())
+        return self._rows.of(con)
 
     # -- updates -----------------------------------------------------------
     def set_col_bounds(self, cols, lo, hi) -> None:
@@ -186,6 +176,23 @@ class CompiledLP:
         """Solution values at *cols*; columns compiled away read 0."""
         cols = np.asarray(cols)
         return np.where(cols >= 0, self.x[np.maximum(cols, 0)], 0.0)
+
+
+class _Positions:
+    """Positions (columns or rows) of a component's members: recorded per
+    component by the compile, else looked up per member in *order*."""
+
+    def __init__(self, by_component: dict, order: list):
+        self._by_component, self._order = by_component, order
+        self._of_member: dict | None = None        # built on first use
+
+    def of(self, component) -> np.ndarray:
+        known = self._by_component.get(id(component))
+        if known is not None and known[0] is component:
+            return known[1].copy()
+        if self._of_member is None:
+            self._of_member = {id(x): i for i, x in enumerate(self._order)}
+        return _positions(self._of_member, component.values())
 
 
 def _positions(position_of: dict, members) -> np.ndarray:
