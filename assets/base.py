@@ -23,20 +23,21 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
 from vpp.arrivals import ArrivalRequests
 from vpp.exogenous.series import Exogenous
 from vpp.flex import Form, HorizonGrid
+from vpp.params import InputModel
 from vpp.timeline import Timeline
 
 __all__ = ["Fleet", "FleetParams", "FleetContext", "WeatherDrivenSource"]
 
 
-class FleetParams(BaseModel):
-    """Base of every fleet type's parameter model (frozen, no unknown keys)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FleetParams(InputModel):
+    """Base of every fleet type's parameter model: frozen, no unknown keys, no NaN
+    or infinity (except fields typed :data:`vpp.params.Limit`), no boolean where a
+    number is meant (:class:`vpp.params.InputModel`).  A type adds its own
+    cross-field checks (a reversed window, a start outside it) as a model validator."""
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from vpp.arrivals import ArrivalRequests
 from vpp.assets import register
@@ -75,7 +75,7 @@ from vpp.assets.ev_sessions import (
 )
 from vpp.exogenous.series import Exogenous
 from vpp.flex import HorizonGrid, StorageLike
-from vpp.params import ranged, sample
+from vpp.params import InputModel, Limit, ranged, sample
 
 __all__ = [
     "ArrivalComponent",
@@ -97,7 +97,7 @@ __all__ = [
 # -- parameters -------------------------------------------------------------
 
 
-class ArrivalComponent(BaseModel):
+class ArrivalComponent(InputModel):
     """One normal component of the arrival-time mixture, in local hours.
 
     Parameters
@@ -109,8 +109,6 @@ class ArrivalComponent(BaseModel):
     std_h : float
         Standard deviation. [h]
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     weight: float = Field(gt=0)
     mean_h: float = Field(ge=0, lt=24)
@@ -287,7 +285,7 @@ class EVParams(FleetParams):
     efficiency: _Efficiency  # assumption
     chargers_per_station: int = Field(ge=1)  # assumption
     arrival_process: Literal["poisson", "household"]  # by station type
-    station_limit_kw: float = Field(float("inf"), gt=0)  # assumption: no limit unless given
+    station_limit_kw: Limit = Field(float("inf"), gt=0)  # assumption: no limit (inf) unless given
     patience_min: _NonNegative  # assumption
     sessions_per_day_weekday: float = Field(ge=0)  # assumption (fast: ~2 % utilisation)
     sessions_per_day_weekend: float = Field(ge=0)

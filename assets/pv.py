@@ -61,14 +61,14 @@ from typing import Literal
 
 import numpy as np
 import pvlib
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from vpp.assets import register
 from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource
 from vpp.assets.wind import hub_wind_speed_power_law
 from vpp.exogenous.series import Exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
-from vpp.params import ranged, sample
+from vpp.params import InputModel, ranged, sample
 
 __all__ = [
     "PVParams",
@@ -114,10 +114,8 @@ SapmMounting = Literal[
 
 
 
-class SapmTemperature(BaseModel):
+class SapmTemperature(InputModel):
     """Explicit SAPM cell-temperature coefficients (King et al. 2004, eq. 11-12)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     a: float = Field(le=0)
     b: float = Field(le=0)

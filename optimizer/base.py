@@ -11,17 +11,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from vpp.dispatch import Decision, DispatchProblem
+from vpp.params import InputModel
 
 __all__ = ["Strategy", "StrategyOptions", "STRATEGIES", "register", "strategy_class"]
 
 
-class StrategyOptions(BaseModel):
-    """Base of every strategy's options (``[strategy.options]``); no unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StrategyOptions(InputModel):
+    """Base of every strategy's options (``[strategy.options]``): no unknown keys,
+    no NaN or infinity, no boolean for a number (:class:`vpp.params.InputModel`)."""
 
 
 class Strategy(ABC):

@@ -8,7 +8,7 @@ in the simulator are never wrapped in it, so they keep their traceback.
 
 from __future__ import annotations
 
-__all__ = ["InputError", "ScenarioError", "field_path"]
+__all__ = ["InputError", "ScenarioError", "FieldError", "field_path"]
 
 
 def field_path(loc: tuple) -> str:
@@ -34,3 +34,13 @@ class InputError(Exception):
 
 class ScenarioError(InputError):
     """A scenario file (or one of the data files it names) is invalid."""
+
+
+class FieldError(ValueError):
+    """Raised inside a pydantic validator: a problem that belongs to the field at
+    *loc* (relative to the model that raises it), not to the model as a whole.
+    :func:`vpp.scenario.validation_error` reports it at that field."""
+
+    def __init__(self, loc: tuple, msg: str):
+        super().__init__(msg)
+        self.loc = tuple(loc)

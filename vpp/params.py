@@ -10,20 +10,88 @@ Each asset draws its value once, from its fleet's own random stream.  Bounds
 are checked on the whole support of the distribution, so an unbounded normal
 for a quantity that must be positive is rejected when the scenario is read,
 not when a negative draw appears mid-run.
+
+Every model of user input (fleet parameters, distributions, scenario
+sections, strategy options) derives from :class:`InputModel`: no unknown
+keys, no NaN or infinity, and no boolean where a number is meant.  A field
+whose ``inf`` means "no limit" says so with the type :data:`Limit`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+import math
+from typing import Annotated, Any, Literal, Union, get_args
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Uniform", "Normal", "LogNormal", "Choice", "Spec", "ranged", "sample", "support"]
+from vpp.errors import FieldError
+
+__all__ = [
+    "InputModel",
+    "Limit",
+    "Uniform",
+    "Normal",
+    "LogNormal",
+    "Choice",
+    "Spec",
+    "ranged",
+    "sample",
+    "support",
+]
 
 
-class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _admits_bool(annotation) -> bool:
+    """Whether a field's type accepts ``true``/``false`` (``bool`` anywhere in it)."""
+    return annotation is bool or any(_admits_bool(a) for a in get_args(annotation))
+
+
+def _has_bool(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_has_bool(v) for v in value)
+    return isinstance(value, bool | np.bool_)
+
+
+class InputModel(BaseModel):
+    """Base of every model of user input: frozen, no unknown keys, finite numbers.
+
+    NaN and ``±inf`` are rejected everywhere (``allow_inf_nan=False``) except in
+    fields typed :data:`Limit`; ``true``/``false`` are rejected where a number
+    is meant (pydantic alone would read ``true`` as 1).  Nested tables are
+    models of their own and check themselves.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if field is not None and _has_bool(value) and not _admits_bool(field.annotation):
+                    raise FieldError((name,), f"must be a number, not a boolean (got {_toml(value)})")
+        return data
+
+
+def _toml(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool | np.bool_) else repr(value)
+
+
+def _not_nan(x: float) -> float:
+    if math.isnan(x):
+        raise ValueError("must be a number, not NaN")
+    return x
+
+
+#: A bound whose ``inf`` (``-inf``) means "no limit": infinity allowed, NaN not.
+Limit = Annotated[float, Field(allow_inf_nan=True), AfterValidator(_not_nan)]
+
+
+class _Dist(InputModel):
+    pass
 
 
 class Uniform(_Dist):
@@ -46,8 +114,8 @@ class Normal(_Dist):
     dist: Literal["normal"]
     mean: float
     std: float = Field(ge=0)
-    low: float = -np.inf
-    high: float = np.inf
+    low: Limit = -np.inf
+    high: Limit = np.inf
 
     @model_validator(mode="after")
     def _order(self):
@@ -63,8 +131,8 @@ class LogNormal(_Dist):
     dist: Literal["lognormal"]
     mean: float = Field(gt=0)
     std: float = Field(ge=0)
-    low: float = 0.0
-    high: float = np.inf
+    low: Limit = 0.0
+    high: Limit = np.inf
 
     @model_validator(mode="after")
     def _order(self):

@@ -21,10 +21,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from vpp.errors import ScenarioError, field_path
+from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous.config import CarbonConfig, ForecastConfig, SiteConfig, TariffConfig, WeatherConfig
+from vpp.params import InputModel, Limit
 from vpp.timeline import Timeline
 
 __all__ = [
@@ -43,8 +44,8 @@ __all__ = [
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(InputModel):
+    """No unknown keys, no NaN or infinity (except :data:`~vpp.params.Limit`), no boolean for a number."""
 
 
 class TimeConfig(_Section):
@@ -92,8 +93,8 @@ class NodeConfig(_Section):
     """A grid connection point with its import and export limits."""
 
     name: str = Field(min_length=1)
-    import_limit_kw: float = Field(ge=0)
-    export_limit_kw: float = Field(ge=0)
+    import_limit_kw: Limit = Field(ge=0)   # inf: no limit
+    export_limit_kw: Limit = Field(ge=0)
 
 
 class FleetConfig(_Section):
@@ -175,19 +176,19 @@ class Scenario(_Section):
         for i, f in enumerate(self.fleets):
             if f.node not in nodes:
                 known = ", ".join(sorted(nodes))
-                raise _LocatedError(("fleets", i, "node"), f"unknown node {f.node!r} (nodes: {known})")
+                raise FieldError(("fleets", i, "node"), f"unknown node {f.node!r} (nodes: {known})")
         fleets = {f.name for f in self.fleets}
         for i, name in enumerate(self.output.per_asset):
             if name not in fleets:
-                raise _LocatedError(("output", "per_asset", i), f"unknown fleet {name!r}")
+                raise FieldError(("output", "per_asset", i), f"unknown fleet {name!r}")
         d, step = self.dispatch, self.time.step_min
         for name in ("interval_min", "coarse_step_min"):
             if getattr(d, name) % step:
-                raise _LocatedError(("dispatch", name), f"must be a multiple of time.step_min ({step})")
+                raise FieldError(("dispatch", name), f"must be a multiple of time.step_min ({step})")
         if d.fine_horizon_h * 60 < d.interval_min:
-            raise _LocatedError(("dispatch", "fine_horizon_h"), "must cover at least one dispatch interval")
+            raise FieldError(("dispatch", "fine_horizon_h"), "must cover at least one dispatch interval")
         if d.horizon_h < d.fine_horizon_h:
-            raise _LocatedError(("dispatch", "horizon_h"), "must be at least fine_horizon_h")
+            raise FieldError(("dispatch", "horizon_h"), "must be at least fine_horizon_h")
         return self
 
     def timeline(self) -> Timeline:
@@ -202,19 +203,11 @@ class Scenario(_Section):
         return p if p.is_absolute() else self.base_dir / p
 
 
-class _LocatedError(ValueError):
-    """A cross-field error that knows its field path."""
-
-    def __init__(self, loc: tuple, msg: str):
-        super().__init__(msg)
-        self.loc = loc
-
-
 def _unique(names: list[str], where: str):
     seen = set()
     for i, n in enumerate(names):
         if n in seen:
-            raise _LocatedError((where, i, "name"), f"duplicate name {n!r}")
+            raise FieldError((where, i, "name"), f"duplicate name {n!r}")
         seen.add(n)
 
 
@@ -225,14 +218,16 @@ def validation_error(source: str, err: ValidationError, prefix: tuple = ()) -> S
     a distribution table) are reduced to the branch the input was meant for.
     """
     errors = err.errors(include_url=False)
+    # A table is a distribution: the number branch of its union is not what was meant.
+    errors = [e for e in errors if not _scalar_branch_of_table(e)] or errors
     by_loc: dict[tuple, list[dict]] = {}
     for e in errors:
         by_loc.setdefault(_clean_loc(tuple(e["loc"])), []).append(e)
     loc, group = next(iter(by_loc.items()))
     first = _meant_branch(group)
     ctx_err = (first.get("ctx") or {}).get("error")
-    if isinstance(ctx_err, _LocatedError):
-        loc, reason = ctx_err.loc, str(ctx_err)
+    if isinstance(ctx_err, FieldError):
+        loc, reason = loc + ctx_err.loc, str(ctx_err)
     else:
         reason = _reason(first)
     n_more = len(by_loc) - 1
@@ -240,14 +235,20 @@ def validation_error(source: str, err: ValidationError, prefix: tuple = ()) -> S
     return ScenarioError(source, field_path(prefix + loc), reason + more)
 
 
+_SCALAR_TYPES = ("float_type", "float_parsing", "int_type", "int_parsing", "finite_number")
+
+
+def _scalar_branch_of_table(error: dict) -> bool:
+    return isinstance(error.get("input"), dict) and error["type"].startswith(_SCALAR_TYPES)
+
+
 def _meant_branch(group: list[dict]) -> dict:
     """Of a field's errors, the one from the union branch matching the input's kind."""
     if len(group) == 1:
         return group[0]
     table = isinstance(group[0].get("input"), dict)
-    scalar_types = ("float_type", "float_parsing", "int_type", "int_parsing")
     for e in group:
-        if table != e["type"].startswith(scalar_types):
+        if table != e["type"].startswith(_SCALAR_TYPES):
             return e
     return group[0]
 
@@ -271,6 +272,8 @@ def _reason(error: dict) -> str:
     if error["type"] == "union_tag_invalid":
         return "unknown distribution; use one of uniform, normal, lognormal, choice"
     got = error.get("input")
+    if error["type"] == "finite_number":
+        return f"must be a finite number, got {got!r}"
     if error["type"].endswith("_type") or error["type"].endswith("_parsing"):
         return f"{msg}, got {got!r}"
     return msg

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from vpp.params import InputModel
 
 __all__ = [
     "SiteConfig",
@@ -20,8 +22,8 @@ __all__ = [
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(InputModel):
+    """No unknown keys, no NaN or infinity, no boolean for a number."""
 
 
 class SiteConfig(_Section):
