@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+from pyomo.core.expr.relational_expr import inequality
 from pyomo.environ import NonNegativeReals, Var
-from pyomo.repn.beta.matrix import MatrixConstraint
+from pyomo.repn.beta.matrix import MatrixConstraint, _LinearMatrixConstraintData
 
 from vpp.flex import CurtailableSource, HorizonGrid, StorageLike, Thermal
 
 __all__ = ["CurtailableBlock", "StorageBlock", "ThermalBlock", "stack", "stack_blocks", "best_effort_path",
-           "linear", "var_rows", "MatrixRows", "positions"]
+           "linear", "var_rows", "MatrixRows", "MatrixFamily", "positions", "set_bounds"]
 
 
 def linear(terms) -> LinearExpression:
@@ -131,13 +132,87 @@ class MatrixRows:
         prows = np.concatenate([[0], np.cumsum(has.sum(axis=1))])
         lo = np.broadcast_to(np.asarray(lo, dtype=float), shape).ravel()
         hi = np.broadcast_to(np.asarray(hi, dtype=float), shape).ravel()
-        kind = np.where(lo == hi, MatrixConstraint.Equality,
-                        np.where(np.isfinite(lo), MatrixConstraint.LowerBound, 0)
-                        | np.where(np.isfinite(hi), MatrixConstraint.UpperBound, 0)).astype(np.uint8)
-        con = MatrixConstraint(len(lo), len(self.varmap), int(prows[-1]), prows, np.stack(cols, axis=1)[has],
+        kind = _row_kind(lo, hi)
+        con = _MatrixConstraint(len(lo), len(self.varmap), int(prows[-1]), prows, np.stack(cols, axis=1)[has],
                                np.stack(vals, axis=1)[has], np.column_stack([lo, hi]).ravel(), kind, self.varmap)
         setattr(m, name, con)
-        return con
+        at = np.where(has, np.cumsum(has.ravel()).reshape(has.shape) - 1, -1)
+        return MatrixFamily(con, [at[:, k].reshape(shape) for k in range(has.shape[1])])
+
+
+class _MatrixRow(_LinearMatrixConstraintData):
+    """A row of a ``MatrixConstraint`` that also answers ``expr``, which Pyomo 6.10's
+    own HiGHS interfaces (appsi and ``pyomo.contrib.solver``) read from every
+    constraint and its beta ``MatrixConstraint`` rows lack."""
+
+    __slots__ = ()
+
+    @property
+    def expr(self):
+        lo, body, hi = self.to_bounded_expression()
+        return body == lo if self.equality else inequality(lo, body, hi)
+
+
+class _MatrixConstraint(MatrixConstraint):
+    """Pyomo's ``MatrixConstraint`` with :class:`_MatrixRow` rows."""
+
+    def construct(self, data=None):
+        if self._constructed:
+            return
+        self._constructed = True
+        self._data = tuple(_MatrixRow(i, component=self) for i in range(len(self._range_types)))
+
+
+class MatrixFamily:
+    """A ``MatrixConstraint`` written by :meth:`MatrixRows.add`, with the place of
+    each of its terms in the component's arrays, so that a new window's numbers
+    are written into the Pyomo model in place (its rows read them live).
+
+    Parameters
+    ----------
+    con : MatrixConstraint
+    term_at : list of ndarray
+        Per term of :meth:`MatrixRows.add`, the position of its coefficient in
+        ``con._vals`` for each row (-1 where the row lacks it).
+    """
+
+    def __init__(self, con: MatrixConstraint, term_at: list):
+        self.con, self.term_at = con, term_at
+
+    def set_bounds(self, lo, hi) -> None:
+        """New ``lo <= row <= hi`` for every row (broadcast to the family's shape)."""
+        n = len(self.con._range_types)
+        lo = np.broadcast_to(np.asarray(lo, dtype=float), self.term_at[0].shape).ravel()
+        hi = np.broadcast_to(np.asarray(hi, dtype=float), self.term_at[0].shape).ravel()
+        ranges = np.asarray(self.con._ranges).reshape(n, 2)
+        ranges[:, 0], ranges[:, 1] = lo, hi
+        self.con._range_types[:] = _row_kind(lo, hi)
+
+    def set_coef(self, term: int, values) -> None:
+        """New coefficients of term number *term* (broadcast to the family's shape)."""
+        at = self.term_at[term]
+        values = np.broadcast_to(np.asarray(values, dtype=float), at.shape)
+        has = at >= 0
+        self.con._vals[at[has]] = values[has]
+
+
+def _row_kind(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``MatrixConstraint`` row types: equality where ``lo == hi``, else the finite sides."""
+    return np.where(lo == hi, MatrixConstraint.Equality,
+                    np.where(np.isfinite(lo), MatrixConstraint.LowerBound, 0)
+                    | np.where(np.isfinite(hi), MatrixConstraint.UpperBound, 0)).astype(np.uint8)
+
+
+def set_bounds(members: list, lo, hi, old_lo, old_hi) -> None:
+    """Set the bounds of the Pyomo variables *members* (infinite: none) where they
+    differ from *old_lo* / *old_hi* (all broadcast to ``len(members)``)."""
+    n = len(members)
+    lo, hi, old_lo, old_hi = (np.broadcast_to(np.asarray(x, dtype=float).ravel() if np.ndim(x) else x, (n,))
+                              for x in (lo, hi, old_lo, old_hi))
+    for k in np.flatnonzero((lo != old_lo) | (hi != old_hi)).tolist():
+        a, b = float(lo[k]), float(hi[k])
+        members[k].setlb(a if np.isfinite(a) else None)
+        members[k].setub(b if np.isfinite(b) else None)
 
 
 def positions(shape) -> np.ndarray:
@@ -180,10 +255,10 @@ class CurtailableBlock(_Block):
         super().__init__(forms, grid)
         self.node_list = sorted(set(self.nodes.tolist()))
         self.penalty = penalty_cny_per_kwh
-        avail = self._data(forms)
-        p = _bounded_var(m, "cu_p", (range(len(self.node_list)), range(self.H)), 0.0, avail)
+        self.avail = self._pyomo_avail = self._data(forms)
+        self._members = _bounded_var(m, "cu_p", (range(len(self.node_list)), range(self.H)), 0.0, self.avail)
         self.m = m
-        self._p = var_rows(p, len(self.node_list), self.H)
+        self._p = var_rows(self._members, len(self.node_list), self.H)
 
     def _data(self, forms) -> np.ndarray:
         per_asset = stack(forms, "p_max_kw") if forms else np.zeros((0, self.H))
@@ -206,14 +281,18 @@ class CurtailableBlock(_Block):
 
     def update(self, lp, forms):
         self.forms = list(forms)
-        avail = self._data(forms)
-        lp.set_col_bounds(self.c_p, 0.0, avail)
-        self._avail = avail
+        self.avail = self._data(forms)
+        lp.set_col_bounds(self.c_p, 0.0, self.avail)
+
+    def sync(self) -> None:
+        """Write the current window's numbers into the Pyomo model."""
+        set_bounds(self._members, 0.0, self.avail, 0.0, self._pyomo_avail)
+        self._pyomo_avail = self.avail
 
     def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
         """Caps per asset: pro-rata share where the plan curtails, else ``inf``."""
         plan = lp.values(self.c_p[:, :n_steps])
-        avail = self._data(self.forms)[:, :n_steps]
+        avail = self.avail[:, :n_steps]
         curtails = plan < avail - 1e-3 * np.maximum(avail, 1.0)
         ratio = np.where(curtails, plan / np.where(avail > 0, avail, 1.0), 1.0)
         node_row = np.array([self.node_list.index(n) for n in self.nodes], dtype=int)
@@ -277,7 +356,7 @@ class StorageBlock(_Block):
 
     def __init__(self, m, forms: list[StorageLike], grid: HorizonGrid):
         super().__init__(forms, grid)
-        d = self._data(forms)
+        self.d = self._pyomo = d = self._data(forms)
         self.dis = np.concatenate([[bool(np.any(f.p_discharge_max_kw > 0))] * f.n_assets for f in forms]) \
             if forms else np.zeros(0, bool)
         self.dis_idx = np.flatnonzero(self.dis).tolist()
@@ -290,16 +369,15 @@ class StorageBlock(_Block):
         e_at = positions((N, H + 1))
         pd_at = np.cumsum(self.dis)[:, None] - 1                     # row of asset i in st_pd
         rows = MatrixRows((m.st_pc, pc), (m.st_pd, pd), (m.st_e, e), (m.st_u, u))
-        rows.add(m, "st_dyn", (N, H), [
+        self.dyn = rows.add(m, "st_dyn", (N, H), [
             (m.st_e, e_at[:, 1:], 1.0), (m.st_e, e_at[:, :-1], -d["a"]), (m.st_pc, positions((N, H)), -d["kc"]),
             (m.st_pd, np.maximum(pd_at, 0) * H + np.arange(H), d["kd"], self.dis[:, None])], 0.0, 0.0)
-        rows.add(m, "st_target", (N,), [(m.st_e, e_at[:, H], 1.0), (m.st_u, positions(N), 1.0)],
-                 d["target"], np.inf)
+        self.target = rows.add(m, "st_target", (N,), [(m.st_e, e_at[:, H], 1.0), (m.st_u, positions(N), 1.0)],
+                               d["target"], np.inf)
         self.m = m
+        self._members = dict(pc=pc, pd=pd, e=e)
         self._pc, self._u = var_rows(pc, N, H), u
         self._pd = dict(zip(self.dis_idx, var_rows(pd, len(self.dis_idx), H), strict=True))
-        self._coeffs = (d["a"], d["kc"], d["kd"])
-        self._costs = (d["thr"], d["short"])
 
     def _data(self, forms) -> dict:
         g = self.grid
@@ -337,7 +415,7 @@ class StorageBlock(_Block):
     def cost(self) -> list[tuple]:
         """Objective terms ``(coefficient, variable)``."""
         dt = self.grid.dt_h.tolist()
-        thr, short = (c.tolist() for c in self._costs)
+        thr, short = (self.d[k].tolist() for k in ("thr", "short"))
         return ([(thr[i] * dt[t], v) for i, row in enumerate(self._pc) for t, v in enumerate(row)]
                 + [(thr[i] * dt[t], v) for i, row in self._pd.items() for t, v in enumerate(row)]
                 + [(short[i], v) for i, v in enumerate(self._u)])
@@ -353,7 +431,8 @@ class StorageBlock(_Block):
 
     def update(self, lp, forms):
         self.forms = list(forms)
-        d = self._data(forms)
+        old, self.d = self.d, self._data(forms)
+        d = self.d
         lp.set_col_bounds(self.c_pc, 0.0, d["pc_max"])
         lp.set_col_bounds(self.c_pd, 0.0, d["pd_max"][self.dis])
         lp.set_col_bounds(self.c_e, d["e_lo"], d["e_hi"])
@@ -362,12 +441,21 @@ class StorageBlock(_Block):
         lp.set_costs(self.c_pc, d["thr"][:, None] * dt)
         lp.set_costs(self.c_pd, d["thr"][self.dis][:, None] * dt)
         lp.set_costs(self.c_u, d["short"])
-        a, kc, kd = self._coeffs
-        if not (np.array_equal(a, d["a"]) and np.array_equal(kc, d["kc"]) and np.array_equal(kd, d["kd"])):
+        if not all(np.array_equal(old[k], d[k]) for k in ("a", "kc", "kd")):
             lp.set_coeffs(self.r_dyn, self.c_e[:, :-1], -d["a"])
             lp.set_coeffs(self.r_dyn, self.c_pc, -d["kc"])
             lp.set_coeffs(self.r_dyn[self.dis], self.c_pd, d["kd"][self.dis])
-            self._coeffs = (d["a"], d["kc"], d["kd"])
+
+    def sync(self) -> None:
+        """Write the current window's numbers into the Pyomo model."""
+        d, old, mem = self.d, self._pyomo, self._members
+        set_bounds(mem["pc"], 0.0, d["pc_max"], 0.0, old["pc_max"])
+        set_bounds(mem["pd"], 0.0, d["pd_max"][self.dis], 0.0, old["pd_max"][self.dis])
+        set_bounds(mem["e"], d["e_lo"], d["e_hi"], old["e_lo"], old["e_hi"])
+        self.target.set_bounds(d["target"], np.inf)
+        for term, key, sign in ((1, "a", -1.0), (2, "kc", -1.0), (3, "kd", 1.0)):
+            self.dyn.set_coef(term, sign * d[key])
+        self._pyomo = d
 
     def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
         """Net power per asset, generator sign: ``pd - pc``. [kW]"""
@@ -400,7 +488,7 @@ class ThermalBlock(_Block):
     def __init__(self, m, forms: list[Thermal], grid: HorizonGrid):
         super().__init__(forms, grid)
         self.S = max((f.n_states for f in forms), default=1)
-        d = self._data(forms)
+        self.d = self._pyomo = d = self._data(forms)
         N, H, S = self.N, self.H, self.S
         p = _bounded_var(m, "th_p", (range(N), range(H)), 0.0, d["p_max"])
         lo, hi = np.full((N, H + 1, S), -np.inf), np.full((N, H + 1, S), np.inf)
@@ -410,16 +498,17 @@ class ThermalBlock(_Block):
         T_at, p_at, u_at = positions((N, H + 1, S)), positions((N, H)), positions((N, H))
         u = list(m.th_u.values())
         rows = MatrixRows((m.th_p, p), (m.th_T, T), (m.th_u, u))
-        rows.add(m, "th_dyn", (N, H, S), [
+        self.dyn = rows.add(m, "th_dyn", (N, H, S), [
             (m.th_T, T_at[:, 1:, :], 1.0), (m.th_p, p_at[..., None], -d["b"]),
             *[(m.th_T, T_at[:, :-1, k, None], -d["a"][..., k]) for k in range(S)]], d["d"], d["d"])
-        rows.add(m, "th_hi", (N, H), [(m.th_T, T_at[:, 1:, 0], 1.0), (m.th_u, u_at, -1.0)], -np.inf, d["t_max"])
-        rows.add(m, "th_lo", (N, H), [(m.th_T, T_at[:, 1:, 0], 1.0), (m.th_u, u_at, 1.0)], d["t_min"], np.inf)
+        self.hi = rows.add(m, "th_hi", (N, H), [(m.th_T, T_at[:, 1:, 0], 1.0), (m.th_u, u_at, -1.0)],
+                           -np.inf, d["t_max"])
+        self.lo = rows.add(m, "th_lo", (N, H), [(m.th_T, T_at[:, 1:, 0], 1.0), (m.th_u, u_at, 1.0)],
+                           d["t_min"], np.inf)
+        self._members = dict(p=p, T0=[T[k] for k in positions((N, H + 1, S))[:, 0, :].ravel().tolist()])
         p, u = var_rows(p, N, H), var_rows(u, N, H)
         self.m = m
         self._p, self._u = p, u
-        self._coeffs = (d["a"], d["b"])
-        self._cost = d["c"]
 
     def _pad(self, forms, attr: str, shape_tail) -> np.ndarray:
         """Concatenate a state-shaped attribute, zero-padding forms with fewer states."""
@@ -448,7 +537,7 @@ class ThermalBlock(_Block):
 
     def cost(self) -> list[tuple]:
         """Objective terms ``(coefficient, variable)``."""
-        c, dt = self._cost.tolist(), self.grid.dt_h.tolist()
+        c, dt = self.d["c"].tolist(), self.grid.dt_h.tolist()
         return [(c[i] * dt[t], v) for i, row in enumerate(self._u) for t, v in enumerate(row)]
 
     def bind(self, lp):
@@ -462,14 +551,15 @@ class ThermalBlock(_Block):
 
     def update(self, lp, forms):
         self.forms = list(forms)
-        d = self._data(forms)
+        old, self.d = self.d, self._data(forms)
+        d = self.d
         lp.set_col_bounds(self.c_p, 0.0, d["p_max"])
         lp.set_col_bounds(self.c_T[:, 0, :], d["t0"], d["t0"])
         lp.set_row_bounds(self.r_dyn, d["d"], d["d"])
         lp.set_row_bounds(self.r_hi, -np.inf, d["t_max"])
         lp.set_row_bounds(self.r_lo, d["t_min"], np.inf)
         lp.set_costs(self.c_u, d["c"][:, None] * self.grid.dt_h[None, :])
-        a, b = self._coeffs
+        a, b = old["a"], old["b"]
         if not np.array_equal(a, d["a"]):
             # row (i,t,j) x column T(i,t,k): every k for every j
             rows = np.repeat(self.r_dyn[..., None], self.S, axis=-1)            # (N,H,S,S)
@@ -480,7 +570,19 @@ class ThermalBlock(_Block):
             changed = d["b"] != b
             cols = np.repeat(self.c_p[..., None], self.S, axis=-1)             # (N,H,S)
             lp.set_coeffs(self.r_dyn[changed], cols[changed], -d["b"][changed])
-        self._coeffs = (d["a"], d["b"])
+
+    def sync(self) -> None:
+        """Write the current window's numbers into the Pyomo model."""
+        d, old, mem = self.d, self._pyomo, self._members
+        set_bounds(mem["p"], 0.0, d["p_max"], 0.0, old["p_max"])
+        set_bounds(mem["T0"], d["t0"], d["t0"], old["t0"], old["t0"])
+        self.dyn.set_bounds(d["d"], d["d"])
+        self.hi.set_bounds(-np.inf, d["t_max"])
+        self.lo.set_bounds(d["t_min"], np.inf)
+        self.dyn.set_coef(1, -d["b"])
+        for k in range(self.S):
+            self.dyn.set_coef(2 + k, -d["a"][..., k])
+        self._pyomo = d
 
     def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
         """HVAC power as a generator-sign setpoint: ``-p``. [kW]"""

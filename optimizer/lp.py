@@ -19,6 +19,7 @@ from itertools import repeat
 import highspy
 import numpy as np
 from pyomo.common.gc_manager import PauseGC
+from pyomo.environ import Suffix
 
 from vpp.optimizer.standard_form import standard_form
 
@@ -68,8 +69,12 @@ class CompiledLP:
     Parameters
     ----------
     model : pyomo.environ.ConcreteModel
-        A linear model with one active objective (a maximised one is negated).
-        Each active constraint is one row (:mod:`vpp.optimizer.standard_form`).
+        A linear model with one active objective, minimised or maximised
+        (HiGHS is given its negation; :attr:`objective` and the duals keep the
+        model's own sense).  Each active constraint is one row
+        (:mod:`vpp.optimizer.standard_form`).  Integer and binary variables make
+        it a MIP, solved as one by HiGHS (branch and bound to HiGHS's default
+        relative gap, 1e-4), never relaxed; a MIP has no duals.
     options : SolverOptions
     """
 
@@ -77,16 +82,20 @@ class CompiledLP:
         options = options or SolverOptions()
         with PauseGC():
             form = standard_form(model)
-        self.columns = form.columns
+        self.model = model
+        self.columns, self.row_data = form.columns, form.rows
         self._cols = _Positions(form.var_columns, form.columns)
         self._rows = _Positions(form.constraint_rows, form.rows)
-        self.objective_offset = form.offset
+        self.objective_offset, self.sense = form.offset, form.sense
         self.n_cols, self.n_rows = len(form.columns), len(form.rows)
+        self.integer = form.integer
+        self.is_mip = bool(form.integer.any())
         self.highs = new_highs()
         self.options = options
         options.apply(self.highs)
         self._pass(form.a, form.cost, _inf(form.col_lo), _inf(form.col_hi), _inf(form.row_lo), _inf(form.row_hi))
         self.x = np.zeros(self.n_cols)
+        self.y = np.full(self.n_rows, np.nan)      # row duals of the last solve (NaN: none)
 
     def _pass(self, a, cost, col_lo, col_hi, row_lo, row_hi):
         lp = highspy.HighsLp()
@@ -97,6 +106,9 @@ class CompiledLP:
         lp.a_matrix_.start_ = a.indptr
         lp.a_matrix_.index_ = a.indices
         lp.a_matrix_.value_ = a.data
+        if self.is_mip:
+            kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+            lp.integrality_ = [kinds[k] for k in self.integer.tolist()]
         self.highs.passModel(lp)
 
     # -- positions ---------------------------------------------------------
@@ -148,7 +160,7 @@ class CompiledLP:
         self.highs.run()
         status = self.highs.getModelStatus()
         note = ""
-        if status != highspy.HighsModelStatus.kOptimal and self.options.solver == "ipm":
+        if status != highspy.HighsModelStatus.kOptimal and self.options.solver == "ipm" and not self.is_mip:
             note = f" (simplex after ipm {self.highs.modelStatusToString(status).lower()})"
             self.highs.clearSolver()                     # start the retry from scratch
             self.highs.setOptionValue("solver", "simplex")
@@ -158,7 +170,10 @@ class CompiledLP:
             status = self.highs.getModelStatus()
         elapsed = time.perf_counter() - t0
         if status == highspy.HighsModelStatus.kOptimal:
-            self.x = np.asarray(self.highs.getSolution().col_value, dtype=float)
+            solution = self.highs.getSolution()
+            self.x = np.asarray(solution.col_value, dtype=float)
+            self.y = self.sense * np.asarray(solution.row_dual, dtype=float) if solution.dual_valid \
+                else np.full(self.n_rows, np.nan)
             return "optimal" + note, elapsed
         return self.highs.modelStatusToString(status).lower() + note, elapsed
 
@@ -169,8 +184,26 @@ class CompiledLP:
 
     @property
     def objective(self) -> float:
-        """Objective value of the last optimal solve (with the constant offset)."""
-        return float(self.highs.getInfo().objective_function_value) + self.objective_offset
+        """Objective value of the last optimal solve (with the constant offset), in
+        the model's own sense."""
+        return self.sense * (float(self.highs.getInfo().objective_function_value) + self.objective_offset)
+
+    def duals(self, rows: np.ndarray) -> np.ndarray:
+        """Duals of *rows* from the last optimal solve: the change of the objective
+        per unit raise of the row's bound that binds (HiGHS's and Pyomo's sign);
+        NaN for rows compiled away and for a MIP."""
+        rows = np.asarray(rows)
+        return np.where(rows >= 0, self.y[np.maximum(rows, 0)], np.nan)
+
+    def load_solution(self, model=None) -> None:
+        """Write the last solve into the Pyomo *model*: every column's value, and,
+        where the model has an imported ``Suffix`` named ``dual``, every row's dual."""
+        model = self.model if model is None else model
+        for var, x in zip(self.columns, self.x.tolist(), strict=True):
+            var.set_value(x, skip_validation=True)
+        dual = getattr(model, "dual", None)
+        if isinstance(dual, Suffix) and dual.import_enabled():
+            dual.update(zip(self.row_data, self.y.tolist(), strict=True))
 
     def values(self, cols: np.ndarray) -> np.ndarray:
         """Solution values at *cols*; columns compiled away read 0."""

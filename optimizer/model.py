@@ -16,11 +16,11 @@ from typing import Callable
 
 import numpy as np
 from pyomo.common.gc_manager import PauseGC
-from pyomo.environ import ConcreteModel, Constraint, Objective, Var, minimize
+from pyomo.environ import ConcreteModel, Constraint, Objective, Suffix, Var, minimize
 
 from vpp.dispatch import DispatchProblem
 from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
-from vpp.optimizer.blocks import CurtailableBlock, StorageBlock, ThermalBlock, linear, var_rows
+from vpp.optimizer.blocks import CurtailableBlock, StorageBlock, ThermalBlock, linear, set_bounds, var_rows
 from vpp.optimizer.lp import CompiledLP, SolverOptions
 
 __all__ = ["Weights", "DispatchModel", "signature"]
@@ -113,12 +113,15 @@ class _GridBlock:
         m.sell = Var(K, T, bounds=(0.0, big))
         peak0 = np.broadcast_to(problem.peak_import_so_far_kw, (len(self.accounts),)).tolist()
         m.peak = Var(K, bounds=lambda _, k: (peak0[k], None))
-        fixed = self._fixed(problem).tolist()
         n_nodes, n_acc = len(self.node_names), len(self.accounts)
         imp, imp_x = var_rows(m.imp, n_nodes, self.H), var_rows(m.imp_x, n_nodes, self.H)
         exp, exp_x = var_rows(m.exp, n_nodes, self.H), var_rows(m.exp_x, n_nodes, self.H)
         buy, sell = var_rows(m.buy, n_acc, self.H), var_rows(m.sell, n_acc, self.H)
         peak = list(m.peak.values())
+        self.has_limits = bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw))
+        self.has_ramp = bool(np.isfinite(problem.ramp_limit_kw_per_h))
+        rhs = self._rhs(problem)
+        fixed_rhs = rhs["balance"][0].tolist()
 
         def net(n, t):
             """Terms of node *n*'s net import in block *t*."""
@@ -127,7 +130,7 @@ class _GridBlock:
         def balance(_, n, t):
             name = self.node_names[n]
             inj = [term for b in blocks for term in b.injection(name, t)]
-            return linear(inj + net(n, t)) == -fixed[n][t]
+            return linear(inj + net(n, t)) == fixed_rhs[n][t]
 
         m.balance = Constraint(nodes, T, rule=balance)
         members = [list(nodes)] if problem.settlement == "vpp" else [[n] for n in nodes]
@@ -137,6 +140,10 @@ class _GridBlock:
         self.m = m
         self._vars = dict(buy=buy, sell=sell, peak=peak, imp_x=imp_x, exp_x=exp_x)
         self._vpp_limits(m, problem, nodes, T, net, big)
+        self._pyomo_peak0 = np.asarray(peak0, dtype=float)
+        for name, (lo, hi) in rhs.items():
+            if name != "balance" and hasattr(m, name):
+                _set_rhs(getattr(m, name), lo, hi)
 
     def _vpp_limits(self, m, problem: DispatchProblem, nodes, T, net, big) -> None:
         """Limits on the VPP's net exchange and its ramp, each with a penalised slack.
@@ -146,9 +153,6 @@ class _GridBlock:
         ``ramp_up[t]`` / ``ramp_dn[t]``: ``+-(v[t] - v[t-1]) - vx_ramp[t] <= R (dt[t-1] + dt[t]) / 2``
         with ``v`` the VPP net import and ``v[-1]`` the last realised value.
         """
-        self.has_limits = np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw)
-        self.has_ramp = bool(np.isfinite(problem.ramp_limit_kw_per_h))
-
         def vnet(t, sign=1.0):
             return [(sign * c, v) for n in nodes for c, v in net(n, t)]
 
@@ -214,39 +218,64 @@ class _GridBlock:
         self.c_buy = lp.cols(m.buy).reshape(K, H)
         self.c_sell = lp.cols(m.sell).reshape(K, H)
         self.c_peak = lp.cols(m.peak)
-        self.r_balance = lp.rows(m.balance).reshape(len(self.node_names), H)
-        if self.has_limits:
-            self.r_vpp_imp, self.r_vpp_exp = lp.rows(m.vpp_imp), lp.rows(m.vpp_exp)
-        if self.has_ramp:
-            self.r_ramp_up, self.r_ramp_dn = lp.rows(m.ramp_up), lp.rows(m.ramp_dn)
+        self.rows = {name: lp.rows(getattr(m, name)).reshape(-1, H)
+                     for name in ("balance", "settle", "vpp_imp", "vpp_exp", "ramp_up", "ramp_dn") if hasattr(m, name)}
 
-    def update(self, lp, problem: DispatchProblem):
-        self.problem = problem
-        fixed = self._fixed(problem)
-        lp.set_row_bounds(self.r_balance, -fixed, -fixed)
-        buy, sell = self._prices(problem)
-        lp.set_costs(self.c_buy, np.broadcast_to(buy, self.c_buy.shape))
-        lp.set_costs(self.c_sell, np.broadcast_to(sell, self.c_sell.shape))
-        lp.set_costs(self.c_peak, self.weights.peak_weight * problem.demand_charge_cny_per_kw)
-        lp.set_col_bounds(self.c_peak, np.broadcast_to(problem.peak_import_so_far_kw, self.c_peak.shape), np.inf)
-        self._update_vpp_limits(lp, problem)
-
-    def _update_vpp_limits(self, lp, problem: DispatchProblem) -> None:
+    def _rhs(self, problem: DispatchProblem) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Lower and upper bounds of every grid row family, shape (nodes or 1, H)."""
         H = self.H
+        fixed = -self._fixed(problem)
+        out = {"balance": (fixed, fixed)}
         if self.has_limits:
-            lp.set_row_bounds(self.r_vpp_imp, -np.inf, np.full(H, problem.vpp_import_limit_kw))
-            lp.set_row_bounds(self.r_vpp_exp, -np.inf, np.full(H, problem.vpp_export_limit_kw))
+            out["vpp_imp"] = (np.full(H, -np.inf), np.full(H, problem.vpp_import_limit_kw))
+            out["vpp_exp"] = (np.full(H, -np.inf), np.full(H, problem.vpp_export_limit_kw))
         if self.has_ramp:
             dt = problem.grid.dt_h
             allow = problem.ramp_limit_kw_per_h * np.concatenate([[dt[0]], (dt[:-1] + dt[1:]) / 2])
             prev = np.zeros(H)
             prev[0] = problem.net_import_prev_kw
-            lp.set_row_bounds(self.r_ramp_up, -np.inf, allow + prev)
-            lp.set_row_bounds(self.r_ramp_dn, -np.inf, allow - prev)
+            out["ramp_up"] = (np.full(H, -np.inf), allow + prev)
+            out["ramp_dn"] = (np.full(H, -np.inf), allow - prev)
+        return out
+
+    def update(self, lp, problem: DispatchProblem):
+        self.problem = problem
+        for name, (lo, hi) in self._rhs(problem).items():
+            lp.set_row_bounds(self.rows[name], lo, hi)
+        buy, sell = self._prices(problem)
+        lp.set_costs(self.c_buy, np.broadcast_to(buy, self.c_buy.shape))
+        lp.set_costs(self.c_sell, np.broadcast_to(sell, self.c_sell.shape))
+        lp.set_costs(self.c_peak, self.weights.peak_weight * problem.demand_charge_cny_per_kw)
+        lp.set_col_bounds(self.c_peak, np.broadcast_to(problem.peak_import_so_far_kw, self.c_peak.shape), np.inf)
+
+    def sync(self) -> None:
+        """Write the current window's right-hand sides and peak bound into the Pyomo model."""
+        for name, (lo, hi) in self._rhs(self.problem).items():
+            _set_rhs(getattr(self.m, name), lo, hi)
+        peak0 = np.broadcast_to(self.problem.peak_import_so_far_kw, (len(self.accounts),))
+        set_bounds(self._vars["peak"], peak0, np.inf, self._pyomo_peak0, np.inf)
+        self._pyomo_peak0 = np.asarray(peak0, dtype=float)
+
+
+def _set_rhs(con, lo, hi) -> None:
+    """New bounds for every member of the indexed constraint *con* (iteration order),
+    keeping each body."""
+    lo, hi = (np.broadcast_to(x, (len(con),) if np.ndim(x) < 2 else np.shape(x)).ravel().tolist() for x in (lo, hi))
+    for c, a, b in zip(con.values(), lo, hi, strict=True):
+        if a == b:
+            c.set_value(c.body == a)
+        else:
+            c.set_value((a if a > -np.inf else None, c.body, b))   # Pyomo reads an infinite bound as none
 
 
 class DispatchModel:
     """The centralised dispatch LP of one rolling-horizon structure.
+
+    The Pyomo model (:attr:`model`) is the model of record: it always holds the
+    current window's numbers, and after a solve its variables hold the solution
+    and its ``dual`` suffix the duals.  HiGHS is updated from the same arrays in
+    place (the fast path), and the Pyomo model is brought up to date when it is
+    read, so a window costs no Pyomo work unless someone looks.
 
     Parameters
     ----------
@@ -256,18 +285,28 @@ class DispatchModel:
     weights : Weights
     solver : SolverOptions
     extra_constraints : callable, optional
-        ``extra_constraints(model, problem)`` adds user constraints to the
-        Pyomo model before it is compiled (like PyPSA's ``extra_functionality``).
+        ``extra_constraints(model, problem)`` edits the Pyomo model before it is
+        compiled (like PyPSA's ``extra_functionality``): adds constraints,
+        variables (integer ones make the window a MIP), deactivates rows,
+        replaces the objective.  A model with a hook is built afresh for every
+        window and the hook applied to it, so a hook that reads the window
+        acts on each one; such a window costs a cold build instead of an update.
     """
 
     def __init__(self, problem: DispatchProblem, weights: Weights | None = None,
                  solver: SolverOptions | None = None,
                  extra_constraints: Callable | None = None):
+        self.weights = weights or Weights()
+        self.solver = solver or SolverOptions()
+        self.extra_constraints = extra_constraints
+        self._build(problem)
+
+    def _build(self, problem: DispatchProblem) -> None:
         t0 = time.perf_counter()
-        weights = weights or Weights()
-        solver = solver or SolverOptions()
+        weights = self.weights
         self.signature = signature(problem)
-        self.model = m = ConcreteModel(name="source_load_interaction")
+        self._model = m = ConcreteModel(name="source_load_interaction")
+        m.dual = Suffix(direction=Suffix.IMPORT)
         g = problem.grid
         with PauseGC():         # a model is ~10 objects per asset-block; collecting them mid-build cost ~0.2 s
             self.curtailable = CurtailableBlock(m, _of(problem, CurtailableSource), g,
@@ -276,31 +315,72 @@ class DispatchModel:
             self.thermal = ThermalBlock(m, _of(problem, Thermal), g)
             self.blocks = (self.curtailable, self.storage, self.thermal)
             self.network = _GridBlock(m, problem, self.blocks, weights)
-            # Terms priced at zero now are left out (an EV fleet's throughput, ~1/3 of all
-            # terms); every block variable is also in a constraint, so it keeps its column
-            # and update() can price it in a later window.
-            cost = [(c, v) for b in (*self.blocks, self.network) for c, v in b.cost() if c]
-            m.objective = Objective(expr=linear(cost), sense=minimize)
-            if extra_constraints is not None:
-                extra_constraints(m, problem)
-            self.lp = CompiledLP(m, solver)
+            m.objective = Objective(expr=self._objective(), sense=minimize)
+            if self.extra_constraints is not None:
+                self.extra_constraints(m, problem)
+            self.lp = CompiledLP(m, self.solver)
             for b in (*self.blocks, self.network):
                 b.bind(self.lp)
-            self.network._update_vpp_limits(self.lp, problem)
+        self._stale, self._loaded = False, True
         self.build_time_s = time.perf_counter() - t0
 
+    def _objective(self):
+        # Terms priced at zero now are left out (an EV fleet's throughput, ~1/3 of all
+        # terms); every block variable is also in a constraint, so it keeps its column
+        # and update() can price it in a later window.
+        return linear([(c, v) for b in (*self.blocks, self.network) for c, v in b.cost() if c])
+
     def update(self, problem: DispatchProblem) -> None:
-        """Load a new window of the same structure into the HiGHS model."""
+        """Load a new window of the same structure (a fresh build with a hook)."""
         if signature(problem) != self.signature:
             raise ValueError("window structure changed; build a new DispatchModel")
+        if self.extra_constraints is not None:
+            self._build(problem)
+            return
         self.curtailable.update(self.lp, _of(problem, CurtailableSource))
         self.storage.update(self.lp, _of(problem, StorageLike))
         self.thermal.update(self.lp, _of(problem, Thermal))
+        self.update_grid(problem)
+
+    def update_grid(self, problem: DispatchProblem) -> None:
+        """Load a window whose forms are the current ones, with new prices and grid numbers."""
         self.network.update(self.lp, problem)
+        self._stale = True
+
+    @property
+    def model(self):
+        """The Pyomo model of the current window, with the last solve's values
+        and duals (``model.dual``) loaded."""
+        if self._stale:
+            with PauseGC():
+                for b in (*self.blocks, self.network):
+                    b.sync()
+                self._model.objective.set_value(self._objective())
+            self._stale = False
+        if not self._loaded:
+            self.lp.load_solution(self._model)
+            self._loaded = True
+        return self._model
 
     def solve(self) -> tuple[str, float]:
         """Solve the current window; returns (status, seconds)."""
+        self._loaded = False
         return self.lp.solve()
+
+    def shadow_prices(self) -> dict[str, np.ndarray]:
+        """Marginal value of energy per block of the last solve, from the duals of
+        the balance rows, in the objective's units (tariff, carbon price,
+        penalties). [CNY/kWh]
+
+        Keys: each node's name (one more kWh consumed at the node in the block),
+        and ``"vpp"`` with ``settlement = "vpp"`` (one more kWh settled by the
+        VPP's account).  NaN where there are no duals (a failed solve, a MIP).
+        """
+        net, dt = self.network, self.network.problem.grid.dt_h
+        out = dict(zip(net.node_names, self.lp.duals(net.rows["balance"]) / dt, strict=True))
+        if net.problem.settlement == "vpp":
+            out["vpp"] = -self.lp.duals(net.rows["settle"][0]) / dt
+        return out
 
     @property
     def objective_cny(self) -> float:
@@ -314,7 +394,7 @@ class DispatchModel:
         ``slack_import_kwh`` and ``slack_export_kwh`` (exchange beyond node limits).
         """
         lp, dt = self.lp, self.network.problem.grid.dt_h
-        m = self.model
+        m = self._model
         out = {"slack_storage_shortfall_kwh": float(lp.values(self.storage.c_u).sum()) if self.storage.N else 0.0,
                "slack_discomfort_kh": float((lp.values(self.thermal.c_u) * dt).sum()) if self.thermal.N else 0.0}
         for name, var in (("slack_import_kwh", m.imp_x), ("slack_export_kwh", m.exp_x)):

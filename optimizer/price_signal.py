@@ -216,7 +216,7 @@ class _FleetAgent:
         sign, or ``None`` if the solve failed. [kW]"""
         problem = DispatchProblem(self.problem.grid, self.problem.nodes, self.problem.forms, price, price,
                                   self.problem.co2_kg_per_kwh, self.problem.peak_import_so_far_kw, 0.0, "vpp")
-        self.model.network.update(self.model.lp, problem)
+        self.model.update_grid(problem)
         status = self._solve()
         if not status.startswith("optimal"):
             # a warm simplex start that ends without a proven optimum (seen about

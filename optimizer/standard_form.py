@@ -48,7 +48,7 @@ from pyomo.repn.beta.matrix import MatrixConstraint
 
 __all__ = ["StandardForm", "standard_form"]
 
-_args, _fixed, _active, _bounds = (attrgetter(a) for a in ("args", "fixed", "active", "bounds"))
+_args, _fixed, _active, _bounds, _domain = (attrgetter(a) for a in ("args", "fixed", "active", "bounds", "domain"))
 _first, _second = itemgetter(0), itemgetter(1)
 
 
@@ -57,7 +57,10 @@ class StandardForm:
     """``min c x + offset  s.t.  row_lo <= A x <= row_hi,  col_lo <= x <= col_hi``.
 
     ``columns`` and ``rows`` hold the Pyomo ``VarData`` and ``ConstraintData``
-    of each column and row.  Infinite bounds are ``+-inf``.  ``var_columns``
+    of each column and row.  Infinite bounds are ``+-inf``.  ``integer``
+    marks the columns whose domain is integer (binary included); ``sense``
+    is -1 where the model's objective is maximised (``cost`` and ``offset``
+    are then those of its negation).  ``var_columns``
     and ``constraint_rows`` map ``id`` of each ``Var`` and ``Constraint``
     component to ``(component, positions)``: the column or row of each member
     in iteration order, -1 for a member that is not one.
@@ -74,6 +77,8 @@ class StandardForm:
     row_hi: np.ndarray
     var_columns: dict
     constraint_rows: dict
+    integer: np.ndarray
+    sense: float = 1.0
 
 
 class _Terms:
@@ -278,10 +283,7 @@ def standard_form(model) -> StandardForm:
         rows += cons
         lo.append(np.asarray(c_lo, dtype=float))
         hi.append(np.asarray(c_hi, dtype=float))
-    objectives = list(model.component_data_objects(Objective, active=True, descend_into=True))
-    if len(objectives) != 1:
-        raise ValueError(f"the model needs exactly one active objective, it has {len(objectives)}")
-    obj = objectives[0]
+    obj = _objective(model)
     sense = -1.0 if obj.sense == ObjectiveSense.maximize else 1.0
     n_rows = len(rows)
     offset = 0.0 if sense > 0 and terms.flat(n_rows, [obj.expr]) else \
@@ -307,4 +309,23 @@ def standard_form(model) -> StandardForm:
         row_hi=np.concatenate([np.zeros(0), *hi]),
         var_columns=var_columns,
         constraint_rows=constraint_rows,
+        integer=_integer(columns),
+        sense=sense,
     )
+
+
+def _objective(model):
+    """The one active objective of *model*; ``ValueError`` in one line otherwise."""
+    objectives = list(model.component_data_objects(Objective, active=True, descend_into=True))
+    if len(objectives) != 1:
+        names = ", ".join(o.name for o in objectives) or "none"
+        raise ValueError(f"the dispatch model needs exactly one active objective, it has {len(objectives)} "
+                         f"({names}); deactivate all but one (objective.deactivate())")
+    return objectives[0]
+
+
+def _integer(columns: list) -> np.ndarray:
+    """Which *columns* have an integer domain, judged once per distinct domain."""
+    domains = list(map(_domain, columns))
+    integral = {id(d): d.get_interval()[2] == 1 for d in {id(d): d for d in domains}.values()}
+    return np.fromiter(map(integral.__getitem__, map(id, domains)), dtype=bool, count=len(domains))
