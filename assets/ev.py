@@ -63,7 +63,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from vpp.arrivals import ArrivalRequests
 from vpp.assets import register
 from vpp.assets.base import Fleet, FleetContext, FleetParams
-from vpp.assets.ev_charging import allocate_station_kw, energy_window_kwh, soc_after_max_charge, soc_before_max_charge
+from vpp.assets.ev_charging import energy_window_kwh, soc_after_max_charge, soc_before_max_charge
 from vpp.assets.ev_sessions import (
     NEVER_STEP,
     SessionFile,
@@ -73,6 +73,7 @@ from vpp.assets.ev_sessions import (
     read_sessions_csv,
     replay_sessions,
 )
+from vpp.assets.ev_station import StationPolicy, allocate_station_kw, laxity_h
 from vpp.exogenous.series import Exogenous
 from vpp.flex import HorizonGrid, StorageLike
 from vpp.params import InputModel, Limit, ranged, sample
@@ -224,6 +225,13 @@ class EVParams(FleetParams):
     station_limit_kw : float
         Connection limit per station on the sum of its chargers' charging
         power, and on the sum of their discharging power (``inf``: none). [kW]
+    station_policy : {"proportional", "fcfs", "edf", "llf", "round_robin"}
+        How a station's limit is shared among its plugged cars in a step
+        whose requests exceed it (:mod:`vpp.assets.ev_station`): pro rata to
+        the requests, first come first served, earliest deadline first,
+        least laxity first, or equal shares (round robin).  The laxity
+        override is served first under every policy.  Default
+        ``"proportional"``, the allocation of earlier versions.
     arrival_process : {"poisson", "household"}
         ``"poisson"``: cars arrive at a station as a Poisson process, and one
         that finds every charger busy waits up to its patience (public and
@@ -286,6 +294,7 @@ class EVParams(FleetParams):
     chargers_per_station: int = Field(ge=1)  # assumption
     arrival_process: Literal["poisson", "household"]  # by station type
     station_limit_kw: Limit = Field(float("inf"), gt=0)  # assumption: no limit (inf) unless given
+    station_policy: StationPolicy = "proportional"  # earlier versions' pro rata sharing (README)
     patience_min: _NonNegative  # assumption
     sessions_per_day_weekday: float = Field(ge=0)  # assumption (fast: ~2 % utilisation)
     sessions_per_day_weekend: float = Field(ge=0)
@@ -529,7 +538,8 @@ class EVFleet(Fleet):
             boost, p_must = np.zeros(n), np.zeros(n)
             boost[idx] = np.where(urgent, np.maximum(hi / (eta * dt) - p[idx], 0.0), 0.0)
             p_must[idx] = must / (eta * dt)
-            p = allocate_station_kw(p, p_must, self.station, self.station_limit_kw, boost)
+            p = allocate_station_kw(p, p_must, self.station, self.station_limit_kw, boost, self.params.station_policy,
+                                    **self._queue_keys(k, idx))
             delta = np.where(p[idx] >= 0, eta * dt * p[idx], p[idx] * dt / eta_d)
         self._s_discharged[self._session[idx]] += np.maximum(-delta, 0.0)
         self._e_kwh[idx] += delta
@@ -542,6 +552,20 @@ class EVFleet(Fleet):
         }
         self._unserved_pending_kwh = 0.0
         return -p
+
+    def _queue_keys(self, k: int, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Times the station policy orders chargers by, per charger (zeros where empty):
+        the car's arrival at the station and its departure [h after the start],
+        and its laxity at step *k* [h] (:func:`~vpp.assets.ev_station.laxity_h`,
+        at the charger's battery-side maximum)."""
+        keys = {name: np.zeros(self.n_assets) for name in ("arrival_h", "departure_h", "laxity_h")}
+        if self.params.station_policy in ("proportional", "round_robin"):
+            return keys
+        keys["arrival_h"][idx] = self.sessions.arrival_s[self._session[idx]] / 3600.0
+        keys["departure_h"][idx] = self._dep_step[idx] * self.dt_h
+        keys["laxity_h"][idx] = laxity_h((self._dep_step[idx] - k) * self.dt_h, self._req_kwh[idx] - self._e_kwh[idx],
+                                         self.efficiency[idx] * self._p_max_kw[idx])
+        return keys
 
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """Uncontrolled charging: full power from plug-in, no V2G (the physics clips). [kW]"""

@@ -32,25 +32,25 @@ Station connection limit
 ------------------------
 Per station, the chargers' grid-side charging power (and, separately, their
 discharging power) sum to at most ``station_limit_kw``.  When they would
-exceed it, the physics first serves every car's override power (pro rata if
-even those exceed the limit) and shares the remaining room pro rata to what
-each car asks beyond its override, then any room still left to *urgent*
-cars, those that cannot get their request at their share
-(:func:`allocate_station_kw`).  A charger's *share* of the limit is
-``limit * P_i / sum_station P`` when the station's rated power exceeds the
-limit, else its rating.  The override is computed with the share as the
-charger's maximum, so overrides alone never exceed the limit, and the
+exceed it, the physics first serves every car's override power, then what
+each car asks beyond it, then any room still left to *urgent* cars, those
+that cannot get their request at their share; the fleet's
+``station_policy`` says how each of these is shared among the cars
+(:mod:`vpp.assets.ev_station`; pro rata by default).  A charger's *share* of
+the limit is ``limit * P_i / sum_station P`` when the station's rated power
+exceeds the limit, else its rating.  The override is computed with the share
+as the charger's maximum, so overrides alone never exceed the limit, and the
 flexibility form offers each charger its share (a static split: honest
-whatever cars arrive later, conservative when the station is half empty;
-the urgent cars' extra room keeps dispatched cars from doing worse than
-uncontrolled ones).
+whatever cars arrive later and whatever the policy, conservative when the
+station is half empty; the urgent cars' extra room keeps dispatched cars
+from doing worse than uncontrolled ones).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["soc_after_max_charge", "soc_before_max_charge", "energy_window_kwh", "allocate_station_kw"]
+__all__ = ["soc_after_max_charge", "soc_before_max_charge", "energy_window_kwh"]
 
 
 def _taper_slope(taper_soc_frac: float, taper_end_frac: float) -> float:
@@ -176,7 +176,7 @@ def energy_window_kwh(
       ``e >= F = max(floor, L)``: ``lo = -min(discharge_max, e - F)``;
     * ``urgent``: the car cannot reach ``R`` at the share's limit
       (``L - e`` exceeds what the share delivers this step); the station
-      gives such cars any room left (:func:`allocate_station_kw`).
+      gives such cars any room left (:func:`vpp.assets.ev_station.allocate_station_kw`).
 
     Parameters
     ----------
@@ -222,53 +222,3 @@ def energy_window_kwh(
     lo = np.where((dis > 0) & (e >= floor), -np.minimum(dis, e - floor), must)
     urgent = need - e > share + _URGENT_KWH
     return lo, hi, must, urgent
-
-
-def allocate_station_kw(p_kw, p_must_kw, station, limit_kw, p_urgent_kw=None):
-    """Scale chargers' grid-side power so that each station keeps its limit.
-
-    Charging (``p > 0``): every charger first gets its override ``m``
-    (``min(p_must, p)``; scaled pro rata if the overrides alone exceed the
-    limit), then the room left is shared pro rata to ``p - m``; then the room
-    still left is shared pro rata to ``p_urgent`` (extra power wanted by cars
-    that cannot get their request at their share).  Discharging (``p < 0``)
-    is scaled pro rata when its sum exceeds the limit.
-
-    Parameters
-    ----------
-    p_kw : ndarray, shape (N,)
-        Requested grid-side power per charger, consumption positive. [kW]
-    p_must_kw : ndarray, shape (N,)
-        Override part of each charger's charging power (>= 0). [kW]
-    station : ndarray of int, shape (N,)
-        Station of each charger.
-    limit_kw : ndarray, shape (S,)
-        Limit per station (``inf``: none). [kW]
-    p_urgent_kw : ndarray, shape (N,), optional
-        Extra charging power wanted beyond ``p`` (>= 0). [kW]
-
-    Returns
-    -------
-    ndarray, shape (N,)
-        Allocated power, consumption positive. [kW]
-    """
-    n = len(limit_kw)
-    charge = np.maximum(p_kw, 0.0)
-    must = np.minimum(np.maximum(p_must_kw, 0.0), charge)
-    extra = charge - must
-    discharge = np.maximum(-p_kw, 0.0)
-
-    def used(amount):
-        return np.bincount(station, weights=amount, minlength=n)
-
-    def factor(amount, room):
-        total = used(amount)
-        over = total > room
-        return np.where(over, np.divide(room, total, out=np.ones(n), where=over), 1.0)[station]
-
-    allocated = must * factor(must, limit_kw)
-    allocated = allocated + extra * factor(extra, np.maximum(limit_kw - used(allocated), 0.0))
-    if p_urgent_kw is not None:
-        urgent = np.maximum(p_urgent_kw, 0.0)
-        allocated = allocated + urgent * factor(urgent, np.maximum(limit_kw - used(allocated), 0.0))
-    return allocated - discharge * factor(discharge, limit_kw)

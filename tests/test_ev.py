@@ -33,6 +33,7 @@ from vpp.assets.ev import (
     soc_before_max_charge,
 )
 from vpp.assets.ev_sessions import _car_is_back
+from vpp.assets.ev_station import STATION_POLICIES
 from vpp.errors import ScenarioError
 from vpp.exogenous.series import Exogenous
 from vpp.flex import HorizonGrid, StorageLike
@@ -622,6 +623,34 @@ def test_station_limit_by_hand(tmp_path):
     np.testing.assert_allclose(form.p_charge_max_kw, [[5, 0, 0, 0, 0], [5, 5, 5, 5, 5]], atol=ABS_KW)
 
 
+# Three cars plug in at 08:00 (arrivals 08:00, 08:02, 08:04) into three 7 kW
+# chargers (eta 0.9, 100 kWh batteries at 0 %) on a 10 kW connection (shares
+# 10/3 kW, 3 kW battery side), uncontrolled:
+#   car  leaves  energy  car limit  laxity at 08:00 = hours left - energy / (0.9 x limit)
+#   A    20:00   30 kWh  7 kW       12 - 30 / 6.3   = 7.24 h
+#   B    12:00    5 kWh  7 kW        4 -  5 / 6.3   = 3.21 h
+#   C    16:00   22 kWh  3.5 kW      8 - 22 / 3.15  = 1.02 h
+# Each is within reach at its share (A 3 x 11.75 h > 30; B 3 x 3.75 > 5; C
+# 3 x 7.75 > 22), so nobody has an override and requests [7, 7, 3.5] share 10 kW:
+POLICY_ROWS = [(_t("08:00"), _t("20:00"), 30, 7, "s"), (_t("08:02"), _t("12:00"), 5, 7, "s"),
+               (_t("08:04"), _t("16:00"), 22, 3.5, "s")]
+POLICY_BY_HAND = {
+    "fcfs": [7.0, 3.0, 0.0],            # A, B, C
+    "edf": [0.0, 7.0, 3.0],             # B, C, A
+    "llf": [0.0, 6.5, 3.5],             # C, B, A
+    "round_robin": [10 / 3] * 3,        # equal shares; none asks less than 10/3
+    "proportional": [4.0, 4.0, 2.0],    # 10 / 17.5 of each
+}
+
+
+@pytest.mark.parametrize("policy", sorted(POLICY_BY_HAND))
+def test_station_policy_by_hand(tmp_path, policy):
+    f = _replay(tmp_path, POLICY_ROWS, count=3, chargers_per_station=3, station_limit_kw=10.0, patience_min=0.0,
+                station_policy=policy)
+    p, _ = _run(f, lambda k: None, 33)
+    np.testing.assert_allclose(-p[32], POLICY_BY_HAND[policy], atol=ABS_KW)
+
+
 def test_v2g_discharges_down_to_what_departure_needs(tmp_path):
     # 50 kWh car at 60 %, 5 kWh requested, 08:00-10:00 (8 steps); 12 kW
     # charger at eta 0.9 (2.7 kWh/step), V2G 10 kW at 0.9 (2.7778 kWh out per
@@ -805,9 +834,11 @@ def _plug_mask(f: EVFleet, df: pd.DataFrame, n_steps: int):
     seed=st.integers(0, 2**32 - 1),
     pattern=arrays(np.float64, (12, 6), elements=_SETPOINT),
     station=st.sampled_from(["fast", "homes", "fast_no_v2g"]),
+    policy=st.sampled_from(STATION_POLICIES),
 )
-def test_limits_hold_for_any_setpoint(seed, pattern, station):
+def test_limits_hold_for_any_setpoint(seed, pattern, station, policy):
     params = {"fast": BUSY_FAST, "homes": HOMES, "fast_no_v2g": {**BUSY_FAST, "v2g": False}}[station]
+    params = {**params, "station_policy": policy}
     f = _fleet(params, count=6, days=1, seed=seed)
     p, _ = _run(f, lambda k: pattern[k % 12])
     n_steps = p.shape[0]
@@ -993,11 +1024,12 @@ def test_schedule_inside_form_is_delivered_with_taper_and_v2g(mix):
     _honesty(f, 52, HorizonGrid.build(52, DT_H, 24, 24, 4), LAMBDAS[mix], before=lambda k: np.full(24, -30.0))
 
 
+@pytest.mark.parametrize("policy", STATION_POLICIES)
 @pytest.mark.parametrize("mix", sorted(LAMBDAS))
-def test_schedule_inside_form_is_delivered_at_a_station_limit(mix):
+def test_schedule_inside_form_is_delivered_at_a_station_limit(mix, policy):
     # 4 x 120 kW on 250 kW: shares of 62.5 kW.  Cars out of reach at their
-    # share may get the station's spare room on top (never less).
-    f = _fleet({**FAST_TAPER, "station_limit_kw": 250.0}, count=24, days=1, seed=5)
+    # share may get the station's spare room on top (never less), whatever the policy.
+    f = _fleet({**FAST_TAPER, "station_limit_kw": 250.0, "station_policy": policy}, count=24, days=1, seed=5)
     n_exact, _ = _honesty(f, 52, HorizonGrid.build(52, DT_H, 24, 24, 4), LAMBDAS[mix], exact_all=False)
     assert n_exact >= 5
 
