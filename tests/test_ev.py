@@ -245,6 +245,7 @@ def test_overrides_keep_other_station_defaults():
         ({"chargers_kw": 7}, "chargers_kw"),
         ({"chargers_per_station": 0}, "chargers_per_station"),
         ({"station_limit_kw": 0}, "station_limit_kw"),
+        ({"station_policy": "lifo"}, "station_policy"),
         ({"arrival_soc_frac": 1.5}, "arrival_soc_frac"),
         ({"taper_soc_frac": 1.0}, "taper_soc_frac"),
         ({"taper_end_frac": 0.0}, "taper_end_frac"),
