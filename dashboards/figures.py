@@ -76,6 +76,7 @@ __all__ = [
     "building_temperature_figure",
     "solve_time_figure",
     "slack_figure",
+    "shadow_price_figure",
 ]
 
 
@@ -530,3 +531,35 @@ def slack_figure(results: Results) -> go.Figure:
     used = [c.removeprefix("slack_").replace("_", " ") for c in cols if float(d[c].max()) > 1e-6]
     sub = ("used: " + ", ".join(used)) if used else "none used"
     return _layout(fig, f"{title}<br><sub>{sub}</sub>", 340, _tz_label(x))
+
+
+SHADOW_PREFIX = "shadow_price_cny_per_kwh_"
+
+
+def shadow_price_figure(results: Results) -> go.Figure:
+    """The marginal value of energy the optimizer saw: per window, the dual of
+    each node's balance row and of the VPP's settlement row in the block being
+    dispatched, in the objective's units (tariff, carbon price, penalties). [CNY/kWh]
+
+    Where it rises above the tariff a node limit or a service constraint binds;
+    where it falls below, flexible loads and storage had room to take more.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One trace per node and one for the VPP (the ``shadow_price_cny_per_kwh_*``
+        columns of ``results.dispatch``); empty with a note when there are none.
+    """
+    d = results.dispatch
+    title = "Shadow price of energy (dual of the balance rows, first block of each window)"
+    cols = [c for c in (d.columns if d is not None else []) if str(c).startswith(SHADOW_PREFIX)]
+    if not cols:
+        return _empty_figure(title, "This strategy reports no shadow prices.")
+    x = pd.DatetimeIndex(d.index)
+    fig = go.Figure()
+    for c, color in zip(cols, _STRATEGIES, strict=False):
+        name = c.removeprefix(SHADOW_PREFIX)
+        fig.add_trace(go.Scatter(x=x, y=d[c].to_numpy(dtype=float), mode="lines", line=dict(color=color, shape="hv"),
+                                 name="VPP account" if name == "vpp" else "node " + name.removeprefix("node_")))
+    fig.update_yaxes(title_text="shadow price [CNY/kWh]")
+    return _layout(fig, title, 340, _tz_label(x))

@@ -31,12 +31,14 @@ from vpp.dashboards._style import (
 )
 from vpp.dashboards.comparison_figures import ComparisonLike, strategy_kpi_bars_figure, strategy_overlay_figure
 from vpp.dashboards.figures import (
+    SHADOW_PREFIX,
     _storage_fleets,
     _thermal_fleets,
     baseline_overlay_figure,
     building_temperature_figure,
     green_power_figure,
     grid_exchange_figure,
+    shadow_price_figure,
     slack_figure,
     solve_time_figure,
     storage_figure,
@@ -340,6 +342,8 @@ def run_report(results: Results, *, title: str | None = None) -> str:
         extras.append(("Dispatch solve times", solve_time_figure(results)))
         if any(str(c).startswith("slack_") for c in results.dispatch.columns):
             extras.append(("Penalised slacks", slack_figure(results)))
+        if any(str(c).startswith(SHADOW_PREFIX) for c in results.dispatch.columns):
+            extras.append(("Shadow price of energy", shadow_price_figure(results)))
     for k, (heading, fig) in enumerate(extras, start=len(figures)):
         body.append(_section(heading, _figure(fig, f"fig-{k}")))
     body.append(_section("Fleets", _fleets_html(results, unit)))

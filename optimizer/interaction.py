@@ -91,4 +91,4 @@ class SourceLoadInteraction(Strategy):
         if not status.startswith("optimal"):
             return self.decision(status, build_s, solve_s)
         return self.decision(status, build_s, solve_s, self.model.setpoints(problem.grid.n_fine),
-                             self.model.slack_use())
+                             self.model.window_metrics())

@@ -372,12 +372,13 @@ class DispatchModel:
         the balance rows, in the objective's units (tariff, carbon price,
         penalties). [CNY/kWh]
 
-        Keys: each node's name (one more kWh consumed at the node in the block),
-        and ``"vpp"`` with ``settlement = "vpp"`` (one more kWh settled by the
-        VPP's account).  NaN where there are no duals (a failed solve, a MIP).
+        Keys: ``node_<name>`` for each node (one more kWh consumed at the node in
+        the block), and ``"vpp"`` with ``settlement = "vpp"`` (one more kWh
+        settled by the VPP's account).  NaN where there are no duals (a failed
+        solve, a MIP).
         """
         net, dt = self.network, self.network.problem.grid.dt_h
-        out = dict(zip(net.node_names, self.lp.duals(net.rows["balance"]) / dt, strict=True))
+        out = {f"node_{n}": y for n, y in zip(net.node_names, self.lp.duals(net.rows["balance"]) / dt, strict=True)}
         if net.problem.settlement == "vpp":
             out["vpp"] = -self.lp.duals(net.rows["settle"][0]) / dt
         return out
@@ -391,16 +392,28 @@ class DispatchModel:
 
         Keys: ``slack_storage_shortfall_kwh`` (energy below storage/EV/batch
         targets), ``slack_discomfort_kh`` (kelvin-hours outside comfort bands),
-        ``slack_import_kwh`` and ``slack_export_kwh`` (exchange beyond node limits).
+        ``slack_import_kwh`` and ``slack_export_kwh`` (exchange beyond node limits),
+        and where the VPP has them, ``slack_vpp_import_kwh``,
+        ``slack_vpp_export_kwh`` (beyond its exchange limits) and
+        ``slack_ramp_kwh`` (ramp beyond its limit, as energy over the blocks).
         """
         lp, dt = self.lp, self.network.problem.grid.dt_h
         m = self._model
         out = {"slack_storage_shortfall_kwh": float(lp.values(self.storage.c_u).sum()) if self.storage.N else 0.0,
                "slack_discomfort_kh": float((lp.values(self.thermal.c_u) * dt).sum()) if self.thermal.N else 0.0}
-        for name, var in (("slack_import_kwh", m.imp_x), ("slack_export_kwh", m.exp_x)):
-            cols = lp.cols(var).reshape(-1, len(dt))
-            out[name] = float((lp.values(cols) * dt).sum())
+        for name, var in (("slack_import_kwh", "imp_x"), ("slack_export_kwh", "exp_x"), ("slack_vpp_import_kwh",
+                          "vx_imp"), ("slack_vpp_export_kwh", "vx_exp"), ("slack_ramp_kwh", "vx_ramp")):
+            if hasattr(m, var):
+                cols = lp.cols(getattr(m, var)).reshape(-1, len(dt))
+                out[name] = float((lp.values(cols) * dt).sum())
         return out
+
+    def window_metrics(self) -> dict[str, float]:
+        """What a window records in ``Results.dispatch``: :meth:`slack_use`, and the
+        first block's :meth:`shadow_prices` as ``shadow_price_cny_per_kwh_<node>``
+        per node and ``shadow_price_cny_per_kwh_vpp`` for the VPP's account."""
+        prices = {f"shadow_price_cny_per_kwh_{k}": float(v[0]) for k, v in self.shadow_prices().items()}
+        return {**self.slack_use(), **prices}
 
     def setpoints(self, n_steps: int) -> dict[str, np.ndarray]:
         """Per-fleet setpoints for the first *n_steps* (one-step) blocks. [kW]"""

@@ -528,7 +528,7 @@ class VirtualBattery(SourceLoadInteraction):
         t1 = time.perf_counter()
         n = problem.grid.n_fine
         plan = self.model.setpoints(n)
-        setpoints, metrics = {}, dict(self.model.slack_use())
+        setpoints, metrics = {}, self.model.window_metrics()
         for f in problem.forms:
             if isinstance(f, StorageLike) and f.n_assets:
                 planned = plan[f.fleet][0]

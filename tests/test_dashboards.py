@@ -517,3 +517,18 @@ def test_slack_figure_shows_the_slacks_a_plan_used():
     fig = slack_figure(res)
     assert [t.name for t in fig.data] == ["import kwh", "discomfort kh"]
     assert "used: import kwh" in fig.layout.title.text
+
+
+def test_shadow_price_figure_plots_each_node_and_the_vpp():
+    from vpp.dashboards import shadow_price_figure
+
+    res = make_run()
+    assert "no shadow prices" in shadow_price_figure(res).layout.annotations[0].text
+    d = res.dispatch.copy()
+    d["shadow_price_cny_per_kwh_node_city"] = np.linspace(0.3, 1.3, len(d))
+    d["shadow_price_cny_per_kwh_vpp"] = 0.5
+    res.dispatch = d
+    fig = shadow_price_figure(res)
+    assert [t.name for t in fig.data] == ["node city", "VPP account"]
+    np.testing.assert_allclose(fig.data[0].y, d["shadow_price_cny_per_kwh_node_city"])
+    assert "Shadow price of energy" in run_report(res)

@@ -179,7 +179,7 @@ def test_shadow_prices_by_hand():
     assert dm.solve()[0] == "optimal"
     prices = dm.shadow_prices()
     np.testing.assert_allclose(prices["vpp"], [1.0, 2.0], atol=DUAL_TOL)
-    np.testing.assert_allclose(prices["n"], [101.0, 102.0], atol=DUAL_TOL)
+    np.testing.assert_allclose(prices["node_n"], [101.0, 102.0], atol=DUAL_TOL)
 
 
 def test_shadow_price_where_storage_sets_it():
@@ -190,7 +190,7 @@ def test_shadow_price_where_storage_sets_it():
     dm = DispatchModel(pr, NO_EXTRAS)
     dm.solve()
     prices = dm.shadow_prices()
-    np.testing.assert_allclose(prices["n"], [1.0, 1.0], atol=DUAL_TOL)
+    np.testing.assert_allclose(prices["node_n"], [1.0, 1.0], atol=DUAL_TOL)
     np.testing.assert_allclose(prices["vpp"], [1.0, 1.0], atol=DUAL_TOL)
 
 
@@ -268,3 +268,15 @@ def test_the_comparison_catches_a_pyomo_model_left_behind(tmp_path):
     dm.update(window(2, True, True, "vpp"))
     dm.solve()
     assert lp_file_optimum(dm.model, tmp_path) != pytest.approx(dm.objective_cny, rel=REL, abs=1e-6)
+
+
+def test_a_run_records_the_shadow_prices_in_results_dispatch():
+    import vpp
+    from conftest import scenario
+
+    res = vpp.run(scenario({"strategy": {"name": "source_load_interaction"}, "time": {"end": "2024-07-23T00:00:00"}}))
+    cols = ["shadow_price_cny_per_kwh_node_city", "shadow_price_cny_per_kwh_node_coast", "shadow_price_cny_per_kwh_vpp"]
+    prices = res.dispatch[cols].to_numpy()
+    assert np.isfinite(prices).all()
+    tariff = res.exogenous["price_import_cny_per_kwh"].reindex(res.dispatch.index).to_numpy()
+    assert (prices[:, 2] >= 0.5 * tariff.min()).all()      # the VPP's energy is worth about the tariff
