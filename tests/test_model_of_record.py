@@ -10,11 +10,13 @@ and a maximised objective keeps its sign.
 import highspy
 import numpy as np
 import pytest
+from conftest import scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyomo.environ import Constraint, NonNegativeIntegers, Objective, Reals, SolverFactory, Suffix, Var, maximize
 from test_optimizer import NO_EXTRAS, battery, problem
 
+import vpp
 from vpp.dispatch import DispatchProblem, NodeLimits
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
 from vpp.optimizer.lp import new_highs
@@ -271,9 +273,6 @@ def test_the_comparison_catches_a_pyomo_model_left_behind(tmp_path):
 
 
 def test_a_run_records_the_shadow_prices_in_results_dispatch():
-    import vpp
-    from conftest import scenario
-
     res = vpp.run(scenario({"strategy": {"name": "source_load_interaction"}, "time": {"end": "2024-07-23T00:00:00"}}))
     cols = ["shadow_price_cny_per_kwh_node_city", "shadow_price_cny_per_kwh_node_coast", "shadow_price_cny_per_kwh_vpp"]
     prices = res.dispatch[cols].to_numpy()
