@@ -17,10 +17,11 @@ physics clips any setpoint to what the power rating and that window allow.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vpp.assets import register
 from vpp.assets.base import Fleet, FleetContext, FleetParams
+from vpp.errors import FieldError
 from vpp.flex import HorizonGrid, StorageLike
 from vpp.params import ranged, sample
 
@@ -30,8 +31,8 @@ __all__ = ["BatteryParams", "BatteryFleet", "step_energy", "power_window"]
 class BatteryParams(FleetParams):
     """Parameters of a battery fleet (per asset; distributions allowed)."""
 
-    p_max_kw: ranged(gt=0)  # charge and discharge power rating [kW]
-    e_max_kwh: ranged(gt=0)  # usable energy capacity [kWh]
+    p_max_kw: ranged(gt=0, le=1e6)  # charge and discharge power rating [kW] (at most 1 GW per asset)
+    e_max_kwh: ranged(gt=0, le=1e7)  # usable energy capacity [kWh] (at most 10 GWh per asset)
     eta_charge: ranged(gt=0, le=1) = 0.95  # LFP, per direction (assumption)
     eta_discharge: ranged(gt=0, le=1) = 0.95
     soc_min: float = Field(0.10, ge=0, lt=1)
@@ -44,6 +45,16 @@ class BatteryParams(FleetParams):
     # Value of energy below the horizon's terminal target (the initial SOC),
     # so a rolling horizon does not empty the battery at its end.
     terminal_shortfall_cost_cny_per_kwh: float = Field(1.5, ge=0)
+
+    @model_validator(mode="after")
+    def _soc_window(self):
+        if not self.soc_min < self.soc_max:
+            raise FieldError(("soc_max",), f"must be above soc_min ({self.soc_min:g}): "
+                             "the state-of-charge window is reversed or empty")
+        if not self.soc_min <= self.soc_init <= self.soc_max:
+            raise FieldError(("soc_init",), f"{self.soc_init:g} lies outside the state-of-charge window "
+                             f"soc_min..soc_max ({self.soc_min:g}..{self.soc_max:g})")
+        return self
 
 
 def step_energy(e_kwh, p_kw, dt_h, eta_c, eta_d, sigma_per_h):

@@ -28,11 +28,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from vpp.assets import register
 from vpp.assets.base import Fleet, FleetContext, FleetParams
 from vpp.assets.thermal import RC2, cop_cooling, cop_heating
+from vpp.errors import FieldError
 from vpp.flex import FixedProfile, HorizonGrid, Thermal
 from vpp.params import ranged, sample
 
@@ -69,17 +70,18 @@ SCHEDULES = {
 }
 
 COOLING, OFF, HEATING = -1, 0, 1
+INDOOR_C = (5.0, 40.0)  # plausible indoor setpoints and setbacks [degC]
 
 
 class BuildingParams(FleetParams):
     """Parameters of a commercial-building fleet (per building; distributions allowed)."""
 
     building_type: Literal["office", "mall", "hotel"] = "office"
-    floor_area_m2: ranged(gt=0) = 40_000.0
-    base_load_peak_w_per_m2: ranged(ge=0) = 37.5     # non-HVAC electric peak
-    hvac_p_max_w_per_m2: ranged(ge=0) = 25.0         # HVAC electric capacity
-    cop_cooling: ranged(gt=0) = 3.5                  # chiller plant incl. auxiliaries at 35 degC (assumption)
-    cop_heating: ranged(gt=0) = 3.0                  # air-source heat pump at 7 degC (assumption)
+    floor_area_m2: ranged(gt=0, le=1e7) = 40_000.0
+    base_load_peak_w_per_m2: ranged(ge=0, le=1000) = 37.5     # non-HVAC electric peak
+    hvac_p_max_w_per_m2: ranged(ge=0, le=500) = 25.0         # HVAC electric capacity
+    cop_cooling: ranged(gt=0, le=10) = 3.5                  # chiller plant incl. auxiliaries at 35 degC (assumption)
+    cop_heating: ranged(gt=0, le=10) = 3.0                  # air-source heat pump at 7 degC (assumption)
     ua_air_out_w_per_m2k: ranged(gt=0) = 1.5         # windows + ventilation (assumption)
     ua_mass_out_w_per_m2k: ranged(gt=0) = 0.5        # opaque envelope (assumption)
     h_air_mass_w_per_m2k: ranged(gt=0) = 22.75       # ISO 13790: 9.1 W/(m2 K) x 2.5 m2/m2
@@ -87,25 +89,54 @@ class BuildingParams(FleetParams):
     c_mass_kj_per_m2k: ranged(gt=0) = 110.0          # ISO 13790 light class
     solar_to_mass_frac: float = Field(0.5, ge=0, le=1)      # radiative share of solar gains
     internal_to_mass_frac: float = Field(0.3, ge=0, le=1)   # radiative share of internal gains
-    solar_aperture_frac: ranged(ge=0) = 0.02         # effective solar aperture per m2 floor, of GHI
+    solar_aperture_frac: ranged(ge=0, le=1) = 0.02   # effective solar aperture per m2 floor, of GHI
     internal_gain_frac: float = Field(0.9, ge=0, le=1)   # share of non-HVAC load released indoors
-    occupant_gain_w_per_m2: float = Field(8.0, ge=0)
-    cooling_setpoint_c: float = 26.0
-    heating_setpoint_c: float = 20.0
-    comfort_band_k: float = Field(2.0, ge=0)
-    setback_min_c: float = 15.0
-    setback_max_c: float = 30.0
+    occupant_gain_w_per_m2: float = Field(8.0, ge=0, le=100)
+    # Indoor temperatures [degC] must be plausible for an occupied building
+    # (INDOOR_C); heating <= cooling setpoint, setback band around both.
+    cooling_setpoint_c: float = Field(26.0, ge=INDOOR_C[0], le=INDOOR_C[1])
+    heating_setpoint_c: float = Field(20.0, ge=INDOOR_C[0], le=INDOOR_C[1])
+    comfort_band_k: float = Field(2.0, ge=0, le=10)
+    setback_min_c: float = Field(15.0, ge=INDOOR_C[0], le=INDOOR_C[1])
+    setback_max_c: float = Field(30.0, ge=INDOOR_C[0], le=INDOOR_C[1])
     start_before_open_h: float = Field(1.0, ge=0, le=6)  # uncontrolled morning start
     cooling_months: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
     heating_months: tuple[int, ...] = (12, 1, 2, 3)
     base_load_noise_frac: float = Field(0.05, ge=0, lt=1)   # AR(1) deviation from schedule
     base_load_noise_h: float = Field(2.0, gt=0)
-    temp_init_c: float | None = None                  # default: the active setpoint
+    temp_init_c: float | None = Field(None, ge=-30, le=60)    # default: the active setpoint
     # Penalty per kelvin-hour outside the band, per m2 of floor: 0.05 CNY/(m2 K h)
     # is 2,000 CNY/(K h) for 40,000 m2 -- far above what pre-cooling can save
     # (~300 CNY per kelvin of stored coolth), so comfort is kept whenever the
     # HVAC can keep it (assumption).
     discomfort_cost_cny_per_m2_kh: float = Field(0.05, ge=0)
+
+    @field_validator("cooling_months", "heating_months")
+    @classmethod
+    def _months(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [m for m in v if not 1 <= m <= 12]
+        if bad:
+            raise ValueError(f"months are numbered 1 to 12, got {bad[0]}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        both = sorted(set(self.cooling_months) & set(self.heating_months))
+        if both:
+            raise FieldError(("heating_months",), f"month {both[0]} is also a cooling month")
+        if not self.heating_setpoint_c <= self.cooling_setpoint_c:
+            raise FieldError(("heating_setpoint_c",), f"{self.heating_setpoint_c:g} degC is above the "
+                             f"cooling setpoint ({self.cooling_setpoint_c:g} degC)")
+        if not self.setback_min_c < self.setback_max_c:
+            raise FieldError(("setback_max_c",), f"must be above setback_min_c ({self.setback_min_c:g} degC): "
+                             "the setback band is reversed")
+        if not self.setback_min_c <= self.heating_setpoint_c:
+            raise FieldError(("setback_min_c",), f"{self.setback_min_c:g} degC is above the heating setpoint "
+                             f"({self.heating_setpoint_c:g} degC)")
+        if not self.cooling_setpoint_c <= self.setback_max_c:
+            raise FieldError(("setback_max_c",), f"{self.setback_max_c:g} degC is below the cooling setpoint "
+                             f"({self.cooling_setpoint_c:g} degC)")
+        return self
 
 
 @register

@@ -131,6 +131,7 @@ from scipy.signal import lfilter
 from vpp.assets import register
 from vpp.assets.base import Fleet, FleetContext, FleetParams
 from vpp.assets.battery import power_window, step_energy
+from vpp.errors import FieldError
 from vpp.exogenous.series import Exogenous
 from vpp.flex import FixedProfile, HorizonGrid, StorageLike
 from vpp.params import Uniform, ranged, sample, support
@@ -166,7 +167,7 @@ class DataCentreParams(FleetParams):
     """
 
     # -- IT load
-    it_rated_kw: ranged(gt=0) = 20_000.0               # docs/SOURCES.md: 20 MW IT
+    it_rated_kw: ranged(gt=0, le=1e6) = 20_000.0              # docs/SOURCES.md: 20 MW IT
     interactive_mean_frac: ranged(ge=0, le=1) = 0.45    # mean interactive IT power / rated (assumption)
     interactive_amplitude: float = Field(0.15, ge=0, lt=1)   # diurnal swing of power (Fan et al. 2007)
     interactive_peak_hour: float = Field(21.0, ge=0, lt=24)  # evening internet peak (assumption)
@@ -183,17 +184,17 @@ class DataCentreParams(FleetParams):
     # Optimizer penalty on batch work short of the horizon's terminal target (assumption).
     deadline_cost_cny_per_kwh: float = Field(5.0, ge=0)
     # -- cooling plant and PUE (all assumptions except pue_design)
-    pue_design: ranged(gt=1) = 1.25                     # official: YRD hub <= 1.25 (docs/SOURCES.md)
-    temp_design_c: float = 35.0                         # Shanghai summer design dry-bulb ~34.4 (GB 50736)
+    pue_design: ranged(gt=1, le=4) = 1.25                  # official: YRD hub <= 1.25 (docs/SOURCES.md)
+    temp_design_c: float = Field(35.0, ge=-60, le=60)   # Shanghai summer design dry-bulb ~34.4 (GB 50736)
     distribution_loss_frac: float = Field(0.04, ge=0, lt=1)  # UPS, transformers, PDUs
     fan_pump_frac: float = Field(0.05, ge=0, lt=1)      # CRAH fans, pumps, cooling towers
     fixed_overhead_frac: float = Field(0.01, ge=0, lt=1)  # lighting, offices: kW per rated IT kW
-    chw_supply_c: float = 18.0                          # chilled water supply (ASHRAE TC 9.9 inlet 18-27)
-    chw_return_c: float = 24.0
-    evaporator_approach_k: float = Field(2.0, ge=0)     # T_evap = supply - approach
-    condensing_approach_k: float = 5.0                  # T_cond = dry bulb + approach (effective)
-    economiser_approach_k: float = 5.0                  # free-cooled water reaches dry bulb + approach
-    lift_min_k: float = Field(12.0, gt=0)               # head-pressure control
+    chw_supply_c: float = Field(18.0, ge=4, le=35)      # chilled water supply (ASHRAE TC 9.9 inlet 18-27)
+    chw_return_c: float = Field(24.0, ge=4, le=45)
+    evaporator_approach_k: float = Field(2.0, ge=0, le=20)    # T_evap = supply - approach
+    condensing_approach_k: float = Field(5.0, ge=0, le=30)  # T_cond = dry bulb + approach (effective)
+    economiser_approach_k: float = Field(5.0, ge=0, le=30)  # free-cooled water reaches dry bulb + approach
+    lift_min_k: float = Field(12.0, gt=0, le=60)             # head-pressure control
     # -- UPS battery (optional): none by default
     ups_kwh: ranged(ge=0) = 0.0                         # e.g. 15 min at rated IT load (assumption)
     ups_kw: ranged(ge=0) = 0.0
@@ -216,13 +217,17 @@ class DataCentreParams(FleetParams):
             raise ValueError(f"pue_design ({lo}) must exceed 1 + distribution, fan/pump and fixed shares "
                              f"({overhead:.4g}): nothing would be left for the chillers")
         if not self.chw_return_c > self.chw_supply_c:
-            raise ValueError("chw_return_c must exceed chw_supply_c")
+            raise FieldError(("chw_return_c",), f"must exceed chw_supply_c ({self.chw_supply_c:g} degC)")
         if economiser_fraction(self.temp_design_c, self.chw_supply_c, self.chw_return_c,
                                self.economiser_approach_k) <= 0:
             raise ValueError("temp_design_c lies in the full free-cooling range: the chillers cannot be calibrated")
         soc_init = self.ups_soc_max if self.ups_soc_init is None else self.ups_soc_init
+        if not self.ups_reserve_frac <= self.ups_soc_max:
+            raise FieldError(("ups_reserve_frac",), f"{self.ups_reserve_frac:g} is above ups_soc_max "
+                             f"({self.ups_soc_max:g}): the UPS window is reversed")
         if not self.ups_reserve_frac <= soc_init <= self.ups_soc_max:
-            raise ValueError("need ups_reserve_frac <= ups_soc_init <= ups_soc_max")
+            raise FieldError(("ups_soc_init",), f"{soc_init:g} is outside the UPS window: need ups_reserve_frac "
+                             f"<= ups_soc_init <= ups_soc_max ({self.ups_reserve_frac:g}..{self.ups_soc_max:g})")
         if self.flexible_part != "batch" and not (support(self.ups_kwh)[0] > 0 and support(self.ups_kw)[0] > 0):
             raise ValueError(f'flexible_part = "{self.flexible_part}" needs ups_kwh > 0 and ups_kw > 0')
         return self

@@ -184,7 +184,7 @@ class IndustryParams(FleetParams):
         Penalty on energy still owed at the horizon's end. [CNY/kWh]
     """
 
-    p_site_kw: ranged(gt=0) = 5_000.0                 # docs/SOURCES.md: 20 sites x 5 MW
+    p_site_kw: ranged(gt=0, le=1e6) = 5_000.0         # docs/SOURCES.md: 20 sites x 5 MW
     shift_pattern: Literal["three_shift", "two_shift"] = "three_shift"   # assumption
     flexible_share: ranged(ge=0, le=0.95) = 0.15      # docs/SOURCES.md: 15 % shiftable
     curtailable_site_share: float = Field(0.25, ge=0, le=1)             # assumption

@@ -128,16 +128,16 @@ class PVParams(FleetParams):
     Defaults describe a commercial rooftop system in Shanghai (assumptions).
     """
 
-    p_dc_kwp: ranged(gt=0) = 500.0
-    """DC rating at STC per asset. [kWp]"""
+    p_dc_kwp: ranged(gt=0, le=1e6) = 500.0
+    """DC rating at STC per asset (at most 1 GWp). [kWp]"""
     tilt_deg: ranged(ge=0, le=90) = 20.0
     """Surface tilt from horizontal (near the ~22 deg annual optimum at 31 N). [deg]"""
     azimuth_deg: ranged(ge=0, le=360) = 180.0
     """Surface azimuth, clockwise from north (180 = south). [deg]"""
     gamma_pdc_per_k: ranged(ge=-0.02, le=0) = -0.0037
     """Temperature coefficient of DC power. [1/K]"""
-    dc_ac_ratio: ranged(gt=0) = 1.2
-    """DC rating over inverter AC rating (PVWatts default 1.2). [-]"""
+    dc_ac_ratio: ranged(gt=0, le=3) = 1.2
+    """DC rating over inverter AC rating (PVWatts default 1.2; at most 3). [-]"""
     inverter_eta_nom: ranged(gt=0, le=1) = 0.96
     """Nominal inverter efficiency (PVWatts default). [-]"""
     # System losses: the PVWatts v5 categories and defaults (Dobos 2014,

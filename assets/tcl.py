@@ -132,8 +132,8 @@ class TCLParams(FleetParams):
     units_per_population: int = Field(1000, ge=1, le=1_000_000)   # ACs in each asset (population)
     r_k_per_kw: ranged(gt=0) = _uniform(1.8, 2.2)       # thermal resistance, Callaway 2009: 2 degC/kW, +-10 %
     c_kwh_per_k: ranged(gt=0) = _uniform(9.0, 11.0)     # thermal capacitance, Callaway 2009: 10 kWh/degC
-    p_rated_kw: ranged(gt=0) = _uniform(5.04, 6.16)     # electric rating: 14 kW thermal / COP 2.5 (Callaway 2009)
-    cop: ranged(gt=0) = 2.5                             # Callaway 2009
+    p_rated_kw: ranged(gt=0, le=100) = _uniform(5.04, 6.16)  # electric rating: 14 kW thermal / COP 2.5 (Callaway 2009)
+    cop: ranged(gt=0, le=10) = 2.5                      # Callaway 2009
     setpoint_c: ranged(ge=10, le=35) = _uniform(24.0, 27.0)   # assumption (Shanghai homes)
     deadband_k: ranged(gt=0, le=5) = _uniform(0.45, 0.55)     # Callaway 2009: 0.5 degC
     gain_kw: ranged(ge=0) = 1.0                         # internal + mean solar heat gain, thermal (assumption)

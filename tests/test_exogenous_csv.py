@@ -173,6 +173,11 @@ BAD_TARIFFS = [
         "timestamp row 36",
         "UTC offset",
     ),
+    (
+        _edit(GOOD_TARIFF, "2024-07-02 10:00,0.7", "2024-07-02 10:00,700"),
+        "price_import_cny_per_kwh row 36",
+        "700 is outside 0..20 CNY/kWh (looks like CNY/MWh?)",
+    ),
     (_edit(GOOD_TARIFF, "2024-07-02 10:00,0.7", "2024-07-02 10:00,0.7,1"), "row 36", "fields"),
     (
         [line for line in GOOD_TARIFF if not line.startswith("2024-07-02 1")],
@@ -247,6 +252,23 @@ BAD_WEATHER = [
         "negative wind speed",
     ),
     (lambda w: w.iloc[2:], "timestamp", "cover"),
+    (
+        lambda w: w.assign(ghi_w_m2=w["ghi_w_m2"] * 3.6),          # kJ/m2 per hour, not W/m2
+        "ghi_w_m2 row 9",
+        "is outside 0..1500 W/m2",
+    ),
+    (
+        lambda w: w.assign(dni_w_m2=w["dni_w_m2"].where(w.index != 3, -2.0)),
+        "dni_w_m2 row 5",
+        "negative irradiance",
+    ),
+    (
+        lambda w: w.assign(wind_speed_onshore_m_s=w["wind_speed_onshore_m_s"].where(w.index != 3, 90.0)),
+        "wind_speed_onshore_m_s row 5",
+        "90 is outside 0..75 m/s (is it in km/h or knots?)",
+    ),
+    (lambda w: w.assign(temp_air_c=w["temp_air_c"] * 1.8 + 32), "temp_air_c row 2", "fahrenheit"),
+    (lambda w: w.assign(pressure_pa=1013.0), "pressure_pa row 2", "hPa"),
 ]
 
 
@@ -298,3 +320,20 @@ def test_held_alignment_conserves_the_integral(tmp_path_factory, values, row_min
     t_row = np.arange(len(values)) * row_min
     overlap = np.clip(np.minimum(t_row + row_min, span_min) - t_row, 0, None)
     assert got.sum() * step_min == pytest.approx((np.asarray(values) * overlap).sum(), abs=1e-6)
+
+
+@pytest.mark.parametrize("value, words", [
+    ("585", "585 is outside 0..2 kg/kWh (looks like g/kWh?)"),
+    ("-0.1", "negative carbon intensity"),
+    ("inf", "not a finite number"),
+])
+def test_implausible_carbon_intensity_names_the_likely_unit(tmp_path, value, words):
+    c = _csv("example_carbon.csv")
+    c["co2_kg_per_kwh"] = c["co2_kg_per_kwh"].astype(str).where(c.index != 4, value)
+    c.to_csv(tmp_path / "carbon.csv", index=False)
+    with pytest.raises(ScenarioError) as err:
+        build_exogenous(make_scenario(tmp_path, carbon={"source": "csv", "path": "carbon.csv"}))
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{tmp_path / 'carbon.csv'}: co2_kg_per_kwh row 6: "), msg
+    assert words in msg, msg

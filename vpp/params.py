@@ -23,7 +23,7 @@ import math
 from typing import Annotated, Any, Literal, Union, get_args
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from vpp.errors import FieldError
 
@@ -80,14 +80,15 @@ def _toml(value) -> str:
     return str(value).lower() if isinstance(value, bool | np.bool_) else repr(value)
 
 
-def _not_nan(x: float) -> float:
-    if math.isnan(x):
+def _not_nan(x: Any) -> Any:
+    if isinstance(x, float) and math.isnan(x):
         raise ValueError("must be a number, not NaN")
     return x
 
 
-#: A bound whose ``inf`` (``-inf``) means "no limit": infinity allowed, NaN not.
-Limit = Annotated[float, Field(allow_inf_nan=True), AfterValidator(_not_nan)]
+#: A bound whose ``inf`` (``-inf``) means "no limit": infinity allowed, NaN not
+#: (checked before the field's own bounds, which NaN would fail with a puzzling reason).
+Limit = Annotated[float, Field(allow_inf_nan=True), BeforeValidator(_not_nan)]
 
 
 class _Dist(InputModel):

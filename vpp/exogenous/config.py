@@ -10,9 +10,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from vpp.errors import FieldError
 from vpp.params import InputModel
 
 __all__ = [
+    "TEMP_AIR_RANGE_C",
+    "GHI_MAX_W_M2",
+    "WIND_MAX_M_S",
+    "PRICE_MAX_CNY_PER_KWH",
+    "CO2_MAX_KG_PER_KWH",
     "SiteConfig",
     "WindRegime",
     "WeatherConfig",
@@ -20,6 +26,16 @@ __all__ = [
     "CarbonConfig",
     "ForecastConfig",
 ]
+
+
+#: Plausibility ranges of exogenous inputs (scenario values and CSV columns alike).
+#: Outside them a value is almost surely in another unit (see vpp.exogenous.csvsource).
+TEMP_AIR_RANGE_C = (-90.0, 60.0)        # the record low and high air temperatures on Earth
+GHI_MAX_W_M2 = 1500.0                    # above the solar constant (1361 W/m2) plus cloud enhancement
+GHI_DAY_MAX_KWH_M2 = 12.0                # daily irradiation: a clear midsummer day at altitude is ~9
+WIND_MAX_M_S = 75.0                      # about the strongest gust measured at a station
+PRICE_MAX_CNY_PER_KWH = 20.0             # ten times the highest Chinese critical-peak tariffs
+CO2_MAX_KG_PER_KWH = 2.0                 # lignite is ~1.2 kg/kWh
 
 
 class _Section(InputModel):
@@ -92,6 +108,12 @@ class WeatherConfig(_Section):
     def _csv_needs_path(self):
         if self.source == "csv" and not self.path:
             raise ValueError("source = 'csv' needs a path")
+        for name, (lo, hi), unit in (("monthly_ghi_kwh_m2_day", (0.0, GHI_DAY_MAX_KWH_M2), "kWh/m2/day"),
+                                     ("monthly_temp_c", TEMP_AIR_RANGE_C, "degC"),
+                                     ("monthly_temp_range_k", (0.0, 30.0), "K")):
+            for i, v in enumerate(getattr(self, name)):
+                if not lo <= v <= hi:
+                    raise FieldError((name, i), f"{v:g} is outside {lo:g}..{hi:g} {unit}")
         if not self.wind_regimes:
             raise ValueError("wind_regimes must name at least one regime")
         return self
@@ -106,9 +128,9 @@ class TariffConfig(_Section):
 
     source: Literal["shanghai_tou", "csv"] = "shanghai_tou"
     path: str | None = None
-    flat_price_cny_per_kwh: float = Field(0.70, gt=0)  # agency purchase price (assumption)
+    flat_price_cny_per_kwh: float = Field(0.70, gt=0, le=PRICE_MAX_CNY_PER_KWH)  # agency purchase price (assumption)
     # Feed-in price: Shanghai coal-fired benchmark price, 0.4155 CNY/kWh (NDRC; secondary).
-    export_price_cny_per_kwh: float = Field(0.4155, ge=0)
+    export_price_cny_per_kwh: float = Field(0.4155, ge=0, le=PRICE_MAX_CNY_PER_KWH)
     # Maximum-demand charge of the two-part tariff (assumption, order of the
     # published Shanghai 1-10 kV demand price).
     demand_charge_cny_per_kw_month: float = Field(40.0, ge=0)
@@ -133,8 +155,8 @@ class CarbonConfig(_Section):
     source: Literal["profile", "csv"] = "profile"
     path: str | None = None
     factor: Literal["average", "marginal"] = "average"
-    average_kg_per_kwh: float = Field(0.5849, ge=0)
-    marginal_kg_per_kwh: float = Field(0.8325, ge=0)
+    average_kg_per_kwh: float = Field(0.5849, ge=0, le=CO2_MAX_KG_PER_KWH)
+    marginal_kg_per_kwh: float = Field(0.8325, ge=0, le=CO2_MAX_KG_PER_KWH)
     diurnal_amplitude_frac: float = Field(0.10, ge=0, lt=1)
 
     @model_validator(mode="after")

@@ -46,6 +46,10 @@ Errors
 Every problem raises one :class:`~vpp.errors.ScenarioError` naming the CSV
 file, the column (and ``row N``, the line number in the file as an editor or
 spreadsheet shows it) and the reason.
+A value outside its plausible range is an error that names the unit the file
+was probably written in: irradiance 0..1,500 W/m2, air temperature -90..60 degC,
+wind speed 0..75 m/s, pressure 30,000..110,000 Pa, prices 0..20 CNY/kWh ("looks
+like CNY/MWh?"), carbon intensity 0..2 kg/kWh ("looks like g/kWh?").
 """
 
 from __future__ import annotations
@@ -59,7 +63,15 @@ import numpy as np
 import pandas as pd
 
 from vpp.errors import ScenarioError
-from vpp.exogenous.config import TariffConfig, WeatherConfig
+from vpp.exogenous.config import (
+    CO2_MAX_KG_PER_KWH,
+    GHI_MAX_W_M2,
+    PRICE_MAX_CNY_PER_KWH,
+    TEMP_AIR_RANGE_C,
+    WIND_MAX_M_S,
+    TariffConfig,
+    WeatherConfig,
+)
 from vpp.exogenous.weather import SolarGeometry, Weather, split_ghi
 
 __all__ = [
@@ -74,8 +86,13 @@ __all__ = [
 
 _OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _NAN_WORDS = {"nan", "na", "n/a", "null", "none"}
-#: Plausible air temperatures [degC]; outside them a column is probably in kelvin or fahrenheit.
-_TEMP_RANGE_C = (-90.0, 60.0)
+# Plausibility ranges (vpp.exogenous.config): outside them a column is almost surely
+# in another unit, which the message suggests.
+_IRRADIANCE = {"between": (0.0, GHI_MAX_W_M2), "hint": " W/m2 (is it in kJ/m2 or Wh/m2 per interval?)"}
+_TEMPERATURE = {"between": TEMP_AIR_RANGE_C, "hint": " degC (is it in kelvin or fahrenheit?)"}
+_WIND = {"between": (0.0, WIND_MAX_M_S), "hint": " m/s (is it in km/h or knots?)"}
+_PRICE = {"between": (0.0, PRICE_MAX_CNY_PER_KWH), "hint": " CNY/kWh (looks like CNY/MWh?)"}
+_CO2 = {"between": (0.0, CO2_MAX_KG_PER_KWH), "hint": " kg/kWh (looks like g/kWh?)"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,7 +136,11 @@ class CsvTable:
         between: tuple[float, float] | None = None,
         hint: str = "",
     ) -> np.ndarray:
-        """Column *column* as floats, every cell checked. [unit of the column]"""
+        """Column *column* as floats, every cell checked. [unit of the column]
+
+        *minimum* rejects values below it as "negative *what*"; *between*
+        ``(low, high)`` rejects values outside the plausible range, adding
+        *hint* (the unit, and the unit the file was probably written in)."""
         if column not in self.cells:
             raise self.error(column, f"missing column (the file has: {', '.join(self.cells)})")
         raw = pd.Series(self.cells[column], dtype=object).str.strip()
@@ -141,12 +162,11 @@ class CsvTable:
             i = int(np.argmax(values < minimum))
             raise self.error(column, f"negative {what} {values[i]:g} (must be >= {minimum:g})", i)
         if between is not None:
-            out = (values < between[0]) | (values > between[1])
+            lo, hi = between
+            out = (values < lo) | (values > hi)
             if out.any():
                 i = int(np.argmax(out))
-                raise self.error(
-                    column, f"{values[i]:g} is outside {between[0]:g}..{between[1]:g}{hint}", i
-                )
+                raise self.error(column, f"{values[i]:g} is outside {lo:g}..{hi:g}{hint}", i)
         return values
 
 
@@ -368,7 +388,7 @@ def read_weather_csv(
         v = np.maximum(
             align(
                 table,
-                table.numbers(column, minimum=0.0, what="irradiance"),
+                table.numbers(column, minimum=0.0, what="irradiance", **_IRRADIANCE),
                 index,
                 step_s,
                 hold=False,
@@ -380,9 +400,7 @@ def read_weather_csv(
     ghi = irradiance("ghi_w_m2")
     temp = align(
         table,
-        table.numbers(
-            "temp_air_c", between=_TEMP_RANGE_C, hint=" degC (is it in kelvin or fahrenheit?)"
-        ),
+        table.numbers("temp_air_c", **_TEMPERATURE),
         index,
         step_s,
         hold=False,
@@ -396,7 +414,7 @@ def read_weather_csv(
                 f"missing column for wind regime {name!r} "
                 f"(regimes in the scenario: {', '.join(config.wind_regimes)})",
             )
-        speed = table.numbers(column, minimum=0.0, what="wind speed")
+        speed = table.numbers(column, minimum=0.0, what="wind speed", **_WIND)
         wind[name] = np.maximum(align(table, speed, index, step_s, hold=False), 0.0)
     if "dni_w_m2" in cols:
         dni, dhi = irradiance("dni_w_m2"), irradiance("dhi_w_m2")
@@ -405,7 +423,7 @@ def read_weather_csv(
     if "pressure_pa" in cols:
         pressure = align(
             table,
-            table.numbers("pressure_pa", between=(30_000.0, 110_000.0), hint=" Pa"),
+            table.numbers("pressure_pa", between=(30_000.0, 110_000.0), hint=" Pa (is it in hPa or kPa?)"),
             index,
             step_s,
             hold=False,
@@ -439,7 +457,7 @@ def read_tariff_csv(
     table = read_csv_table(path, index.tz)
     price_import = align(
         table,
-        table.numbers("price_import_cny_per_kwh", minimum=0.0, what="price"),
+        table.numbers("price_import_cny_per_kwh", minimum=0.0, what="price", **_PRICE),
         index,
         step_s,
         hold=True,
@@ -447,7 +465,7 @@ def read_tariff_csv(
     if "price_export_cny_per_kwh" in table.cells:
         price_export = align(
             table,
-            table.numbers("price_export_cny_per_kwh", minimum=0.0, what="price"),
+            table.numbers("price_export_cny_per_kwh", minimum=0.0, what="price", **_PRICE),
             index,
             step_s,
             hold=True,
@@ -466,5 +484,5 @@ def read_carbon_csv(path: str | Path, index: pd.DatetimeIndex, step_s: float) ->
         One line naming the file, the column and row, and the reason.
     """
     table = read_csv_table(path, index.tz)
-    co2 = table.numbers("co2_kg_per_kwh", minimum=0.0, what="carbon intensity")
+    co2 = table.numbers("co2_kg_per_kwh", minimum=0.0, what="carbon intensity", **_CO2)
     return np.maximum(align(table, co2, index, step_s, hold=False), 0.0)

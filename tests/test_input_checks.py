@@ -1,0 +1,110 @@
+"""No bad value reaches the physics: every input model refuses NaN, infinity,
+booleans for numbers, contradictory pairs and implausible values, with one line
+naming the file, the field and the reason."""
+
+import math
+
+import pytest
+from conftest import scenario
+
+import vpp
+from vpp.errors import ScenarioError
+
+NAN, INF = math.nan, math.inf
+
+
+def fleet(name: str, **params) -> dict:
+    """An override of one fleet's parameters in the small district."""
+    return {"fleets": [{"name": name, "params": params}]}
+
+
+def new_fleet(type_: str, **params) -> dict:
+    """An override adding a sixth fleet (``fleets[5]``) of *type_* to the small district."""
+    return {"fleets": [{"name": "extra", "type": type_, "node": "city", "count": 1, "params": params}]}
+
+
+# (override of the small district, field path, words of the reason)
+BAD_INPUTS = [
+    # NaN and infinity
+    (fleet("offices", temp_init_c=NAN), "fleets[2].params.temp_init_c", "must be a finite number, got nan"),
+    (fleet("offices", cooling_setpoint_c=NAN), "fleets[2].params.cooling_setpoint_c", "finite number"),
+    (fleet("battery", p_max_kw=INF), "fleets[4].params.p_max_kw", "must be a finite number, got inf"),
+    (fleet("battery", e_max_kwh={"dist": "uniform", "low": 1_000, "high": INF}),
+     "fleets[4].params.e_max_kwh.high", "finite number"),
+    (fleet("pv", p_dc_kwp={"dist": "normal", "mean": NAN, "std": 10, "low": 100}),
+     "fleets[0].params.p_dc_kwp.mean", "finite number"),
+    (fleet("pv", p_dc_kwp={"dist": "lognormal", "mean": 500, "std": 100, "high": NAN}),
+     "fleets[0].params.p_dc_kwp.high", "must be a number, not NaN"),
+    ({"nodes": [{"name": "city", "import_limit_kw": NAN}]}, "nodes[0].import_limit_kw", "not NaN"),
+    ({"strategy": {"options": {"carbon_price_cny_per_t": INF}}}, "strategy.options.carbon_price_cny_per_t",
+     "finite number"),
+    ({"forecast": {"temp_error_k_24h": NAN}}, "forecast.temp_error_k_24h", "finite number"),
+    # booleans where numbers are meant
+    (fleet("battery", p_max_kw=True), "fleets[4].params.p_max_kw", "must be a number, not a boolean (got true)"),
+    (fleet("offices", cooling_months=[6, True]), "fleets[2].params.cooling_months", "not a boolean"),
+    (fleet("pv", p_dc_kwp={"dist": "uniform", "low": False, "high": 500}), "fleets[0].params.p_dc_kwp.low",
+     "not a boolean"),
+    ({"nodes": [{"name": "city", "export_limit_kw": False}]}, "nodes[0].export_limit_kw", "not a boolean"),
+    ({"tariff": {"flat_price_cny_per_kwh": True}}, "tariff.flat_price_cny_per_kwh", "not a boolean"),
+    # contradictory pairs
+    (fleet("battery", soc_min=0.9, soc_max=0.2), "fleets[4].params.soc_max", "window is reversed"),
+    (fleet("battery", soc_init=0.95), "fleets[4].params.soc_init", "outside the state-of-charge window"),
+    (fleet("offices", heating_setpoint_c=27.0), "fleets[2].params.heating_setpoint_c",
+     "above the cooling setpoint"),
+    (fleet("offices", setback_min_c=30.0, setback_max_c=15.0), "fleets[2].params.setback_max_c",
+     "setback band is reversed"),
+    (fleet("offices", setback_max_c=25.0), "fleets[2].params.setback_max_c", "below the cooling setpoint"),
+    (fleet("offices", setback_min_c=21.0), "fleets[2].params.setback_min_c", "above the heating setpoint"),
+    (new_fleet("datacentre", ups_kwh=100.0, ups_kw=50.0, ups_reserve_frac=0.9, ups_soc_max=0.8),
+     "fleets[5].params.ups_reserve_frac", "the UPS window is reversed"),
+    (new_fleet("datacentre", chw_supply_c=20.0, chw_return_c=18.0), "fleets[5].params.chw_return_c",
+     "must exceed chw_supply_c"),
+    (fleet("offices", heating_months=[12, 1, 7]), "fleets[2].params.heating_months", "also a cooling month"),
+    # months and physical plausibility
+    (fleet("offices", cooling_months=[5, 6, 13]), "fleets[2].params.cooling_months", "1 to 12, got 13"),
+    (fleet("offices", heating_months=[0]), "fleets[2].params.heating_months", "1 to 12, got 0"),
+    (fleet("offices", cooling_setpoint_c=299.0), "fleets[2].params.cooling_setpoint_c", "less than or equal to 40"),
+    (fleet("offices", temp_init_c=300.0), "fleets[2].params.temp_init_c", "less than or equal to 60"),
+    (fleet("pv", p_dc_kwp=500_000_000), "fleets[0].params.p_dc_kwp", "at most 1000000.0"),
+    (fleet("pv", dc_ac_ratio=12.0), "fleets[0].params.dc_ac_ratio", "at most 3"),
+    (new_fleet("tcl", cop=25.0), "fleets[5].params.cop", "at most 10"),
+    (new_fleet("industry", p_site_kw=5e9), "fleets[5].params.p_site_kw", "at most 1000000.0"),
+    (new_fleet("datacentre", chw_supply_c=-20.0), "fleets[5].params.chw_supply_c", "greater than or equal to 4"),
+    ({"weather": {"monthly_ghi_kwh_m2_day": [2.4] * 11 + [4600.0]}}, "weather.monthly_ghi_kwh_m2_day[11]",
+     "4600 is outside 0..12 kWh/m2/day"),
+    ({"weather": {"monthly_temp_c": [4.8, 6.6, 10.3, 15.6, 20.9, 24.6, 302.0, 28.6, 24.9, 19.9, 14.0, 7.5]}},
+     "weather.monthly_temp_c[6]", "302 is outside -90..60 degC"),
+    ({"tariff": {"flat_price_cny_per_kwh": 700.0}}, "tariff.flat_price_cny_per_kwh", "less than or equal to 20"),
+    ({"carbon": {"average_kg_per_kwh": 585.0}}, "carbon.average_kg_per_kwh", "less than or equal to 2"),
+]
+
+
+def _one_line(err: ScenarioError) -> str:
+    msg = str(err)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("override, field, words", BAD_INPUTS)
+def test_bad_input_is_refused_with_file_field_and_reason(override, field, words):
+    with pytest.raises(ScenarioError) as err:
+        vpp.validate(scenario(override))
+    msg = _one_line(err.value)
+    assert msg.startswith(f"<test>: {field}: "), msg
+    assert words in msg, msg
+
+
+def test_infinity_still_means_no_limit_where_it_is_documented():
+    sc = vpp.validate(scenario({
+        "nodes": [{"name": "city", "import_limit_kw": INF}],
+        "fleets": [{"name": "home_chargers", "params": {"station_limit_kw": INF}},
+                   {"name": "offices", "params": {"c_mass_kj_per_m2k": {"dist": "normal", "mean": 110, "std": 20,
+                                                                         "low": 50, "high": INF}}}],
+    }))
+    assert sc.nodes[0].import_limit_kw == INF
+
+
+def test_a_distribution_is_checked_over_its_whole_support():
+    # every draw of this normal would be a plausible setpoint; the untruncated tail is not
+    with pytest.raises(ScenarioError, match=r"fleets\[0\]\.params\.tilt_deg: must be at least 0"):
+        vpp.validate(scenario(fleet("pv", tilt_deg={"dist": "normal", "mean": 20, "std": 5})))
