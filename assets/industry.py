@@ -12,7 +12,9 @@ Base process load (every site)
 (:data:`SHIFT_SCHEDULES`: three- or two-shift operation on weekdays, reduced at
 weekends; assumption-grade shapes) and ``n_t`` a small AR(1) deviation drawn
 from the fleet's own random stream.  It is not controllable and is offered as
-a :class:`~vpp.flex.FixedProfile`.
+a :class:`~vpp.flex.FixedProfile`: forecast by its conditional mean, or, with a
+perfect forecast, by the deviations still to be drawn (drawn ahead, in step
+order, so the run is the same either way).
 
 Shiftable process batches (batch sites)
 ---------------------------------------
@@ -93,6 +95,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
+from scipy.signal import lfilter
 
 from vpp.assets import register
 from vpp.assets.base import Fleet, FleetContext, FleetParams
@@ -461,6 +464,7 @@ class IndustryFleet(Fleet):
         self._c_nom_kw = flex_kw                                             # curtailable at f = 1
         self._phi = np.exp(-self.dt_h / p.base_noise_h)
         self._noise = rng.normal(0.0, p.base_noise_frac, n)
+        self._ahead = np.empty((0, n))               # innovations drawn for the coming steps
 
         self._rows = np.arange(n)
         self._ptr = np.zeros(n, dtype=np.int64)       # each site's current-or-next batch
@@ -552,10 +556,29 @@ class IndustryFleet(Fleet):
         - p_batch`` (the base load is not controllable). [kW]"""
         return self.p_curtailed_kw - self.p_rebound_kw - self.p_batch_kw
 
+    def _innovations(self, m: int) -> np.ndarray:
+        """The AR(1) innovations of the next *m* steps, shape (m, N), drawn from the
+        fleet's stream in step order whenever they are first needed (by the physics
+        or by a perfect forecast), so looking ahead does not change the draws."""
+        short = m - self._ahead.shape[0]
+        if short > 0:
+            sd = self.params.base_noise_frac * np.sqrt(1.0 - self._phi**2)
+            self._ahead = np.concatenate([self._ahead, self.rng.normal(0.0, sd, (short, self.n_assets))])
+        return self._ahead[:m]
+
     def _advance_noise(self) -> None:
-        p = self.params
-        sd = p.base_noise_frac * np.sqrt(1.0 - self._phi**2)
-        self._noise = self._phi * self._noise + self.rng.normal(0.0, sd, self.n_assets)
+        w = self._innovations(1)[0]
+        self._ahead = self._ahead[1:]
+        self._noise = self._phi * self._noise + w
+
+    def _noise_path(self, n_steps: int, perfect: bool) -> np.ndarray:
+        """Base-load deviation ``n_t`` over the next *n_steps* steps, shape (N, n_steps):
+        the values the physics will use if *perfect*, else their conditional mean
+        (the current deviation decayed, ``n_0 phi^s``)."""
+        if not perfect:
+            return self._noise[:, None] * self._phi ** np.arange(n_steps)[None, :]
+        u = np.concatenate([self._noise[None, :], self._innovations(max(n_steps - 1, 0))])[:n_steps]
+        return lfilter([1.0], [1.0, -self._phi], u, axis=0).T
 
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """Uncontrolled: batches at full power from release (the physics clips to the
@@ -582,14 +605,16 @@ class IndustryFleet(Fleet):
         the capacity (nothing owed).
 
         Base load forecast: the schedule with the current AR(1) deviation decayed
-        (its conditional mean), times ``1 + forecast.load_error_frac``.
+        (its conditional mean), times ``1 + forecast.load_error_frac``; with a
+        perfect forecast (``forecast.perfect``), the deviations the physics will
+        realise.
         """
         n, k0, dt = self.n_assets, grid.k0, grid.step_h
         k_end = k0 + grid.n_steps
         s_idx = np.arange(grid.n_steps)
         frac = self._frac[k0 + s_idx]
         err = 0.0 if forecast.load_error_frac is None else np.asarray(forecast.load_error_frac)
-        dev = self._noise[:, None] * self._phi ** s_idx[None, :]
+        dev = self._noise_path(grid.n_steps, forecast.perfect)
         base = (self._base_unc_kw[:, None] * np.maximum(1.0 + dev, 0.0) + self._c_nom_kw[:, None]) * frac
         fixed = FixedProfile(fleet=self.name, node=self.node, p_kw=-grid.mean(base.sum(axis=0) * (1.0 + err)))
 

@@ -536,8 +536,17 @@ class WindFleet(WeatherDrivenSource):
         return np.where(up_now, a + (1 - a) * decay, a * (1 - decay))
 
     def flexibility(self, grid: HorizonGrid, forecast: Exogenous) -> list[CurtailableSource]:
-        """``0 <= p <= forecast available power``, block means per turbine. [kW]"""
-        p_kw = self._per_turbine_kw(forecast, 0, grid.n_steps) * self._expected_availability(grid)
+        """``0 <= p <= forecast available power``, block means per turbine. [kW]
+
+        Outages are forecast by the expected availability given each turbine's
+        state now, or, with a perfect forecast (``forecast.perfect``), by the
+        outages that will happen.
+        """
+        if forecast.perfect:
+            up = self._availability(grid.k0, grid.n_steps)
+        else:
+            up = self._expected_availability(grid)
+        p_kw = self._per_turbine_kw(forecast, 0, grid.n_steps) * up
         return [CurtailableSource(self.name, self.node, grid.mean(p_kw))]
 
     # -- records -----------------------------------------------------------

@@ -25,6 +25,13 @@ load               ``load_error_frac = e``: fleets apply
                    ``forecast = actual * (1 + load_error_frac)`` to their own loads
 =================  ================================================================
 
+``perfect = true`` switches every error off: the window is the actuals, and it
+is marked ``perfect`` so that each fleet forecasts its own stochastic
+quantities (industrial base-load noise, wind-turbine outages; the others'
+noise is already taken from the actuals) by the values its physics will
+realise.  Perfect means perfect for every forecast quantity; EV arrivals are
+not a forecast in this model (the optimizer never sees cars before they plug in).
+
 Consecutive forecasts are consistent (the martingale model of forecast
 evolution, Heath & Jackson 1994, IIE Transactions 26(3), 17-30,
 doi:10.1080/07408179408966604): the error of the forecast issued at ``k0``
@@ -121,12 +128,13 @@ class Forecaster:
         -------
         Exogenous
             New arrays (the actuals are not modified); ``load_error_frac`` set
-            (zeros when ``perfect``).  Irradiance [W/m2], temperature [degC],
-            wind [m/s]; prices and carbon as the actuals.
+            (zeros when ``perfect``, and ``perfect`` set, so that fleets use
+            their own realised values too).  Irradiance [W/m2], temperature
+            [degC], wind [m/s]; prices and carbon as the actuals.
         """
         win = actual.window(k0, n)
         if self.config.perfect:
-            return replace(win, load_error_frac=np.zeros(n))
+            return replace(win, load_error_frac=np.zeros(n), perfect=True)
         c, dt_h = self.config, actual.step_h
 
         def walk(quantity: str, sigma_24h: float) -> np.ndarray:

@@ -69,6 +69,10 @@ class Exogenous:
     load_error_frac : ndarray or None
         Forecasts only: relative error path to apply to fleets' own load
         forecasts (``forecast = actual * (1 + load_error_frac)``). [-]
+    perfect : bool
+        Forecasts only: the window is a perfect forecast.  Fleets then forecast
+        their own stochastic quantities too (load noise, outages) by the values
+        their physics will realise, not by an expectation.
     """
 
     index: pd.DatetimeIndex
@@ -93,6 +97,7 @@ class Exogenous:
     co2_kg_per_kwh: np.ndarray
     demand_charge_cny_per_kw_month: float = 0.0
     load_error_frac: np.ndarray | None = field(default=None)
+    perfect: bool = False
 
     def __post_init__(self):
         n = len(self.index)
