@@ -135,9 +135,10 @@ class BatteryFleet(Fleet):
 
     def flexibility(self, grid: HorizonGrid, forecast) -> list[StorageLike]:
         """Power and SOC limits over the horizon.  Blocks after the end of the
-        run offer no power, so the terminal target (the initial energy) binds
-        at the run's end: a run ends with the energy it started with, like the
-        idle baseline, unless the target is not worth keeping."""
+        run offer no power and lose nothing to self-discharge, so the terminal
+        target (the initial energy) binds at the run's end: a run ends with the
+        energy it started with, like the idle baseline, unless the target is
+        not worth keeping."""
         n, h = self.n_assets, grid.n_blocks
         full = np.ones((n, h))
         in_run = (grid.k0 + grid.starts < self.timeline.n_steps).astype(float)[None, :]
@@ -152,7 +153,7 @@ class BatteryFleet(Fleet):
             e_target_kwh=self.e_target.copy(),
             eta_charge=self.eta_c.copy(),
             eta_discharge=self.eta_d.copy(),
-            self_discharge_per_h=self.sigma.copy(),
+            self_discharge_per_h=self.sigma[:, None] * in_run,
             shortfall_cost_cny_per_kwh=np.full(n, p.terminal_shortfall_cost_cny_per_kwh),
             throughput_cost_cny_per_kwh=np.full(n, p.throughput_cost_cny_per_kwh),
         )]

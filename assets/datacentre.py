@@ -777,7 +777,7 @@ class DataCentreFleet(Fleet):
             e_min_kwh=full * self.ups_reserve_kwh[:, None], e_max_kwh=full * self.ups_e_max_kwh[:, None],
             e_init_kwh=self.ups_e_kwh.copy(), e_target_kwh=self.ups_e_max_kwh.copy(),
             eta_charge=self._eta_c.copy(), eta_discharge=self._eta_d.copy(),
-            self_discharge_per_h=self._sigma.copy(),
+            self_discharge_per_h=self._sigma[:, None] * block_in_run,      # the target binds at the run's end
             shortfall_cost_cny_per_kwh=np.full(n, p.ups_shortfall_cost_cny_per_kwh),
             throughput_cost_cny_per_kwh=np.full(n, p.ups_throughput_cost_cny_per_kwh))
 

@@ -386,8 +386,7 @@ class StorageBlock(_Block):
             z = np.zeros((0, self.H))
             return dict(pc_max=z, pd_max=z, e_lo=np.zeros((0, self.H + 1)), e_hi=np.zeros((0, self.H + 1)),
                         a=z, kc=z, kd=z, target=np.zeros(0), thr=np.zeros(0), short=np.zeros(0))
-        sigma = stack(forms, "self_discharge_per_h")[:, None]
-        a = np.exp(-sigma * dt)
+        a = np.exp(-stack_blocks(forms, "self_discharge_per_h", self.H) * dt)
         e0 = stack(forms, "e_init_kwh")
         pc_max, pd_max = stack(forms, "p_charge_max_kw"), stack(forms, "p_discharge_max_kw")
         kc, kd = stack_blocks(forms, "eta_charge", self.H) * dt, dt / stack_blocks(forms, "eta_discharge", self.H)

@@ -243,7 +243,7 @@ class _Storage:
         dt = g.dt_h[None, :]
         self.node = np.concatenate([[node_index[f.node]] * f.n_assets for f in forms]).astype(int)
         self.pc_max, self.pd_max = stack(forms, "p_charge_max_kw"), stack(forms, "p_discharge_max_kw")
-        self.a = np.exp(-stack(forms, "self_discharge_per_h")[:, None] * dt)
+        self.a = np.exp(-stack_blocks(forms, "self_discharge_per_h", dt.shape[-1]) * dt)
         self.kc = stack_blocks(forms, "eta_charge", h) * dt
         self.kd = dt / stack_blocks(forms, "eta_discharge", h)
         self.e_min, self.e_max = stack(forms, "e_min_kwh"), stack(forms, "e_max_kwh")

@@ -133,9 +133,9 @@ def _storage_arrays(form: StorageLike, grid: HorizonGrid) -> dict:
     n, h = form.n_assets, grid.n_blocks
     dt = grid.dt_h[None, :]
     full = lambda x: np.broadcast_to(np.asarray(x, float).reshape(n, -1), (n, h))  # noqa: E731
-    sigma = np.asarray(form.self_discharge_per_h, float)
+    sigma = full(form.self_discharge_per_h)
     eta_c, eta_d = full(form.eta_charge), full(form.eta_discharge)
-    return dict(sigma=sigma, a=np.exp(-sigma[:, None] * dt), eta_c=eta_c, eta_d=eta_d,
+    return dict(sigma=sigma, a=np.exp(-sigma * dt), eta_c=eta_c, eta_d=eta_d,
                 kc=eta_c * dt, kd=dt / eta_d,
                 pc_max=np.asarray(form.p_charge_max_kw, float), pd_max=np.asarray(form.p_discharge_max_kw, float),
                 e_min=np.asarray(form.e_min_kwh, float), e_max=np.asarray(form.e_max_kwh, float),
@@ -190,7 +190,7 @@ def aggregate_storage(form: StorageLike, grid: HorizonGrid) -> StorageLike:
     can_c, can_d = d["pc_max"] > 0, d["pd_max"] > 0
     kc_agg = np.where(can_c.any(axis=0), np.where(can_c, kc, 0.0).max(axis=0), 1.0)
     kd_agg = np.where(can_d.any(axis=0), np.where(can_d, kd, np.inf).min(axis=0), 1.0)
-    sigma_agg = float(d["sigma"].min())
+    sigma_agg = d["sigma"].min(axis=0)                             # per block
     big_a = np.exp(-sigma_agg * dt)
     ys_lo = np.column_stack([y0, y_lo[:, :-1]])                   # state bounds at each block's start
     ys_hi = np.column_stack([y0, y_hi[:, :-1]])
@@ -212,7 +212,7 @@ def aggregate_storage(form: StorageLike, grid: HorizonGrid) -> StorageLike:
         e_min_kwh=row(y_lo.sum(axis=0) + gap_lo), e_max_kwh=row(y_hi.sum(axis=0) + gap_hi),
         e_init_kwh=row(y0.sum())[0], e_target_kwh=row((s * d["target"]).sum() + gap_lo[-1])[0],
         eta_charge=row(kc_agg), eta_discharge=row(1.0 / kd_agg),
-        self_discharge_per_h=np.array([sigma_agg]),
+        self_discharge_per_h=row(sigma_agg),
         shortfall_cost_cny_per_kwh=np.array([float((np.asarray(form.shortfall_cost_cny_per_kwh, float) / s).min())]),
         throughput_cost_cny_per_kwh=np.array([float(np.min(form.throughput_cost_cny_per_kwh))]),
     )

@@ -77,3 +77,24 @@ def test_a_schedule_inside_the_form_is_delivered():
         assert np.all(schedule[:, t] <= form.p_discharge_max_kw[:, t] + 1e-9)
         assert np.all(-schedule[:, t] <= form.p_charge_max_kw[:, t] + 1e-9)
         np.testing.assert_allclose(b.step(t, schedule[:, t]), schedule[:, t])
+
+
+def test_the_terminal_target_binds_at_the_runs_end_not_after_post_run_self_discharge():
+    """A window reaching 23 hours past the end of an 8-step run: the planned energy
+    at the run's end is the target itself (100 kWh), not the target grown by the
+    post-run blocks' self-discharge (100 exp(0.01 x 23) = 126 kWh), and it stays
+    there to the horizon's end (no power and no loss after the run)."""
+    from vpp.dispatch import DispatchProblem, NodeLimits
+    from vpp.flex import FixedProfile
+    from vpp.optimizer.model import DispatchModel, Weights
+
+    b = fleet(self_discharge_per_h=0.01)
+    g = HorizonGrid.build(k0=4, step_h=0.25, fine_steps=4, total_steps=96, coarse_steps=4)
+    h = g.n_blocks
+    pr = DispatchProblem(g, (NodeLimits("n", 1e4, 1e4),), (*b.flexibility(g, None), FixedProfile("l", "n", -np.ones(h))),
+                         np.full(h, 0.3), np.zeros(h), np.zeros(h), np.zeros(1), 0.0, "vpp")
+    dm = DispatchModel(pr, Weights(carbon_price_cny_per_t=0.0))
+    assert dm.solve()[0] == "optimal"
+    e = dm.storage.energy(dm.lp)[0]
+    assert e[4] == pytest.approx(100.0, abs=1e-6)          # the run ends after 4 more steps
+    assert e[-1] == pytest.approx(e[4], abs=1e-6)

@@ -230,11 +230,11 @@ def check_schedule_inside_form(mode, n=4, k0=37, horizon=96):
     assert rows == f.n_setpoints == (2 * n if mode == "both" else n)
     rng = np.random.default_rng(0)
     e = store.e_init_kwh.copy()
-    a = np.exp(-store.self_discharge_per_h * DT_H)
+    a = np.exp(-np.broadcast_to(store.self_discharge_per_h.reshape(rows, -1), (rows, horizon)) * DT_H)
     eta_c = np.broadcast_to(store.eta_charge.reshape(rows, -1), (rows, horizon))
     eta_d = store.eta_discharge
     for t in range(horizon):
-        decayed = a * e
+        decayed = a[:, t] * e
         most_charge = np.minimum(store.p_charge_max_kw[:, t], (store.e_max_kwh[:, t] - decayed) / (eta_c[:, t] * DT_H))
         need_charge = (store.e_min_kwh[:, t] - decayed) / (eta_c[:, t] * DT_H)
         most_discharge = np.minimum(store.p_discharge_max_kw[:, t],

@@ -46,8 +46,9 @@ def simulate(e0, pc, pd, sigma, eta_c, eta_d, dt):
     """Energy at the end of each block (N, H) under the StorageLike dynamics."""
     e = np.array(e0, float)
     out = np.empty(pc.shape)
+    sigma = np.broadcast_to(np.asarray(sigma, float).reshape(pc.shape[0], -1), pc.shape)   # (N,) or (N, H)
     for t in range(pc.shape[1]):
-        e = np.exp(-sigma * dt[t]) * e + eta_c[:, t] * dt[t] * pc[:, t] - dt[t] / eta_d[:, t] * pd[:, t]
+        e = np.exp(-sigma[:, t] * dt[t]) * e + eta_c[:, t] * dt[t] * pc[:, t] - dt[t] / eta_d[:, t] * pd[:, t]
         out[:, t] = e
     return out
 

@@ -162,8 +162,9 @@ class StorageLike:
     eta_charge, eta_discharge : ndarray, shape (N,) or (N, H)
         Charge and discharge efficiencies (0, 1], constant or per block (e.g. a
         data centre's deferrable IT work seen through a weather-dependent PUE). [-]
-    self_discharge_per_h : ndarray, shape (N,)
-        Fractional energy loss rate. [1/h]
+    self_discharge_per_h : ndarray, shape (N,) or (N, H)
+        Fractional energy loss rate, constant or per block (zero after the end
+        of the run, so a terminal target binds at the run's end). [1/h]
     shortfall_cost_cny_per_kwh : ndarray, shape (N,)
         Penalty on energy below the target. [CNY/kWh]
     throughput_cost_cny_per_kwh : ndarray, shape (N,)
@@ -191,7 +192,7 @@ class StorageLike:
             {k: getattr(self, k) for k in ("e_init_kwh", "e_target_kwh", "eta_charge", "eta_discharge")},
         )
         h = np.shape(self.p_charge_max_kw)[1]
-        for k in ("eta_charge", "eta_discharge"):
+        for k in ("eta_charge", "eta_discharge", "self_discharge_per_h"):
             if np.ndim(getattr(self, k)) == 2 and np.shape(getattr(self, k))[1] != h:
                 raise ValueError(f"StorageLike of fleet {self.fleet!r}: {k} must have shape (N,) or (N, {h})")
 
@@ -202,8 +203,8 @@ class StorageLike:
     @classmethod
     def stack(cls, *forms: StorageLike) -> StorageLike:
         """One form with the rows of *forms* in order (same fleet, node and
-        blocks); an efficiency given per asset in one form and per block in
-        another is broadcast per block."""
+        blocks); an efficiency or self-discharge rate given per asset in one
+        form and per block in another is broadcast per block."""
         if len(forms) == 1:
             return forms[0]
         h = np.shape(forms[0].p_charge_max_kw)[1]
