@@ -187,11 +187,14 @@ class Engine:
         self._step_storage(k, p_kw, net_loads, green)
         net_fixed = np.bincount(self.node_of, weights=p_kw, minlength=n_nodes)
         scale = self._export_limiter(net_fixed, green)
+        curtailed = np.zeros(n_nodes)                     # what the strategy's caps and the limiter withheld
         for j, cap in caps.items():
-            p_kw[j] = self.fleets[j].step(k, cap * scale[self.node_of[j]]).sum()
+            granted = cap * scale[self.node_of[j]]
+            p_kw[j] = self.fleets[j].step(k, granted).sum()
+            curtailed[self.node_of[j]] += available[j] - granted.sum()
         net = np.bincount(self.node_of, weights=p_kw, minlength=n_nodes)
         self._track_peak(net)
-        self.recorder.step(k, p_kw, available, net, self.fleets)
+        self.recorder.step(k, available, net, curtailed, self.fleets)
 
     def _step_storage(self, k: int, p_kw: np.ndarray, net_loads: np.ndarray, green: np.ndarray) -> None:
         """Step storage fleets, scaling their setpoints down where a node would

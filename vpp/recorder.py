@@ -2,6 +2,13 @@
 
 Preallocated numpy arrays (steps x fleets/nodes), filled once per step; the
 DataFrames are built once, at the end.
+
+Each side of a node's balance is recorded from its own source: a fleet's power
+from the fleet's own output (:attr:`~vpp.assets.Fleet.last_p_kw`, its meter),
+the grid exchange and the curtailment from the engine (the exchange that closes
+the node, the available power the engine's caps and export limiter withheld).
+A check that recomputes the balance from the results (:func:`vpp.testing.check_balance`)
+so tests the engine's bookkeeping instead of restating it.
 """
 
 from __future__ import annotations
@@ -35,15 +42,31 @@ class Recorder:
         self.p_kw = np.zeros((n, f))
         self.available_kw = np.full((n, f), np.nan)
         self.node_net_kw = np.zeros((n, len(scenario.nodes)))
+        self.curtailed_kw = np.zeros((n, len(scenario.nodes)))
         self.state = {fl.name: np.zeros((n, len(fl.state_columns))) for fl in fleets}
         self.assets = {fl.name: np.zeros((n, fl.n_assets)) for fl in fleets if fl.name in scenario.output.per_asset}
         self.dispatch_rows: list[dict] = []
         self.event_rows: list[dict] = []
 
-    def step(self, k: int, p_kw: np.ndarray, available_kw: np.ndarray, node_net_kw: np.ndarray, fleets) -> None:
-        self.p_kw[k] = p_kw
+    def step(self, k: int, available_kw: np.ndarray, node_net_kw: np.ndarray, curtailed_kw: np.ndarray,
+             fleets) -> None:
+        """Record step *k*.
+
+        Parameters
+        ----------
+        available_kw : ndarray, shape (F,)
+            Curtailable fleets' power before curtailment (NaN for the others). [kW]
+        node_net_kw : ndarray, shape (nodes,)
+            Net injection the grid takes at each node (export positive). [kW]
+        curtailed_kw : ndarray, shape (nodes,)
+            Available power the engine withheld at each node. [kW]
+        fleets : list of Fleet
+            Read after stepping: power from each fleet's own output, and state.
+        """
+        self.p_kw[k] = [fl.last_p_kw.sum() for fl in fleets]
         self.available_kw[k] = available_kw
         self.node_net_kw[k] = node_net_kw
+        self.curtailed_kw[k] = curtailed_kw
         for fl in fleets:
             if fl.state_columns:
                 s = fl.state()
@@ -103,8 +126,6 @@ class Recorder:
 
     def _node_frame(self, idx) -> pd.DataFrame:
         cols, data = [], []
-        node_of = np.array([[n.name for n in self.scenario.nodes].index(fl.node) for fl in self.fleets])
-        curtailed = np.nan_to_num(self.available_kw - self.p_kw)  # zero for non-curtailable fleets
         for i, node in enumerate(self.scenario.nodes):
             net = self.node_net_kw[:, i]
             imp, exp = np.maximum(-net, 0.0), np.maximum(net, 0.0)
@@ -112,7 +133,7 @@ class Recorder:
                 "grid_import_kw": imp, "grid_export_kw": exp,
                 "import_violation_kw": _beyond(imp, node.import_limit_kw),
                 "export_violation_kw": _beyond(exp, node.export_limit_kw),
-                "curtailed_kw": curtailed[:, node_of == i].sum(axis=1),
+                "curtailed_kw": self.curtailed_kw[:, i],
             }
             for q, v in quantities.items():
                 cols.append((node.name, q))

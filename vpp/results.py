@@ -38,7 +38,12 @@ class Results:
         curtailable sources ``p_available_kw``, plus each fleet's state columns.
     nodes : DataFrame
         Columns ``(node, quantity)``: ``grid_import_kw``, ``grid_export_kw``,
-        ``import_violation_kw``, ``export_violation_kw``, ``curtailed_kw``.
+        ``import_violation_kw``, ``export_violation_kw``, ``curtailed_kw``
+        (available green power the strategy's caps and the export limiter
+        withheld).  The exchange and the curtailment are the engine's record;
+        ``fleets`` holds each fleet's own output, so the balance at a node,
+        ``sum(p_kw) + grid_import_kw - grid_export_kw = 0``, can be checked
+        from both sides (:func:`vpp.testing.check_balance`).
     exogenous : DataFrame
         Actual weather, prices and carbon intensity per step.
     dispatch : DataFrame
