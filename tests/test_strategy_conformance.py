@@ -1,54 +1,29 @@
-"""One contract every registered strategy passes: energy balance at every node and
-step, asset limits, determinism under a seed, and a one-line error for a
-misconfigured option."""
+"""One contract every registered strategy passes (the suite of vpp.testing): energy
+balance at every node and step, asset limits, raw setpoints inside the offered forms,
+determinism under a seed, and a one-line error for a misconfigured option."""
 
-import numpy as np
 import pandas as pd
-import pytest
-from conftest import check_balance, scenario
+from conftest import SMALL
 
 import vpp
-from vpp.errors import ScenarioError
 from vpp.optimizer import STRATEGIES
+from vpp.optimizer.baseline import SourceFollowsLoad
+from vpp.testing import RecordingStrategy, parametrize_with_checks
 
 NAMES = sorted(STRATEGIES)          # the built-in strategies, registered on import
 
 
-@pytest.fixture(scope="module")
-def runs():
-    return {}
+@parametrize_with_checks([STRATEGIES[name]() for name in NAMES])
+def test_strategy_conforms(check):
+    check()
 
 
-def run(name, runs):
-    if name not in runs:
-        runs[name] = vpp.run(scenario({"strategy": {"name": name}}))
-    return runs[name]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_energy_balance_and_limits(name, runs):
-    res = run(name, runs)
-    check_balance(res)
-    assert np.isfinite(res.fleets.to_numpy(dtype=float)).all()
-    info = res.fleet_info
-    for fleet in info.index[info["type"] == "battery"]:
-        soc = res.fleets[(fleet, "soc_frac")]
-        assert (soc >= -1e-9).all() and (soc <= 1 + 1e-9).all()
-    sessions = res.tables["ev_sessions"]
-    assert (sessions["delivered_kwh"] <= sessions["requested_kwh"] + 1e-6).all()
-    assert res.kpis.loc["n_fallbacks", "value"] == 0
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_deterministic_under_a_seed(name, runs):
-    first = run(name, runs)
-    again = vpp.run(scenario({"strategy": {"name": name}}))
-    pd.testing.assert_frame_equal(first.fleets, again.fleets)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_a_misconfigured_option_is_one_clear_error(name):
-    with pytest.raises(ScenarioError) as err:
-        vpp.run(scenario({"strategy": {"name": name, "options": {"no_such_option": 1}}}))
-    assert "strategy.options.no_such_option" in str(err.value)
-    assert "\n" not in str(err.value)
+def test_recording_a_strategy_leaves_the_run_unchanged():
+    """The suite's wrapper builds a problem for every window, even for a strategy
+    that uses none; what the fleets do must not change."""
+    rec = RecordingStrategy(SourceFollowsLoad())
+    recorded = vpp.run(SMALL, strategy=rec)
+    plain = vpp.run(SMALL, strategy="source_follows_load")
+    pd.testing.assert_frame_equal(recorded.fleets, plain.fleets)
+    pd.testing.assert_frame_equal(recorded.nodes, plain.nodes)
+    assert rec.calls and all(problem is not None for problem, _ in rec.calls)
