@@ -10,6 +10,13 @@ node limits and each fleet's flexibility forms) and what it returns
 column per simulation step, kW, generator sign).
 
 Run it: ``python examples/custom_strategy.py [SCENARIO]``
+
+Check it against the conformance suite every built-in strategy passes (energy
+balance, limits, setpoints inside the offered forms, determinism, option
+errors); it raises ``AssertionError`` naming the check that fails::
+
+    >>> from vpp.testing import check_strategy
+    >>> check_strategy(CheapestHours())
 """
 
 from __future__ import annotations
