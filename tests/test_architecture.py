@@ -1,6 +1,8 @@
 """The parts stay in their rooms (docs/ARCHITECTURE.md): who may import whom, checked on the source."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,10 @@ def test_every_module_declares_its_public_api():
 
 def test_no_tests_package_marker():
     assert not (ROOT / "tests" / "__init__.py").exists()
+
+
+def test_the_conformance_suites_import_neither_pytest_nor_hypothesis():
+    """vpp.testing is for users too, who may not have the test extras."""
+    code = "import sys, vpp.testing; print(sorted({'pytest', 'hypothesis'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

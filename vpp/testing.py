@@ -110,6 +110,8 @@ class Check:
         return f"{self.subject}-{self.name}"
 
     def __call__(self) -> None:
+        if not __debug__:
+            raise RuntimeError("the conformance checks are assertions: run Python without -O")
         try:
             self.run()
         except AssertionError as e:
