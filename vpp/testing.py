@@ -80,13 +80,13 @@ BALANCE_TOL = 1e-6          # node balance residual, relative to the node's larg
 LIMIT_TOL = 1e-6            # the recorder's tolerance on a limit, relative to the limit
 SETPOINT_ATOL_KW = 1e-6     # a setpoint may pass an offered bound by this much ...
 SETPOINT_RTOL = 1e-6        # ... plus this share of the bound (interior-point solutions)
-SOC_TOL = 1e-9
-PLAN_STEPS = 16
+SOC_TOL = 1e-9              # state of charge beyond [0, 1] [-]
+PLAN_STEPS = 16             # steps of the plan the honesty check sends to the physics
 PLAN_ATOL_KW = 1e-3         # interior-point plans sit within ~1e-6 of their bounds
-SATURATION_ATOL_KW = 1e-6
-SATURATION_RTOL = 1e-9
-RUN_STEPS = 96
-SETPOINTS_ANY = (0.0, 1e9, -1e9, np.inf, -np.inf, np.nan, 123.0, -456.0)
+SATURATION_ATOL_KW = 1e-6   # two requests beyond the limits give one output within this ...
+SATURATION_RTOL = 1e-9      # ... plus this share of it
+RUN_STEPS = 96              # steps a fleet is driven (a day at 15 minutes)
+SETPOINTS_ANY = (0.0, 1e9, -1e9, np.inf, -np.inf, np.nan, 123.0, -456.0)   # requests of every kind [kW]
 BEYOND_LIMITS_KW = (1e9, 1e12)   # requests beyond any asset's limits: both must give one output
 
 
