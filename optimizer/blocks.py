@@ -333,6 +333,9 @@ def best_effort_path(e0, a, up, down, e_min, e_max) -> np.ndarray:
     return out
 
 
+OVERLAP_FRAC = 1e-6     # simultaneous charge and discharge below this share of an asset's power is noise
+
+
 class StorageBlock(_Block):
     """Storage-like assets: batteries, EV sessions, deferrable energy.
 
@@ -342,11 +345,18 @@ class StorageBlock(_Block):
                       can discharge get this variable) [kW]
     ``e[i,s]``        energy at state ``s = 0..H`` [kWh]; ``e[i,0] = E_init``
     ``u[i] >= 0``     energy short of the terminal target [kWh]
+    ``z[j,t]``        share of block ``t`` asset ``j`` (one that can
+                      discharge) spends charging, ``0 <= z <= 1`` [-]
     ================  =====================================================
 
     ``st_dyn[i*H+t]``:  ``e[i,t+1] - a[i,t] e[i,t] - eta_c dt[t] pc[i,t] + dt[t] / eta_d pd[i,t] = 0``
     with ``a = exp(-sigma dt)``;
     ``st_target[i]``: ``e[i,H] + u[i] >= E_target[i]``;
+    ``st_cx[j*H+t]``: ``pc[j,t] - P^c_max[j,t] z[j,t] <= 0`` and
+    ``st_dx[j*H+t]``: ``pd[j,t] + P^d_max[j,t] z[j,t] <= P^d_max[j,t]``: a block's
+    charge and discharge share its time (``pc/P^c_max + pd/P^d_max <= 1``).
+    Where a plan still charges and discharges at once in a block the physics
+    will carry out, :meth:`DispatchModel.solve` makes that ``z`` binary;
     bounds ``E_min[i,t] <= e[i,t+1] <= E_max[i,t]``, widened only where even
     the best-effort path (:func:`best_effort_path`) cannot meet them, so every
     window is feasible and every reachable bound (an EV's or a batch job's
@@ -356,9 +366,9 @@ class StorageBlock(_Block):
 
     def __init__(self, m, forms: list[StorageLike], grid: HorizonGrid):
         super().__init__(forms, grid)
-        self.d = self._pyomo = d = self._data(forms)
         self.dis = np.concatenate([[bool(np.any(f.p_discharge_max_kw > 0))] * f.n_assets for f in forms]) \
             if forms else np.zeros(0, bool)
+        self.d = self._pyomo = d = self._data(forms)
         self.dis_idx = np.flatnonzero(self.dis).tolist()
         N, H = self.N, self.H
         pc = _bounded_var(m, "st_pc", (range(N), range(H)), 0.0, d["pc_max"])
@@ -366,16 +376,25 @@ class StorageBlock(_Block):
         e = _bounded_var(m, "st_e", (range(N), range(H + 1)), d["e_lo"], d["e_hi"])
         m.st_u = Var(range(N), domain=NonNegativeReals)
         u = list(m.st_u.values())
+        D = len(self.dis_idx)
+        self.z_lo, self.z_hi = np.zeros((D, H)), np.ones((D, H))
+        self._pyomo_z = (self.z_lo, self.z_hi)
+        z = _bounded_var(m, "st_z", (range(D), range(H)), 0.0, 1.0)
         e_at = positions((N, H + 1))
         pd_at = np.cumsum(self.dis)[:, None] - 1                     # row of asset i in st_pd
-        rows = MatrixRows((m.st_pc, pc), (m.st_pd, pd), (m.st_e, e), (m.st_u, u))
+        rows = MatrixRows((m.st_pc, pc), (m.st_pd, pd), (m.st_e, e), (m.st_u, u), (m.st_z, z))
         self.dyn = rows.add(m, "st_dyn", (N, H), [
             (m.st_e, e_at[:, 1:], 1.0), (m.st_e, e_at[:, :-1], -d["a"]), (m.st_pc, positions((N, H)), -d["kc"]),
             (m.st_pd, np.maximum(pd_at, 0) * H + np.arange(H), d["kd"], self.dis[:, None])], 0.0, 0.0)
         self.target = rows.add(m, "st_target", (N,), [(m.st_e, e_at[:, H], 1.0), (m.st_u, positions(N), 1.0)],
                                d["target"], np.inf)
+        pc_dis, z_at = positions((N, H))[self.dis], positions((D, H))
+        self.charging = rows.add(m, "st_cx", (D, H), [(m.st_pc, pc_dis, 1.0), (m.st_z, z_at, -d["pc_dis"])],
+                                 -np.inf, 0.0)
+        self.discharging = rows.add(m, "st_dx", (D, H), [(m.st_pd, z_at, 1.0), (m.st_z, z_at, d["pd_dis"])],
+                                    -np.inf, d["pd_dis"])
         self.m = m
-        self._members = dict(pc=pc, pd=pd, e=e)
+        self._members = dict(pc=pc, pd=pd, e=e, z=z)
         self._pc, self._u = var_rows(pc, N, H), u
         self._pd = dict(zip(self.dis_idx, var_rows(pd, len(self.dis_idx), H), strict=True))
 
@@ -385,7 +404,7 @@ class StorageBlock(_Block):
         if not forms:
             z = np.zeros((0, self.H))
             return dict(pc_max=z, pd_max=z, e_lo=np.zeros((0, self.H + 1)), e_hi=np.zeros((0, self.H + 1)),
-                        a=z, kc=z, kd=z, target=np.zeros(0), thr=np.zeros(0), short=np.zeros(0))
+                        a=z, kc=z, kd=z, target=np.zeros(0), thr=np.zeros(0), short=np.zeros(0), pc_dis=z, pd_dis=z)
         a = np.exp(-stack_blocks(forms, "self_discharge_per_h", self.H) * dt)
         e0 = stack(forms, "e_init_kwh")
         pc_max, pd_max = stack(forms, "p_charge_max_kw"), stack(forms, "p_discharge_max_kw")
@@ -394,6 +413,8 @@ class StorageBlock(_Block):
         best = best_effort_path(e0, a, kc * pc_max, kd * pd_max, e_min, e_max)
         e_lo, e_hi = np.minimum(e_min, best), np.maximum(e_max, best)
         return dict(
+            pc_dis=pc_max[self.dis],
+            pd_dis=pd_max[self.dis],
             pc_max=pc_max,
             pd_max=pd_max,
             e_lo=np.column_stack([e0, e_lo]),
@@ -427,6 +448,9 @@ class StorageBlock(_Block):
         self.c_u = lp.cols(m.st_u)
         self.r_dyn = lp.rows(m.st_dyn).reshape(N, H)
         self.r_target = lp.rows(m.st_target)
+        self.c_z = lp.cols(m.st_z).reshape(len(self.dis_idx), H)
+        self.r_cx = lp.rows(m.st_cx).reshape(len(self.dis_idx), H)
+        self.r_dx = lp.rows(m.st_dx).reshape(len(self.dis_idx), H)
 
     def update(self, lp, forms):
         self.forms = list(forms)
@@ -444,6 +468,12 @@ class StorageBlock(_Block):
             lp.set_coeffs(self.r_dyn, self.c_e[:, :-1], -d["a"])
             lp.set_coeffs(self.r_dyn, self.c_pc, -d["kc"])
             lp.set_coeffs(self.r_dyn[self.dis], self.c_pd, d["kd"][self.dis])
+        for rows, key, sign in ((self.r_cx, "pc_dis", -1.0), (self.r_dx, "pd_dis", 1.0)):
+            changed = old[key] != d[key]
+            lp.set_coeffs(rows[changed], self.c_z[changed], sign * d[key][changed])
+        lp.set_row_bounds(self.r_dx, -np.inf, d["pd_dis"])
+        self.z_lo, self.z_hi = np.zeros(self.c_z.shape), np.ones(self.c_z.shape)
+        lp.set_col_bounds(self.c_z, 0.0, 1.0)
 
     def sync(self) -> None:
         """Write the current window's numbers into the Pyomo model."""
@@ -454,7 +484,27 @@ class StorageBlock(_Block):
         self.target.set_bounds(d["target"], np.inf)
         for term, key, sign in ((1, "a", -1.0), (2, "kc", -1.0), (3, "kd", 1.0)):
             self.dyn.set_coef(term, sign * d[key])
-        self._pyomo = d
+        self.charging.set_coef(1, -d["pc_dis"])
+        self.discharging.set_coef(1, d["pd_dis"])
+        self.discharging.set_bounds(-np.inf, d["pd_dis"])
+        set_bounds(mem["z"], self.z_lo, self.z_hi, self._pyomo_z[0], self._pyomo_z[1])
+        self._pyomo, self._pyomo_z = d, (self.z_lo, self.z_hi)
+
+    def overlap(self, lp, n_steps: int) -> np.ndarray:
+        """Which dischargeable assets the plan has charging and discharging at once
+        in the first *n_steps* blocks, shape (D, n_steps) (more than
+        :data:`OVERLAP_FRAC` of the asset's power, or 1 W, each way)."""
+        pc, pd = lp.values(self.c_pc[self.dis][:, :n_steps]), lp.values(self.c_pd[:, :n_steps])
+        scale = np.maximum(self.d["pc_dis"], self.d["pd_dis"])[:, :n_steps]
+        return np.minimum(pc, pd) > OVERLAP_FRAC * scale + 1e-3
+
+    def fix_mode(self, lp, where: np.ndarray) -> None:
+        """Fix the charge/discharge choice ``z`` at the blocks *where* (D, H) to its
+        (integer) solution value, in HiGHS and in the model of record."""
+        z = np.round(lp.values(self.c_z[where]))
+        self.z_lo, self.z_hi = self.z_lo.copy(), self.z_hi.copy()
+        self.z_lo[where] = self.z_hi[where] = z
+        lp.set_col_bounds(self.c_z[where], z, z)
 
     def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
         """Net power per asset, generator sign: ``pd - pc``. [kW]"""

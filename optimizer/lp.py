@@ -88,8 +88,7 @@ class CompiledLP:
         self._rows = _Positions(form.constraint_rows, form.rows)
         self.objective_offset, self.sense = form.offset, form.sense
         self.n_cols, self.n_rows = len(form.columns), len(form.rows)
-        self.integer = form.integer
-        self.is_mip = bool(form.integer.any())
+        self.integer = form.integer.copy()
         self.highs = new_highs()
         self.options = options
         options.apply(self.highs)
@@ -145,6 +144,20 @@ class CompiledLP:
         keep = (rows >= 0) & (cols >= 0)
         for r, c, v in zip(rows[keep].tolist(), cols[keep].tolist(), values[keep].tolist(), strict=True):
             self.highs.changeCoeff(r, c, v)
+
+    def set_integer(self, cols, integer: bool) -> None:
+        """Make columns *cols* integer (or continuous again)."""
+        cols = np.asarray(cols, dtype=np.int64).ravel()
+        cols = cols[cols >= 0]
+        if cols.size:
+            self.integer[cols] = integer
+            kind = int(highspy.HighsVarType.kInteger if integer else highspy.HighsVarType.kContinuous)
+            self.highs.changeColsIntegrality(cols.size, cols.astype(np.int32), np.full(cols.size, kind, np.uint8))
+
+    @property
+    def is_mip(self) -> bool:
+        """Whether any column is integer (the next solve is then a MIP)."""
+        return bool(self.integer.any())
 
     # -- solving -----------------------------------------------------------
     def solve(self) -> tuple[str, float]:

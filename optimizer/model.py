@@ -268,6 +268,9 @@ def _set_rhs(con, lo, hi) -> None:
             c.set_value((a if a > -np.inf else None, c.body, b))   # Pyomo reads an infinite bound as none
 
 
+EXCLUSIVE_ROUNDS = 3    # MIP rounds that may each find more assets charging and discharging at once
+
+
 class DispatchModel:
     """The centralised dispatch LP of one rolling-horizon structure.
 
@@ -363,9 +366,47 @@ class DispatchModel:
         return self._model
 
     def solve(self) -> tuple[str, float]:
-        """Solve the current window; returns (status, seconds)."""
+        """Solve the current window; returns (status, seconds).
+
+        A storage asset's setpoint is its net power, so the physics cannot
+        carry out a plan that charges and discharges it in the same block
+        (it pays only where energy is worth less than nothing: surplus green
+        power burned as losses rather than curtailed).  Where the solution
+        does so in the blocks that become setpoints, those assets' ``z`` are
+        made binary and HiGHS solves the MIP; the choice is then fixed and the
+        LP solved again, for its duals.  Either way the model of record is the
+        LP last solved.
+        """
         self._loaded = False
-        return self.lp.solve()
+        status, seconds = self.lp.solve()
+        if status.startswith("optimal") and self.storage.dis_idx:
+            status, extra = self._exclusive(self.network.problem.grid.n_fine)
+            seconds += extra
+        return status, seconds
+
+    def _exclusive(self, n_steps: int) -> tuple[str, float]:
+        st, lp = self.storage, self.lp
+        binary = np.zeros(st.c_z.shape, dtype=bool)
+        status, seconds = "optimal", 0.0
+        for _ in range(EXCLUSIVE_ROUNDS):
+            over = st.overlap(lp, n_steps)
+            if not over.any():
+                break
+            binary[:, :n_steps] |= over
+            lp.set_integer(st.c_z[binary], True)
+            status, s = lp.solve()
+            seconds += s
+            if not status.startswith("optimal"):
+                break
+        if binary.any():
+            if status.startswith("optimal"):
+                st.fix_mode(lp, binary)
+            lp.set_integer(st.c_z[binary], False)
+            if status.startswith("optimal"):
+                status, s = lp.solve()
+                seconds += s
+            self._stale = True
+        return status, seconds
 
     def shadow_prices(self) -> dict[str, np.ndarray]:
         """Marginal value of energy per block of the last solve, from the duals of

@@ -279,3 +279,9 @@ def test_a_run_records_the_shadow_prices_in_results_dispatch():
     assert np.isfinite(prices).all()
     tariff = res.exogenous["price_import_cny_per_kwh"].reindex(res.dispatch.index).to_numpy()
     assert (prices[:, 2] >= 0.5 * tariff.min()).all()      # the VPP's energy is worth about the tariff
+
+
+def test_a_form_at_a_node_the_problem_lacks_is_refused():
+    """It would sit in no balance row and get its energy for free."""
+    with pytest.raises(ValueError, match=r"forms at nodes 'elsewhere' that the problem does not have"):
+        problem([battery(node="elsewhere")], [1.0, 2.0])

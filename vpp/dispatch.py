@@ -78,6 +78,14 @@ class DispatchProblem:
     ramp_limit_kw_per_h: float = float("inf")
     net_import_prev_kw: float = 0.0
 
+    def __post_init__(self):
+        names = {n.name for n in self.nodes}
+        stray = sorted({f.node for f in self.forms} - names)
+        if stray:
+            # a form at an unknown node would sit in no balance row: free energy
+            raise ValueError(f"forms at nodes {', '.join(map(repr, stray))} that the problem does not have "
+                             f"(nodes: {', '.join(map(repr, sorted(names)))})")
+
 
 @dataclass
 class Decision:
