@@ -66,6 +66,7 @@ from pydantic import Field, model_validator
 from vpp.assets import register
 from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource
 from vpp.assets.wind import hub_wind_speed_power_law
+from vpp.errors import FieldError
 from vpp.exogenous.series import Exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
 from vpp.params import InputModel, ranged, sample
@@ -368,9 +369,10 @@ class PVFleet(WeatherDrivenSource):
         self.p_ac_rated_kw = self.p_dc_kwp / self.dc_ac_ratio
         self._sapm = _sapm_coefficients(params.temperature_model)
         if params.wind_regime not in self.exo.wind_speed_m_s:
-            raise ValueError(
-                f"fleet {self.name!r}: wind_regime {params.wind_regime!r} is not in the weather "
-                f"(regimes: {', '.join(sorted(self.exo.wind_speed_m_s)) or 'none'})"
+            raise FieldError(
+                ("wind_regime",),
+                f"{params.wind_regime!r} is not a wind regime of the weather "
+                f"(weather.wind_regimes: {', '.join(sorted(self.exo.wind_speed_m_s)) or 'none'})",
             )
 
     # -- physics ---------------------------------------------------------

@@ -107,6 +107,7 @@ from pydantic import Field
 
 from vpp.assets import register
 from vpp.assets.base import Fleet, FleetContext, FleetParams
+from vpp.errors import FieldError
 from vpp.flex import FixedProfile, HorizonGrid, StorageLike
 from vpp.params import Uniform, ranged, sample
 
@@ -120,6 +121,9 @@ __all__ = [
     "sufficient_battery",
     "substep",
 ]
+
+
+MIN_SUBSTEP_S = 1.0  # shortest switching sub-step a population may need [s]
 
 
 def _uniform(low: float, high: float) -> Uniform:
@@ -139,7 +143,7 @@ class TCLParams(FleetParams):
     gain_kw: ranged(ge=0) = 1.0                         # internal + mean solar heat gain, thermal (assumption)
     # Longest sub-step of the switching simulation [s]; refined automatically so
     # that no room moves more than half its deadband in one sub-step.
-    substep_s: float = Field(60.0, gt=0)
+    substep_s: float = Field(60.0, ge=1, le=3600)
     # Priority of units already on, as a fraction of the deadband: 0.25 gives
     # about 2 compressor starts per unit and hour under control (0.1: ~4; the
     # free-running thermostats ~0.5); no compressor lockout is modelled.
@@ -449,6 +453,10 @@ class TCLFleet(Fleet):
         self.dissipation_per_h, self.e_full_kwh = _dissipation(u)
         self._p_total_kw = u.p_rated_kw.sum(axis=-1)
         self.n_sub = self._substeps(p.substep_s)
+        if self.dt_h * 3600.0 / self.n_sub < MIN_SUBSTEP_S:
+            raise FieldError(("deadband_k",), f"too narrow for the rooms' thermal dynamics: switching would need "
+                             f"sub-steps of {self.dt_h * 3600.0 / self.n_sub:.2g} s (at least {MIN_SUBSTEP_S:g} s); "
+                             "widen the deadband or raise c_kwh_per_k")
         # Initial state: the stationary distribution of free-running thermostats
         # (uniform over the band; on with the probability of the duty cycle).
         t0 = float(self.exo.temp_air_c[0])

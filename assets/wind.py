@@ -101,6 +101,7 @@ from pydantic import Field, model_validator
 
 from vpp.assets import register
 from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource
+from vpp.errors import FieldError
 from vpp.exogenous.series import Exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
 from vpp.params import ranged, sample
@@ -449,16 +450,18 @@ class WindFleet(WeatherDrivenSource):
         )
         regime = params.wind_regime
         if regime not in self.exo.wind_speed_m_s:
-            raise ValueError(
-                f"fleet {self.name!r}: wind_regime {regime!r} is not in the weather "
-                f"(regimes: {', '.join(sorted(self.exo.wind_speed_m_s)) or 'none'})"
+            raise FieldError(
+                ("wind_regime",),
+                f"{regime!r} is not a wind regime of the weather "
+                f"(weather.wind_regimes: {', '.join(sorted(self.exo.wind_speed_m_s)) or 'none'})",
             )
         if params.shear == "log_law":
             low = min(self.exo.wind_ref_height_m[regime], float(self.hub_height_m.min()))
             if not params.roughness_length_m < low:
-                raise ValueError(
-                    f"fleet {self.name!r}: roughness_length_m ({params.roughness_length_m}) "
-                    f"must be below the reference and hub heights ({low} m)"
+                raise FieldError(
+                    ("roughness_length_m",),
+                    f"{params.roughness_length_m:g} m must be below the regime's reference height "
+                    f"and the hub height ({low:g} m)",
                 )
         self._outages = self._draw_outages() if params.outage_mttr_h is not None else None
 

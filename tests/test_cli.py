@@ -174,3 +174,16 @@ def test_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
                           capture_output=True, text=True)
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "r" / "kpis.json").exists()
+
+
+def test_run_takes_a_perfect_forecast_variant_as_compare_does(tmp_path, capsys, monkeypatch):
+    import tomllib
+
+    short = write(tmp_path, f'extends = "{SMALL.as_posix()}"\n[time]\nend = 2024-07-23T00:00:00\n', "short.toml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(short), "--strategy", "source_load_interaction:perfect", "--quiet"]) == 0
+    (out,) = (tmp_path / "runs").iterdir()
+    assert out.name.startswith("short-source_load_interaction-perfect-")      # no ':' in a folder name
+    assert tomllib.loads((out / "scenario.toml").read_text())["forecast"]["perfect"] is True
+    line = one_line_error(capsys, ["run", str(short), "--strategy", "nope:perfect", "--quiet"])
+    assert "--strategy: unknown strategy 'nope'" in line

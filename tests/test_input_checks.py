@@ -5,9 +5,11 @@ naming the file, the field and the reason."""
 import math
 
 import pytest
-from conftest import scenario
+import tomli_w
+from conftest import SMALL, scenario
 
 import vpp
+from vpp.cli import main
 from vpp.errors import ScenarioError
 
 NAN, INF = math.nan, math.inf
@@ -68,6 +70,7 @@ BAD_INPUTS = [
     (fleet("pv", p_dc_kwp=500_000_000), "fleets[0].params.p_dc_kwp", "at most 1000000.0"),
     (fleet("pv", dc_ac_ratio=12.0), "fleets[0].params.dc_ac_ratio", "at most 3"),
     (new_fleet("tcl", cop=25.0), "fleets[5].params.cop", "at most 10"),
+    (new_fleet("tcl", substep_s=1e-6), "fleets[5].params.substep_s", "greater than or equal to 1"),
     (new_fleet("industry", p_site_kw=5e9), "fleets[5].params.p_site_kw", "at most 1000000.0"),
     (new_fleet("datacentre", chw_supply_c=-20.0), "fleets[5].params.chw_supply_c", "greater than or equal to 4"),
     ({"weather": {"monthly_ghi_kwh_m2_day": [2.4] * 11 + [4600.0]}}, "weather.monthly_ghi_kwh_m2_day[11]",
@@ -108,3 +111,57 @@ def test_a_distribution_is_checked_over_its_whole_support():
     # every draw of this normal would be a plausible setpoint; the untruncated tail is not
     with pytest.raises(ScenarioError, match=r"fleets\[0\]\.params\.tilt_deg: must be at least 0"):
         vpp.validate(scenario(fleet("pv", tilt_deg={"dist": "normal", "mean": 20, "std": 5})))
+
+
+# Inputs that passed `vpp validate` and then made `vpp run` fail with a traceback
+# or run to a meaningless end (NaN grid exchange, "optimal" windows), before
+# validate built everything run builds.
+RUN_REJECTS = [
+    (fleet("pv", wind_regime="nope"), "fleets[0].params.wind_regime",
+     "'nope' is not a wind regime of the weather (weather.wind_regimes: offshore, onshore)"),
+    (fleet("wind", wind_regime="calm"), "fleets[1].params.wind_regime", "'calm' is not a wind regime"),
+    (fleet("wind", shear="log_law", hub_height_m=1.0, roughness_length_m=2.0),
+     "fleets[1].params.roughness_length_m", "must be below the regime's reference height"),
+    ({"weather": {"wind_regimes": {"coastal": {"mean_speed_m_s": 7.0, "ref_height_m": 90.0}}}},
+     "fleets[0].params.wind_regime", "'onshore' is not a wind regime of the weather (weather.wind_regimes: coastal)"),
+    (new_fleet("tcl", units_per_population=10, deadband_k=1e-6), "fleets[5].params.deadband_k", "too narrow"),
+    (fleet("offices", temp_init_c=NAN), "fleets[2].params.temp_init_c", "finite number"),
+    (fleet("offices", heating_setpoint_c=NAN), "fleets[2].params.heating_setpoint_c", "finite number"),
+    (fleet("battery", soc_init=NAN), "fleets[4].params.soc_init", "finite number"),
+    (fleet("home_chargers", station_limit_kw=NAN), "fleets[3].params.station_limit_kw", "not NaN"),
+    (fleet("home_chargers", charger_kw=INF), "fleets[3].params.charger_kw", "finite number"),
+    ({"strategy": {"options": {"carbon_price_cny_per_t": INF}}}, "strategy.options.carbon_price_cny_per_t",
+     "finite number"),
+    ({"grid": {"ramp_limit_kw_per_h": INF}}, "grid.ramp_limit_kw_per_h", "finite number"),
+]
+
+
+@pytest.mark.parametrize("override, field, words", RUN_REJECTS)
+def test_validate_refuses_what_run_would_refuse(override, field, words):
+    with pytest.raises(ScenarioError) as err:
+        vpp.validate(scenario(override))
+    msg = _one_line(err.value)
+    assert msg.startswith(f"<test>: {field}: "), msg
+    assert words in msg, msg
+
+
+@pytest.mark.parametrize("override, field, words", RUN_REJECTS)
+def test_run_at_the_command_line_exits_2_with_one_line(tmp_path, capsys, override, field, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(tomli_w.dumps({"extends": SMALL.as_posix(), **override}), encoding="utf-8")
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: {path}: {field}: ") and words in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_and_validate_read_a_perfect_forecast_variant_with_compares_parser():
+    sc = scenario({"time": {"end": "2024-07-23T00:00:00"}})
+    vpp.validate(sc, strategy="rule_based:perfect")
+    res = vpp.run(sc, strategy="rule_based:perfect")
+    assert res.strategy == "rule_based:perfect"
+    assert "perfect = true" in res.scenario_toml
+    assert "perfect = false" in res.baseline.scenario_toml       # the baseline keeps the scenario's forecasts
+    with pytest.raises(ScenarioError, match=r"--strategy: unknown strategy 'nope'"):
+        vpp.validate(sc, strategy="nope:perfect")

@@ -228,7 +228,7 @@ def test_more_wind_cools_cells_and_raises_output():
 
 def test_unknown_wind_regime_is_rejected():
     exo = make_exogenous(4, wind_speed_m_s={"offshore": 8.0})
-    with pytest.raises(ValueError, match="wind_regime 'onshore' is not in the weather.*offshore"):
+    with pytest.raises(ValueError, match="'onshore' is not a wind regime of the weather.*offshore"):
         PVFleet(make_context(exo, 1), PVParams())
 
 

@@ -374,16 +374,17 @@ def test_info_and_registry():
 
 def test_unknown_wind_regime_is_rejected():
     exo = make_exogenous(2, wind_speed_m_s={"onshore": 6.0})
-    with pytest.raises(ValueError, match="wind_regime 'offshore' is not in the weather.*onshore"):
+    with pytest.raises(ValueError, match="'offshore' is not a wind regime of the weather.*onshore"):
         WindFleet(make_context(exo, 1), WindParams())
 
 
 def test_roughness_above_hub_is_rejected():
-    with pytest.raises(ValueError, match="roughness_length_m"):
+    with pytest.raises(ValueError, match="must be below the regime's reference height and the hub height") as err:
         WindFleet(
             make_context(make_exogenous(2), 1),
             WindParams(shear="log_law", roughness_length_m=1.5, hub_height_m=1.0),
         )
+    assert err.value.loc == ("roughness_length_m",)
 
 
 @pytest.mark.parametrize(

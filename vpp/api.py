@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from vpp.assets import FLEET_TYPES, FleetContext
 from vpp.assets.base import FleetParams
 from vpp.engine import Engine
-from vpp.errors import ScenarioError
+from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous import Exogenous, Forecaster, build_exogenous
 from vpp.kpi import compute_kpis, relative_kpis
 from vpp.optimizer import STRATEGIES, Strategy
@@ -90,12 +90,20 @@ def _strategy(prep: _Prepared, strategy: str | Strategy | None, field: str = "--
 
 
 def validate(scenario: str | Path | Scenario | None = None, strategy: str | None = None) -> Scenario:
-    """Check a scenario completely without running it (structure, fleet
-    parameters, strategy and options, data files); raise :class:`ScenarioError`."""
+    """Check a scenario completely without running it; raise :class:`ScenarioError`.
+
+    Builds everything :func:`run` builds before its first step -- the fleet
+    parameters, the strategy and its options, the exogenous series and data
+    files, the fleets themselves (their draws, session files, weather lookups)
+    and the engine -- so whatever ``run`` would refuse, ``validate`` refuses
+    with the same one-line message.  *strategy* as for :func:`run`.
+    """
     sc = load(scenario)
     prep = _prepare(sc, _source(sc, scenario))
-    _strategy(prep, strategy)
-    build_exogenous(sc)
+    runs = [_variant(prep, strategy, field="--strategy"), _variant(prep, BASELINE)]
+    exo = build_exogenous(sc)
+    for _, strat, p in runs:
+        _engine(p, strat, exo, None)
     return sc
 
 
@@ -119,14 +127,30 @@ def _toml_safe(x):
     return x
 
 
-def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress) -> Results:
+def _fleets(prep: _Prepared, exo: Exogenous) -> list:
+    """The scenario's fleets; a :class:`~vpp.errors.FieldError` a fleet raises on
+    creation (a parameter that does not fit the rest of the scenario, such as an
+    unknown wind regime) becomes a :class:`ScenarioError` at that fleet's parameter."""
     sc = prep.scenario
     timeline = sc.timeline()
     fleets = []
-    for f, params in zip(sc.fleets, prep.fleet_params, strict=True):
+    for i, (f, params) in enumerate(zip(sc.fleets, prep.fleet_params, strict=True)):
         ctx = FleetContext(f.name, f.node, f.count, component_rng(sc.seed, f"fleet/{f.name}"), timeline, exo)
-        fleets.append(FLEET_TYPES[f.type](ctx, params))
-    engine = Engine(sc, fleets, strategy, exo, Forecaster(sc.forecast, sc.seed), progress)
+        try:
+            fleets.append(FLEET_TYPES[f.type](ctx, params))
+        except FieldError as e:
+            raise ScenarioError(prep.source, field_path(("fleets", i, "params") + e.loc), str(e)) from None
+    return fleets
+
+
+def _engine(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress) -> Engine:
+    """Everything a run builds before its first step: fleets, forecaster, engine."""
+    sc = prep.scenario
+    return Engine(sc, _fleets(prep, exo), strategy, exo, Forecaster(sc.forecast, sc.seed), progress)
+
+
+def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress) -> Results:
+    engine = _engine(prep, strategy, exo, progress)
     recorder = engine.run()
     return recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
 
@@ -167,7 +191,9 @@ def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy 
     scenario : path or Scenario, optional
         Default: the embedded ``shanghai_lingang.toml``.
     strategy : str or Strategy, optional
-        A registered name or a strategy object; default: the scenario's.
+        A registered name or a strategy object; default: the scenario's.  A
+        name ending in ``:perfect`` runs that strategy with perfect forecasts
+        (as in :func:`compare`); the baseline keeps the scenario's forecasts.
     progress : bool
         Show a progress bar of simulated steps (on a terminal).
 
@@ -179,10 +205,11 @@ def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy 
     """
     sc = load(scenario)
     prep = _prepare(sc, _source(sc, scenario))
-    strat = _strategy(prep, strategy)
+    label, strat, p = _variant(prep, strategy, field="--strategy")
     exo = build_exogenous(sc)
-    res = _run_one(prep, strat, exo, progress)
-    base = res if strat.name == BASELINE else _run_one(prep, _strategy(prep, BASELINE), exo, progress)
+    res = _run_one(p, strat, exo, progress)
+    res.strategy = label
+    base = res if label == BASELINE else _run_one(prep, _strategy(prep, BASELINE), exo, progress)
     res.kpis = relative_kpis(compute_kpis(res), compute_kpis(base))
     res.baseline = base if base is not res else None
     return res
@@ -211,14 +238,15 @@ PERFECT = ":perfect"   # suffix: the same strategy with perfect forecasts (value
 CENTRAL = "source_load_interaction"
 
 
-def _variant(prep: _Prepared, strategy) -> tuple[str, Strategy, _Prepared]:
-    """(label, strategy, prepared scenario) for a name that may end in ``:perfect``."""
+def _variant(prep: _Prepared, strategy, field: str = "--strategies") -> tuple[str, Strategy, _Prepared]:
+    """(label, strategy, prepared scenario) for a name that may end in ``:perfect``
+    (``run``, ``compare`` and ``validate`` all read strategy names here)."""
     if isinstance(strategy, str) and strategy.endswith(PERFECT):
         base = strategy[: -len(PERFECT)]
         sc = prep.scenario.model_copy(update={"forecast": prep.scenario.forecast.model_copy(update={"perfect": True})})
         perfect = _Prepared(sc, prep.source, prep.fleet_params)
-        return strategy, _strategy(perfect, base, field="--strategies"), perfect
-    strat = _strategy(prep, strategy, field="--strategies")
+        return strategy, _strategy(perfect, base, field=field), perfect
+    strat = _strategy(prep, strategy, field=field)
     return strat.name, strat, prep
 
 

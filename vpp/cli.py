@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="simulate one strategy (and the baseline) and write a run folder")
     run.add_argument("scenario", nargs="?", help="scenario TOML (default: the embedded shanghai_lingang.toml)")
-    run.add_argument("--strategy", help="strategy name (default: the scenario's)")
+    run.add_argument("--strategy", help="strategy name; NAME:perfect runs NAME with perfect forecasts "
+                                        "(default: the scenario's strategy)")
     _output_args(run, "<strategy>")
     cmp_ = sub.add_parser("compare", help="run several strategies on the same draws and compare them")
     cmp_.add_argument("scenario", nargs="?", help="scenario TOML (default: the embedded one)")
@@ -104,7 +105,7 @@ def _cmd_run(args) -> None:
     from vpp.dashboards import run_report
 
     name = args.strategy or api.load(args.scenario).strategy.name
-    out = _out_dir(args, name)
+    out = _out_dir(args, name.replace(":", "-"))     # folder names portable to every OS
     res = api.run(args.scenario, strategy=args.strategy, progress=not args.quiet)
     res.save(out, csv=args.csv, report_html=run_report(res))
     _print_kpis(res.kpis)
