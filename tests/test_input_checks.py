@@ -77,6 +77,12 @@ BAD_INPUTS = [
      "4600 is outside 0..12 kWh/m2/day"),
     ({"weather": {"monthly_temp_c": [4.8, 6.6, 10.3, 15.6, 20.9, 24.6, 302.0, 28.6, 24.9, 19.9, 14.0, 7.5]}},
      "weather.monthly_temp_c[6]", "302 is outside -90..60 degC"),
+    ({"time": {"start": "2024-03-31T02:30:00", "end": "2024-04-01T00:00:00", "timezone": "Europe/Berlin"}},
+     "time.start", "2024-03-31T02:30:00 does not exist or is ambiguous in Europe/Berlin"),
+    ({"time": {"start": "2024-10-25T00:00:00", "end": "2024-10-27T02:30:00", "timezone": "Europe/Berlin"}},
+     "time.end", "daylight-saving change"),
+    ({"seed": True}, "seed", "not a boolean"),
+    ({"fleets": [{"name": "pv", "count": True}]}, "fleets[0].count", "not a boolean"),
     ({"tariff": {"flat_price_cny_per_kwh": 700.0}}, "tariff.flat_price_cny_per_kwh", "less than or equal to 20"),
     ({"carbon": {"average_kg_per_kwh": 585.0}}, "carbon.average_kg_per_kwh", "less than or equal to 2"),
 ]

@@ -68,6 +68,14 @@ class TimeConfig(_Section):
 
     @model_validator(mode="after")
     def _order(self):
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value.tzinfo is None:
+                try:
+                    pd.Timestamp(value).tz_localize(self.timezone)
+                except ValueError:      # pandas' NonExistentTimeError, AmbiguousTimeError
+                    raise FieldError((name,), f"{value.isoformat()} does not exist or is ambiguous in {self.timezone} "
+                                     "(a daylight-saving change); give another time or a UTC offset") from None
         if self.start_ts >= self.end_ts:
             raise ValueError(f"end ({self.end}) must be after start ({self.start})")
         if (60 * 24) % self.step_min:
