@@ -119,9 +119,11 @@ def test_a_distribution_is_checked_over_its_whole_support():
         vpp.validate(scenario(fleet("pv", tilt_deg={"dist": "normal", "mean": 20, "std": 5})))
 
 
-# Inputs that passed `vpp validate` and then made `vpp run` fail with a traceback
-# or run to a meaningless end (NaN grid exchange, "optimal" windows), before
-# validate built everything run builds.
+# Inputs that passed `vpp validate` before it built what run builds and checked
+# every number, and then made `vpp run` fail with a traceback (an error on building
+# a fleet; a non-finite bound in the LP), hang (a deadband no sub-step can resolve),
+# or run to a meaningless end (a NaN initial temperature: self-sufficiency 280; an
+# infinite demand charge: infinite cost; an infinite battery: every window fell back).
 RUN_REJECTS = [
     (fleet("pv", wind_regime="nope"), "fleets[0].params.wind_regime",
      "'nope' is not a wind regime of the weather (weather.wind_regimes: offshore, onshore)"),
@@ -133,8 +135,12 @@ RUN_REJECTS = [
     (new_fleet("tcl", units_per_population=10, deadband_k=1e-6), "fleets[5].params.deadband_k", "too narrow"),
     (fleet("offices", temp_init_c=NAN), "fleets[2].params.temp_init_c", "finite number"),
     (fleet("offices", heating_setpoint_c=NAN), "fleets[2].params.heating_setpoint_c", "finite number"),
-    (fleet("battery", soc_init=NAN), "fleets[4].params.soc_init", "finite number"),
-    (fleet("home_chargers", station_limit_kw=NAN), "fleets[3].params.station_limit_kw", "not NaN"),
+    (fleet("pv", p_dc_kwp=INF), "fleets[0].params.p_dc_kwp", "finite number"),
+    (fleet("pv", p_dc_kwp={"dist": "choice", "values": [500, INF]}), "fleets[0].params.p_dc_kwp.values[1]",
+     "finite number"),
+    (fleet("battery", e_max_kwh=INF), "fleets[4].params.e_max_kwh", "finite number"),
+    ({"forecast": {"temp_error_k_24h": INF}}, "forecast.temp_error_k_24h", "finite number"),
+    ({"tariff": {"demand_charge_cny_per_kw_month": INF}}, "tariff.demand_charge_cny_per_kw_month", "finite number"),
     (fleet("home_chargers", charger_kw=INF), "fleets[3].params.charger_kw", "finite number"),
     ({"strategy": {"options": {"carbon_price_cny_per_t": INF}}}, "strategy.options.carbon_price_cny_per_t",
      "finite number"),
