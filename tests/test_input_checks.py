@@ -38,6 +38,7 @@ BAD_INPUTS = [
     (fleet("pv", p_dc_kwp={"dist": "lognormal", "mean": 500, "std": 100, "high": NAN}),
      "fleets[0].params.p_dc_kwp.high", "must be a number, not NaN"),
     ({"nodes": [{"name": "city", "import_limit_kw": NAN}]}, "nodes[0].import_limit_kw", "not NaN"),
+    ({"grid": {"ramp_limit_kw_per_h": NAN}}, "grid.ramp_limit_kw_per_h", "not NaN"),
     ({"strategy": {"options": {"carbon_price_cny_per_t": INF}}}, "strategy.options.carbon_price_cny_per_t",
      "finite number"),
     ({"forecast": {"temp_error_k_24h": NAN}}, "forecast.temp_error_k_24h", "finite number"),
@@ -106,6 +107,7 @@ def test_bad_input_is_refused_with_file_field_and_reason(override, field, words)
 def test_infinity_still_means_no_limit_where_it_is_documented():
     sc = vpp.validate(scenario({
         "nodes": [{"name": "city", "import_limit_kw": INF}],
+        "grid": {"vpp_export_limit_kw": INF, "ramp_limit_kw_per_h": INF},
         "fleets": [{"name": "home_chargers", "params": {"station_limit_kw": INF}},
                    {"name": "offices", "params": {"c_mass_kj_per_m2k": {"dist": "normal", "mean": 110, "std": 20,
                                                                          "low": 50, "high": INF}}}],
@@ -144,7 +146,6 @@ RUN_REJECTS = [
     (fleet("home_chargers", charger_kw=INF), "fleets[3].params.charger_kw", "finite number"),
     ({"strategy": {"options": {"carbon_price_cny_per_t": INF}}}, "strategy.options.carbon_price_cny_per_t",
      "finite number"),
-    ({"grid": {"ramp_limit_kw_per_h": INF}}, "grid.ramp_limit_kw_per_h", "finite number"),
 ]
 
 

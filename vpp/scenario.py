@@ -137,9 +137,9 @@ class GridConfig(_Section):
     """Limits on the VPP's net exchange with the upstream grid (contractual; the
     optimizer respects them with penalised slacks, and KPIs count violations)."""
 
-    vpp_import_limit_kw: float | None = Field(None, ge=0)
-    vpp_export_limit_kw: float | None = Field(None, ge=0)
-    ramp_limit_kw_per_h: float | None = Field(None, gt=0)
+    vpp_import_limit_kw: Limit | None = Field(None, ge=0)     # None or inf: no limit
+    vpp_export_limit_kw: Limit | None = Field(None, ge=0)
+    ramp_limit_kw_per_h: Limit | None = Field(None, gt=0)
 
 
 class StrategyConfig(_Section):
