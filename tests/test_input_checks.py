@@ -178,3 +178,13 @@ def test_run_and_validate_read_a_perfect_forecast_variant_with_compares_parser()
     assert "perfect = false" in res.baseline.scenario_toml       # the baseline keeps the scenario's forecasts
     with pytest.raises(ScenarioError, match=r"--strategy: unknown strategy 'nope'"):
         vpp.validate(sc, strategy="nope:perfect")
+
+
+def test_booleans_are_still_taken_where_they_are_meant():
+    sc = vpp.validate(scenario({
+        "forecast": {"perfect": True},
+        "weather": {"clear_sky": True},
+        "fleets": [{"name": "home_chargers", "params": {"v2g": True}}],
+        "strategy": {"name": "rule_based", "options": {"cheapest_hours": False}},
+    }))
+    assert sc.forecast.perfect and sc.strategy.options["cheapest_hours"] is False
