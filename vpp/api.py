@@ -100,10 +100,9 @@ def validate(scenario: str | Path | Scenario | None = None, strategy: str | None
     """
     sc = load(scenario)
     prep = _prepare(sc, _source(sc, scenario))
-    runs = [_variant(prep, strategy, field="--strategy"), _variant(prep, BASELINE)]
-    exo = build_exogenous(sc)
-    for _, strat, p in runs:
-        _engine(p, strat, exo, None)
+    _, strat, p = _variant(prep, strategy, field="--strategy")
+    _strategy(prep, BASELINE)                   # run also builds the baseline, with the scenario's options
+    _engine(p, strat, build_exogenous(sc), None)
     return sc
 
 
