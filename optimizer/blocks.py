@@ -30,7 +30,7 @@ from pyomo.repn.beta.matrix import MatrixConstraint, _LinearMatrixConstraintData
 from vpp.flex import CurtailableSource, HorizonGrid, StorageLike, Thermal
 
 __all__ = ["CurtailableBlock", "StorageBlock", "ThermalBlock", "stack", "stack_blocks", "best_effort_path",
-           "linear", "var_rows", "MatrixRows", "MatrixFamily", "positions", "set_bounds"]
+           "linear", "var_rows", "MatrixRows", "MatrixFamily", "Switches", "positions", "set_bounds"]
 
 
 def linear(terms) -> LinearExpression:
@@ -203,6 +203,43 @@ def _row_kind(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
                     | np.where(np.isfinite(hi), MatrixConstraint.UpperBound, 0)).astype(np.uint8)
 
 
+class Switches:
+    """Variables in ``[0, 1]`` that a solve may make binary and then fix at their
+    solution (an asset's charge/discharge choice, an account's import/export
+    choice), their bounds kept for the model of record.
+
+    Parameters
+    ----------
+    members : list of VarData
+        The variables, in C order of *shape*.
+    shape : tuple
+    """
+
+    def __init__(self, members: list, shape: tuple):
+        self.members, self.shape = members, shape
+        self.lo, self.hi = np.zeros(shape), np.ones(shape)
+        self._pyomo = (self.lo, self.hi)
+        self.cols = np.full(shape, -1)          # set by the owning block's bind()
+
+    def reset(self, lp) -> None:
+        """Free every switch again."""
+        if not ((self.lo == 0).all() and (self.hi == 1).all()):
+            self.lo, self.hi = np.zeros(self.shape), np.ones(self.shape)
+            lp.set_col_bounds(self.cols, 0.0, 1.0)
+
+    def fix(self, lp, where: np.ndarray) -> None:
+        """Fix the switches at *where* to their (integer) solution values."""
+        z = np.round(lp.values(self.cols[where]))
+        self.lo, self.hi = self.lo.copy(), self.hi.copy()
+        self.lo[where] = self.hi[where] = z
+        lp.set_col_bounds(self.cols[where], z, z)
+
+    def sync(self) -> None:
+        """Write the current bounds into the Pyomo model."""
+        set_bounds(self.members, self.lo, self.hi, *self._pyomo)
+        self._pyomo = (self.lo, self.hi)
+
+
 def set_bounds(members: list, lo, hi, old_lo, old_hi) -> None:
     """Set the bounds of the Pyomo variables *members* (infinite: none) where they
     differ from *old_lo* / *old_hi* (all broadcast to ``len(members)``)."""
@@ -345,18 +382,18 @@ class StorageBlock(_Block):
                       can discharge get this variable) [kW]
     ``e[i,s]``        energy at state ``s = 0..H`` [kWh]; ``e[i,0] = E_init``
     ``u[i] >= 0``     energy short of the terminal target [kWh]
-    ``z[j,t]``        share of block ``t`` asset ``j`` (one that can
-                      discharge) spends charging, ``0 <= z <= 1`` [-]
     ================  =====================================================
 
     ``st_dyn[i*H+t]``:  ``e[i,t+1] - a[i,t] e[i,t] - eta_c dt[t] pc[i,t] + dt[t] / eta_d pd[i,t] = 0``
     with ``a = exp(-sigma dt)``;
     ``st_target[i]``: ``e[i,H] + u[i] >= E_target[i]``;
-    ``st_cx[j*H+t]``: ``pc[j,t] - P^c_max[j,t] z[j,t] <= 0`` and
-    ``st_dx[j*H+t]``: ``pd[j,t] + P^d_max[j,t] z[j,t] <= P^d_max[j,t]``: a block's
-    charge and discharge share its time (``pc/P^c_max + pd/P^d_max <= 1``).
-    Where a plan still charges and discharges at once in a block the physics
-    will carry out, :meth:`DispatchModel.solve` makes that ``z`` binary;
+    ``st_share[j*H+t]`` for each asset ``j`` that can discharge:
+    ``(P^d_max pc + P^c_max pd) / S <= P^c_max P^d_max / S`` with
+    ``S = max(P^c_max, P^d_max, 1)``: a block's charge and discharge share its
+    time (``pc/P^c_max + pd/P^d_max <= 1``).  Where a plan still charges and
+    discharges at once in a block the physics will carry out,
+    :meth:`DispatchModel.solve` closes the side against the net flow
+    (:meth:`close_one_side`) and solves again;
     bounds ``E_min[i,t] <= e[i,t+1] <= E_max[i,t]``, widened only where even
     the best-effort path (:func:`best_effort_path`) cannot meet them, so every
     window is feasible and every reachable bound (an EV's or a batch job's
@@ -377,24 +414,20 @@ class StorageBlock(_Block):
         m.st_u = Var(range(N), domain=NonNegativeReals)
         u = list(m.st_u.values())
         D = len(self.dis_idx)
-        self.z_lo, self.z_hi = np.zeros((D, H)), np.ones((D, H))
-        self._pyomo_z = (self.z_lo, self.z_hi)
-        z = _bounded_var(m, "st_z", (range(D), range(H)), 0.0, 1.0)
+        self.closed_pc, self.closed_pd = np.zeros((D, H), bool), np.zeros((D, H), bool)
         e_at = positions((N, H + 1))
         pd_at = np.cumsum(self.dis)[:, None] - 1                     # row of asset i in st_pd
-        rows = MatrixRows((m.st_pc, pc), (m.st_pd, pd), (m.st_e, e), (m.st_u, u), (m.st_z, z))
+        rows = MatrixRows((m.st_pc, pc), (m.st_pd, pd), (m.st_e, e), (m.st_u, u))
         self.dyn = rows.add(m, "st_dyn", (N, H), [
             (m.st_e, e_at[:, 1:], 1.0), (m.st_e, e_at[:, :-1], -d["a"]), (m.st_pc, positions((N, H)), -d["kc"]),
             (m.st_pd, np.maximum(pd_at, 0) * H + np.arange(H), d["kd"], self.dis[:, None])], 0.0, 0.0)
         self.target = rows.add(m, "st_target", (N,), [(m.st_e, e_at[:, H], 1.0), (m.st_u, positions(N), 1.0)],
                                d["target"], np.inf)
-        pc_dis, z_at = positions((N, H))[self.dis], positions((D, H))
-        self.charging = rows.add(m, "st_cx", (D, H), [(m.st_pc, pc_dis, 1.0), (m.st_z, z_at, -d["pc_dis"])],
-                                 -np.inf, 0.0)
-        self.discharging = rows.add(m, "st_dx", (D, H), [(m.st_pd, z_at, 1.0), (m.st_z, z_at, d["pd_dis"])],
-                                    -np.inf, d["pd_dis"])
+        self.share = rows.add(m, "st_share", (D, H), [(m.st_pc, positions((N, H))[self.dis], d["share_c"]),
+                                                      (m.st_pd, positions((D, H)), d["share_d"])], -np.inf, d["share"])
         self.m = m
-        self._members = dict(pc=pc, pd=pd, e=e, z=z)
+        self._members = dict(pc=pc, pd=pd, e=e)
+        self._pyomo_open = self._open_bounds(d)
         self._pc, self._u = var_rows(pc, N, H), u
         self._pd = dict(zip(self.dis_idx, var_rows(pd, len(self.dis_idx), H), strict=True))
 
@@ -404,7 +437,8 @@ class StorageBlock(_Block):
         if not forms:
             z = np.zeros((0, self.H))
             return dict(pc_max=z, pd_max=z, e_lo=np.zeros((0, self.H + 1)), e_hi=np.zeros((0, self.H + 1)),
-                        a=z, kc=z, kd=z, target=np.zeros(0), thr=np.zeros(0), short=np.zeros(0), pc_dis=z, pd_dis=z)
+                        a=z, kc=z, kd=z, target=np.zeros(0), thr=np.zeros(0), short=np.zeros(0), pc_dis=z, pd_dis=z,
+                        share_c=z, share_d=z, share=z)
         a = np.exp(-stack_blocks(forms, "self_discharge_per_h", self.H) * dt)
         e0 = stack(forms, "e_init_kwh")
         pc_max, pd_max = stack(forms, "p_charge_max_kw"), stack(forms, "p_discharge_max_kw")
@@ -412,9 +446,14 @@ class StorageBlock(_Block):
         e_min, e_max = stack(forms, "e_min_kwh"), stack(forms, "e_max_kwh")
         best = best_effort_path(e0, a, kc * pc_max, kd * pd_max, e_min, e_max)
         e_lo, e_hi = np.minimum(e_min, best), np.maximum(e_max, best)
+        pc_dis, pd_dis = pc_max[self.dis], pd_max[self.dis]
+        scale = np.maximum(np.maximum(pc_dis, pd_dis), 1.0)
         return dict(
-            pc_dis=pc_max[self.dis],
-            pd_dis=pd_max[self.dis],
+            pc_dis=pc_dis,
+            pd_dis=pd_dis,
+            share_c=pd_dis / scale,
+            share_d=pc_dis / scale,
+            share=pc_dis * pd_dis / scale,
             pc_max=pc_max,
             pd_max=pd_max,
             e_lo=np.column_stack([e0, e_lo]),
@@ -448,14 +487,13 @@ class StorageBlock(_Block):
         self.c_u = lp.cols(m.st_u)
         self.r_dyn = lp.rows(m.st_dyn).reshape(N, H)
         self.r_target = lp.rows(m.st_target)
-        self.c_z = lp.cols(m.st_z).reshape(len(self.dis_idx), H)
-        self.r_cx = lp.rows(m.st_cx).reshape(len(self.dis_idx), H)
-        self.r_dx = lp.rows(m.st_dx).reshape(len(self.dis_idx), H)
+        self.r_share = lp.rows(m.st_share).reshape(len(self.dis_idx), H)
 
     def update(self, lp, forms):
         self.forms = list(forms)
         old, self.d = self.d, self._data(forms)
         d = self.d
+        self.closed_pc[:], self.closed_pd[:] = False, False
         lp.set_col_bounds(self.c_pc, 0.0, d["pc_max"])
         lp.set_col_bounds(self.c_pd, 0.0, d["pd_max"][self.dis])
         lp.set_col_bounds(self.c_e, d["e_lo"], d["e_hi"])
@@ -468,27 +506,26 @@ class StorageBlock(_Block):
             lp.set_coeffs(self.r_dyn, self.c_e[:, :-1], -d["a"])
             lp.set_coeffs(self.r_dyn, self.c_pc, -d["kc"])
             lp.set_coeffs(self.r_dyn[self.dis], self.c_pd, d["kd"][self.dis])
-        for rows, key, sign in ((self.r_cx, "pc_dis", -1.0), (self.r_dx, "pd_dis", 1.0)):
+        for key, cols in (("share_c", self.c_pc[self.dis]), ("share_d", self.c_pd)):
             changed = old[key] != d[key]
-            lp.set_coeffs(rows[changed], self.c_z[changed], sign * d[key][changed])
-        lp.set_row_bounds(self.r_dx, -np.inf, d["pd_dis"])
-        self.z_lo, self.z_hi = np.zeros(self.c_z.shape), np.ones(self.c_z.shape)
-        lp.set_col_bounds(self.c_z, 0.0, 1.0)
+            lp.set_coeffs(self.r_share[changed], cols[changed], d[key][changed])
+        lp.set_row_bounds(self.r_share, -np.inf, d["share"])
 
     def sync(self) -> None:
         """Write the current window's numbers into the Pyomo model."""
         d, old, mem = self.d, self._pyomo, self._members
-        set_bounds(mem["pc"], 0.0, d["pc_max"], 0.0, old["pc_max"])
-        set_bounds(mem["pd"], 0.0, d["pd_max"][self.dis], 0.0, old["pd_max"][self.dis])
         set_bounds(mem["e"], d["e_lo"], d["e_hi"], old["e_lo"], old["e_hi"])
         self.target.set_bounds(d["target"], np.inf)
         for term, key, sign in ((1, "a", -1.0), (2, "kc", -1.0), (3, "kd", 1.0)):
             self.dyn.set_coef(term, sign * d[key])
-        self.charging.set_coef(1, -d["pc_dis"])
-        self.discharging.set_coef(1, d["pd_dis"])
-        self.discharging.set_bounds(-np.inf, d["pd_dis"])
-        set_bounds(mem["z"], self.z_lo, self.z_hi, self._pyomo_z[0], self._pyomo_z[1])
-        self._pyomo, self._pyomo_z = d, (self.z_lo, self.z_hi)
+        self.share.set_coef(0, d["share_c"])
+        self.share.set_coef(1, d["share_d"])
+        self.share.set_bounds(-np.inf, d["share"])
+        pc_hi, pd_hi = self._open_bounds(d)
+        old_pc_hi, old_pd_hi = self._pyomo_open
+        set_bounds(mem["pc"], 0.0, pc_hi, 0.0, old_pc_hi)
+        set_bounds(mem["pd"], 0.0, pd_hi, 0.0, old_pd_hi)
+        self._pyomo, self._pyomo_open = d, (pc_hi, pd_hi)
 
     def overlap(self, lp, n_steps: int) -> np.ndarray:
         """Which dischargeable assets the plan has charging and discharging at once
@@ -498,13 +535,30 @@ class StorageBlock(_Block):
         scale = np.maximum(self.d["pc_dis"], self.d["pd_dis"])[:, :n_steps]
         return np.minimum(pc, pd) > OVERLAP_FRAC * scale + 1e-3
 
-    def fix_mode(self, lp, where: np.ndarray) -> None:
-        """Fix the charge/discharge choice ``z`` at the blocks *where* (D, H) to its
-        (integer) solution value, in HiGHS and in the model of record."""
-        z = np.round(lp.values(self.c_z[where]))
-        self.z_lo, self.z_hi = self.z_lo.copy(), self.z_hi.copy()
-        self.z_lo[where] = self.z_hi[where] = z
-        lp.set_col_bounds(self.c_z[where], z, z)
+    def _open_bounds(self, d) -> tuple[np.ndarray, np.ndarray]:
+        """Upper bounds of ``pc`` (N, H) and ``pd`` (D, H) with the closed sides at zero."""
+        pc_hi, pd_hi = d["pc_max"].copy(), d["pd_max"][self.dis].copy()
+        pc_hi[np.flatnonzero(self.dis)] = np.where(self.closed_pc, 0.0, pc_hi[self.dis])
+        return pc_hi, np.where(self.closed_pd, 0.0, pd_hi)
+
+    def close_one_side(self, lp, where: np.ndarray) -> None:
+        """At the blocks *where* (D, n) of assets that can discharge, close the side
+        against the planned net flow: discharge where the asset charges on net,
+        charge where it discharges on net (in HiGHS and in the model of record)."""
+        n = where.shape[1]
+        net = lp.values(self.c_pd[:, :n]) - lp.values(self.c_pc[self.dis][:, :n])
+        self.closed_pd[:, :n] |= where & (net < 0)
+        self.closed_pc[:, :n] |= where & (net >= 0)
+        pc_hi, pd_hi = self._open_bounds(self.d)
+        lp.set_col_bounds(self.c_pc, 0.0, pc_hi)
+        lp.set_col_bounds(self.c_pd, 0.0, pd_hi)
+
+    def reopen(self, lp) -> None:
+        """Open every side closed by :meth:`close_one_side`."""
+        if self.closed_pc.any() or self.closed_pd.any():
+            self.closed_pc[:], self.closed_pd[:] = False, False
+            lp.set_col_bounds(self.c_pc, 0.0, self.d["pc_max"])
+            lp.set_col_bounds(self.c_pd, 0.0, self.d["pd_max"][self.dis])
 
     def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
         """Net power per asset, generator sign: ``pd - pc``. [kW]"""

@@ -38,6 +38,9 @@ class InteractionOptions(StrategyOptions):
     export_penalty_cny_per_kwh: float = Field(0.0, ge=0)  # green-power local consumption term
     solver: Literal["ipm", "simplex"] = "ipm"
     time_limit_s: float = Field(60.0, gt=0)
+    # where selling earns more than buying costs: a local search over the sign of
+    # each account's exchange (fast), or HiGHS's MIP over it (global, many times slower)
+    settlement_choice: Literal["sign_search", "mip"] = "sign_search"
 
 
 @register
@@ -60,7 +63,8 @@ class SourceLoadInteraction(Strategy):
         o = self.options
         # every Weights field from the option of the same name
         self.weights = Weights(**{w.name: getattr(o, w.name) for w in fields(Weights) if hasattr(o, w.name)})
-        self.solver = SolverOptions(solver=o.solver, time_limit_s=o.time_limit_s)
+        self.solver = SolverOptions(solver=o.solver, time_limit_s=o.time_limit_s,
+                                    settlement_choice=o.settlement_choice)
         self.extra_constraints = extra_constraints
         self.model: DispatchModel | None = None
 

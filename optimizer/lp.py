@@ -29,11 +29,15 @@ __all__ = ["CompiledLP", "SolverOptions", "new_highs"]
 @dataclass(frozen=True)
 class SolverOptions:
     """HiGHS settings.  Interior point without crossover was the fastest here
-    (``docs/SOLVER.md``); ``"simplex"`` gives vertex solutions."""
+    (``docs/SOLVER.md``); ``"simplex"`` gives vertex solutions.
+    ``settlement_choice`` says how a window decides whether an account buys or
+    sells where selling earns more than buying costs
+    (:meth:`~vpp.optimizer.model.DispatchModel.solve`)."""
 
     solver: str = "ipm"
     time_limit_s: float = 60.0
     threads: int = 1
+    settlement_choice: str = "sign_search"    # or "mip": see DispatchModel.solve
 
     def apply(self, h: highspy.Highs) -> None:
         h.setOptionValue("output_flag", False)
@@ -95,6 +99,7 @@ class CompiledLP:
         self._pass(form.a, form.cost, _inf(form.col_lo), _inf(form.col_hi), _inf(form.row_lo), _inf(form.row_hi))
         self.x = np.zeros(self.n_cols)
         self.y = np.full(self.n_rows, np.nan)      # row duals of the last solve (NaN: none)
+        self._objective = np.nan
 
     def _pass(self, a, cost, col_lo, col_hi, row_lo, row_hi):
         lp = highspy.HighsLp()
@@ -187,6 +192,8 @@ class CompiledLP:
             self.x = np.asarray(solution.col_value, dtype=float)
             self.y = self.sense * np.asarray(solution.row_dual, dtype=float) if solution.dual_valid \
                 else np.full(self.n_rows, np.nan)
+            self._objective = self.sense * (float(self.highs.getInfo().objective_function_value)
+                                            + self.objective_offset)
             return "optimal" + note, elapsed
         return self.highs.modelStatusToString(status).lower() + note, elapsed
 
@@ -199,7 +206,7 @@ class CompiledLP:
     def objective(self) -> float:
         """Objective value of the last optimal solve (with the constant offset), in
         the model's own sense."""
-        return self.sense * (float(self.highs.getInfo().objective_function_value) + self.objective_offset)
+        return self._objective
 
     def duals(self, rows: np.ndarray) -> np.ndarray:
         """Duals of *rows* from the last optimal solve: the change of the objective

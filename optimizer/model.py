@@ -20,7 +20,7 @@ from pyomo.environ import ConcreteModel, Constraint, Objective, Suffix, Var, min
 
 from vpp.dispatch import DispatchProblem
 from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
-from vpp.optimizer.blocks import CurtailableBlock, StorageBlock, ThermalBlock, linear, set_bounds, var_rows
+from vpp.optimizer.blocks import CurtailableBlock, StorageBlock, Switches, ThermalBlock, linear, set_bounds, var_rows
 from vpp.optimizer.lp import CompiledLP, SolverOptions
 
 __all__ = ["Weights", "DispatchModel", "signature"]
@@ -84,19 +84,27 @@ class _GridBlock:
     ``buy[k,t], sell[k,t] >= 0``    settled import/export of account ``k``: the
                                     VPP (``settlement = "vpp"``) or each node [kW]
     ``peak[k] >= peak_so_far[k]``   billed peak import [kW]
+    ``w[k,t] in [0, 1]``            whether account ``k`` imports in block ``t``
+                                    (binary where exporting earns more than
+                                    importing costs; with the MIP only) [-]
     ==============================  ==========================================
 
     ``balance[n,t]``: ``sum injections + imp + imp_x - exp - exp_x = -fixed[n,t]``;
     ``settle[k,t]``: ``sum_{n in k} (imp + imp_x - exp - exp_x) - buy + sell = 0``;
-    ``peak_def[k,t]``: ``buy[k,t] - peak[k] <= 0``.
+    ``peak_def[k,t]``: ``buy[k,t] - peak[k] <= 0``;
+    ``buy_on[k,t]``: ``buy - M w <= 0``, ``sell_on[k,t]``: ``sell + M w <= M``.
     Cost: ``dt (price_imp + carbon_price co2) buy - dt price_exp sell
-    + demand_charge peak + c_viol dt (imp_x + exp_x)``, with the export value
-    capped at the import cost of the same block (no profit from buying and
-    selling at once).
+    + demand_charge peak + c_viol dt (imp_x + exp_x)``: the bill's own prices.
+    Where exporting earns more than importing costs (the valley price below
+    the feed-in price), the settled cost of the net exchange is concave and
+    buying and selling at once would be a fictitious profit.  There the
+    account's choice is either searched (``choice``: both sides priced by the
+    chosen side's line, :meth:`DispatchModel._sign_search`) or made by
+    HiGHS's MIP (``w`` binary, ``search_choice=False``).
     """
 
-    def __init__(self, m, problem: DispatchProblem, blocks, weights: Weights):
-        self.problem, self.weights = problem, weights
+    def __init__(self, m, problem: DispatchProblem, blocks, weights: Weights, search_choice: bool = True):
+        self.problem, self.weights, self.blocks = problem, weights, blocks
         g = problem.grid
         self.H = g.n_blocks
         self.node_names = [n.name for n in problem.nodes]
@@ -118,6 +126,8 @@ class _GridBlock:
         exp, exp_x = var_rows(m.exp, n_nodes, self.H), var_rows(m.exp_x, n_nodes, self.H)
         buy, sell = var_rows(m.buy, n_acc, self.H), var_rows(m.sell, n_acc, self.H)
         peak = list(m.peak.values())
+        # buy (1) or sell (0) where selling beats buying, searched (sign search) or None (MIP)
+        self.choice = self.imports_expected() if search_choice else None
         self.has_limits = bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw))
         self.has_ramp = bool(np.isfinite(problem.ramp_limit_kw_per_h))
         rhs = self._rhs(problem)
@@ -137,6 +147,13 @@ class _GridBlock:
         m.settle = Constraint(K, T, rule=lambda _, k, t: linear(
             [term for n in members[k] for term in net(n, t)] + [(-1.0, buy[k][t]), (1.0, sell[k][t])]) == 0.0)
         m.peak_def = Constraint(K, T, rule=lambda _, k, t: linear([(1.0, buy[k][t]), (-1.0, peak[k])]) <= 0.0)
+        self.mode = None
+        if not search_choice:
+            m.w = Var(K, T, bounds=(0.0, 1.0))
+            self.mode = Switches(list(m.w.values()), (n_acc, self.H))
+            w = var_rows(self.mode.members, n_acc, self.H)
+            m.buy_on = Constraint(K, T, rule=lambda _, k, t: linear([(1.0, buy[k][t]), (-big, w[k][t])]) <= 0.0)
+            m.sell_on = Constraint(K, T, rule=lambda _, k, t: linear([(1.0, sell[k][t]), (big, w[k][t])]) <= big)
         self.m = m
         self._vars = dict(buy=buy, sell=sell, peak=peak, imp_x=imp_x, exp_x=exp_x)
         self._vpp_limits(m, problem, nodes, T, net, big)
@@ -174,6 +191,7 @@ class _GridBlock:
     def _big_m(problem: DispatchProblem) -> float:
         """A finite bound on any exchange, so an odd tariff cannot make the LP unbounded."""
         total = sum(n.import_limit_kw + n.export_limit_kw for n in problem.nodes)
+        total += sum(float(np.abs(f.p_kw).max(initial=0.0)) for f in _of(problem, FixedProfile))
         for f in problem.forms:
             for attr in ("p_max_kw", "p_charge_max_kw", "p_discharge_max_kw"):
                 if hasattr(f, attr):
@@ -192,24 +210,74 @@ class _GridBlock:
         buy = dt * (w.energy_cost_weight * problem.price_import_cny_per_kwh
                     + w.carbon_price_cny_per_t * problem.co2_kg_per_kwh / 1e3)
         sell = dt * (w.export_penalty_cny_per_kwh - w.energy_cost_weight * problem.price_export_cny_per_kwh)
-        # Where exporting earns more than importing costs (e.g. the valley price plus
-        # carbon below the feed-in price), buying and selling at once would be a
-        # fictitious profit: the settled cost of the net exchange is then concave,
-        # which an LP cannot hold.  Export is valued at most at the import cost there,
-        # so settling the net exchange is never worse than any split of it.
-        return buy, np.maximum(sell, -buy)
+        return buy, sell
+
+    def set_account_costs(self, lp) -> None:
+        """Push :meth:`account_prices` into HiGHS."""
+        buy, sell = self.account_prices()
+        lp.set_costs(self.c_buy, buy)
+        lp.set_costs(self.c_sell, sell)
+
+    def account_prices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Objective coefficients of ``buy`` and ``sell`` (K, H): the bill's prices,
+        except in blocks where selling earns more than buying costs while the
+        choice is searched (``self.choice`` set): there one line through zero
+        with the chosen side's price, a majorant of the bill exact on that side."""
+        buy, sell = (np.broadcast_to(x, (len(self.accounts), self.H)).copy() for x in self._prices(self.problem))
+        if self.choice is not None:
+            concave = -sell > buy
+            slope = np.where(self.choice == 1.0, buy, -sell)
+            buy[concave], sell[concave] = slope[concave], -slope[concave]
+        return buy, sell
+
+    def first_choice(self) -> np.ndarray:
+        """Where each account first tries to buy (1.0) or sell (0.0), shape (K, H):
+        as the last window finally chose for the block that held the same step,
+        else as :meth:`imports_expected`."""
+        guess = self.imports_expected()
+        last = getattr(self, "_last", None)
+        if last is not None:
+            starts, choice, concave = last
+            at = self.problem.grid.k0 + self.problem.grid.starts
+            prev = np.searchsorted(starts, at, side="right") - 1
+            known = (prev >= 0) & (at < starts[-1] + self._last_span) & concave[np.maximum(prev, 0)]
+            guess[:, known] = choice[:, prev[known]]
+        return guess
+
+    def remember(self, concave: np.ndarray) -> None:
+        """Keep a window's final buy-or-sell choice for the next window's first guess."""
+        g = self.problem.grid
+        self._last = (g.k0 + g.starts, self.choice.copy(), concave[0].copy())
+        self._last_span = int(g.steps_per_block[-1])
+
+    def imports_expected(self) -> np.ndarray:
+        """Whether each account is expected to import in each block (K, H): its fixed
+        load exceeds its sources' available power (1.0) or not (0.0)."""
+        residual = self._fixed(self.problem)                  # (nodes, H), generator sign
+        for b in self.blocks:
+            if isinstance(b, CurtailableBlock) and b.node_list:
+                for j, node in enumerate(b.node_list):
+                    residual[self.node_names.index(node)] += b.avail[j]
+        if len(self.accounts) == 1:
+            residual = residual.sum(axis=0, keepdims=True)
+        return (residual < 0).astype(float)
+
+    def concave(self) -> np.ndarray:
+        """Blocks where exporting earns more than importing costs, shape (H,)."""
+        buy, sell = self._prices(self.problem)
+        return -sell > buy
 
     def cost(self) -> list[tuple]:
         """Objective terms ``(coefficient, variable)``."""
         m, problem, v = self.m, self.problem, self._vars
-        buy, sell = (x.tolist() for x in self._prices(problem))
+        buy, sell = (x.tolist() for x in self.account_prices())
         dt = problem.grid.dt_h.tolist()
         viol = self.weights.limit_violation_cny_per_kwh
         demand = self.weights.peak_weight * problem.demand_charge_cny_per_kw
         slacks = [*v["imp_x"], *v["exp_x"]] + [list(getattr(m, name).values())
                                                for name in ("vx_imp", "vx_exp", "vx_ramp") if hasattr(m, name)]
-        return ([(buy[t], x) for row in v["buy"] for t, x in enumerate(row)]
-                + [(sell[t], x) for row in v["sell"] for t, x in enumerate(row)]
+        return ([(buy[k][t], x) for k, row in enumerate(v["buy"]) for t, x in enumerate(row)]
+                + [(sell[k][t], x) for k, row in enumerate(v["sell"]) for t, x in enumerate(row)]
                 + [(demand, x) for x in v["peak"]]
                 + [(viol * dt[t], x) for row in slacks for t, x in enumerate(row)])
 
@@ -218,6 +286,8 @@ class _GridBlock:
         self.c_buy = lp.cols(m.buy).reshape(K, H)
         self.c_sell = lp.cols(m.sell).reshape(K, H)
         self.c_peak = lp.cols(m.peak)
+        if self.mode is not None:
+            self.mode.cols = lp.cols(m.w).reshape(K, H)
         self.rows = {name: lp.rows(getattr(m, name)).reshape(-1, H)
                      for name in ("balance", "settle", "vpp_imp", "vpp_exp", "ramp_up", "ramp_dn") if hasattr(m, name)}
 
@@ -242,9 +312,7 @@ class _GridBlock:
         self.problem = problem
         for name, (lo, hi) in self._rhs(problem).items():
             lp.set_row_bounds(self.rows[name], lo, hi)
-        buy, sell = self._prices(problem)
-        lp.set_costs(self.c_buy, np.broadcast_to(buy, self.c_buy.shape))
-        lp.set_costs(self.c_sell, np.broadcast_to(sell, self.c_sell.shape))
+        self.set_account_costs(lp)
         lp.set_costs(self.c_peak, self.weights.peak_weight * problem.demand_charge_cny_per_kw)
         lp.set_col_bounds(self.c_peak, np.broadcast_to(problem.peak_import_so_far_kw, self.c_peak.shape), np.inf)
 
@@ -255,6 +323,8 @@ class _GridBlock:
         peak0 = np.broadcast_to(self.problem.peak_import_so_far_kw, (len(self.accounts),))
         set_bounds(self._vars["peak"], peak0, np.inf, self._pyomo_peak0, np.inf)
         self._pyomo_peak0 = np.asarray(peak0, dtype=float)
+        if self.mode is not None:
+            self.mode.sync()
 
 
 def _set_rhs(con, lo, hi) -> None:
@@ -268,7 +338,9 @@ def _set_rhs(con, lo, hi) -> None:
             c.set_value((a if a > -np.inf else None, c.body, b))   # Pyomo reads an infinite bound as none
 
 
-EXCLUSIVE_ROUNDS = 3    # MIP rounds that may each find more assets charging and discharging at once
+EXCLUSIVE_ROUNDS = 3    # re-solves that may each find more assets charging and discharging at once
+SIGN_ROUNDS = 5         # re-solves of the buy-or-sell choice (each lowers the bill)
+SIGN_ZERO_KW = 1e-3     # an exchange this close to zero is on either side
 
 
 class DispatchModel:
@@ -317,7 +389,8 @@ class DispatchModel:
             self.storage = StorageBlock(m, _of(problem, StorageLike), g)
             self.thermal = ThermalBlock(m, _of(problem, Thermal), g)
             self.blocks = (self.curtailable, self.storage, self.thermal)
-            self.network = _GridBlock(m, problem, self.blocks, weights)
+            self.network = _GridBlock(m, problem, self.blocks, weights,
+                                      search_choice=self.solver.settlement_choice == "sign_search")
             m.objective = Objective(expr=self._objective(), sense=minimize)
             if self.extra_constraints is not None:
                 self.extra_constraints(m, problem)
@@ -368,44 +441,73 @@ class DispatchModel:
     def solve(self) -> tuple[str, float]:
         """Solve the current window; returns (status, seconds).
 
-        A storage asset's setpoint is its net power, so the physics cannot
-        carry out a plan that charges and discharges it in the same block
-        (it pays only where energy is worth less than nothing: surplus green
-        power burned as losses rather than curtailed).  Where the solution
-        does so in the blocks that become setpoints, those assets' ``z`` are
-        made binary and HiGHS solves the MIP; the choice is then fixed and the
-        LP solved again, for its duals.  Either way the model of record is the
-        LP last solved.
+        Two choices an LP cannot make are made where they matter, and the
+        model of record is the LP last solved:
+
+        * where exporting earns more than importing costs, whether each account
+          buys or sells: searched by re-solving (:meth:`_sign_search`, the
+          default) or, with ``settlement_choice="mip"``, by ``w`` binary from
+          the start; either way the plan is priced by the bill's own rule;
+        * a storage setpoint is net power, so the physics cannot carry out a
+          plan that charges and discharges an asset in the same block (it
+          pays only where energy is worth less than nothing: surplus green
+          power burned as losses rather than curtailed).  Where the solution
+          does so in the blocks that become setpoints, the side against the
+          asset's net flow is closed there and the window solved again.
         """
         self._loaded = False
-        status, seconds = self.lp.solve()
-        if status.startswith("optimal") and self.storage.dis_idx:
-            status, extra = self._exclusive(self.network.problem.grid.n_fine)
-            seconds += extra
-        return status, seconds
-
-    def _exclusive(self, n_steps: int) -> tuple[str, float]:
-        st, lp = self.storage, self.lp
-        binary = np.zeros(st.c_z.shape, dtype=bool)
-        status, seconds = "optimal", 0.0
-        for _ in range(EXCLUSIVE_ROUNDS):
-            over = st.overlap(lp, n_steps)
-            if not over.any():
-                break
-            binary[:, :n_steps] |= over
-            lp.set_integer(st.c_z[binary], True)
-            status, s = lp.solve()
-            seconds += s
-            if not status.startswith("optimal"):
-                break
-        if binary.any():
+        net, st, lp = self.network, self.storage, self.lp
+        st.reopen(lp)
+        concave = np.broadcast_to(net.concave(), (len(net.accounts), net.H))
+        if net.mode is not None:                    # HiGHS's MIP decides, then the LP of record gives duals
+            net.mode.reset(lp)
+            lp.set_integer(net.mode.cols[concave], True)
+            status, seconds = lp.solve()
             if status.startswith("optimal"):
-                st.fix_mode(lp, binary)
-            lp.set_integer(st.c_z[binary], False)
-            if status.startswith("optimal"):
+                net.mode.fix(lp, concave)
+            lp.set_integer(net.mode.cols[concave], False)
+            if status.startswith("optimal") and concave.any():
                 status, s = lp.solve()
                 seconds += s
-            self._stale = True
+        else:
+            status, seconds = self._sign_search(concave)
+        n_fine = net.problem.grid.n_fine
+        for _ in range(EXCLUSIVE_ROUNDS if st.dis_idx else 0):
+            over = st.overlap(lp, n_fine) if status.startswith("optimal") else None
+            if over is None or not over.any():
+                break
+            st.close_one_side(lp, over)
+            status, s = lp.solve()
+            seconds += s
+        self._stale = True              # choices, closed sides and prices of record may have moved
+        return status, seconds
+
+    def _sign_search(self, concave: np.ndarray) -> tuple[str, float]:
+        """Where selling earns more than buying costs the bill is concave in the
+        account's net exchange: ``min(p_buy x, p_sell x)``.  Each such block is
+        priced by the line of the side chosen (a majorant, exact on that side),
+        first as :meth:`_GridBlock.first_choice` says; a block whose solution
+        lands on the other side switches to it, and the window is solved again
+        (majorise-minimise: the bill falls at every round) until every block's
+        exchange is on its chosen side -- a local optimum priced exactly by the
+        bill.  ``SolverOptions(settlement_choice="mip")`` instead has HiGHS's
+        MIP prove the global optimum, at many times the cost."""
+        net, lp = self.network, self.lp
+        net.choice = np.where(concave, net.first_choice(), 1.0)
+        net.set_account_costs(lp)
+        status, seconds = lp.solve()
+        for _ in range(SIGN_ROUNDS):
+            if not status.startswith("optimal"):
+                break
+            x = lp.values(net.c_buy) - lp.values(net.c_sell)
+            wrong = concave & np.where(net.choice == 1.0, x < -SIGN_ZERO_KW, x > SIGN_ZERO_KW)
+            if not wrong.any():
+                break
+            net.choice[wrong] = 1.0 - net.choice[wrong]
+            net.set_account_costs(lp)
+            status, s = lp.solve()
+            seconds += s
+        net.remember(concave)
         return status, seconds
 
     def shadow_prices(self) -> dict[str, np.ndarray]:

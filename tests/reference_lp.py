@@ -27,11 +27,14 @@ class _Builder:
         self.rows, self.cols, self.vals = [], [], []
         self.rlo, self.rhi = [], []
         self.n, self.m = 0, 0
+        self.integer: list = []
 
-    def var(self, shape, lo, hi, cost=0.0):
+    def var(self, shape, lo, hi, cost=0.0, integer=False):
         size = int(np.prod(shape))
         idx = np.arange(self.n, self.n + size).reshape(shape)
         self.n += size
+        if integer:
+            self.integer.extend(idx.ravel().tolist())
         for store, x in ((self.lo, lo), (self.hi, hi), (self.cost, cost)):
             store.append(np.broadcast_to(np.asarray(x, float), shape).ravel())
         return idx
@@ -63,6 +66,10 @@ class _Builder:
         lp.row_upper_ = np.clip(np.concatenate(self.rhi), -inf, inf)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
+        if self.integer:
+            kinds = np.full(self.n, highspy.HighsVarType.kContinuous)
+            kinds[self.integer] = highspy.HighsVarType.kInteger
+            lp.integrality_ = kinds.tolist()
         return lp
 
 
@@ -73,7 +80,8 @@ def _stack(forms, attr):
 class DirectLP:
     """Build (``build_time_s``) and solve (:meth:`solve`) one window with highspy only."""
 
-    def __init__(self, pr: DispatchProblem, weights: Weights | None = None, solver: SolverOptions | None = None):
+    def __init__(self, pr: DispatchProblem, weights: Weights | None = None, solver: SolverOptions | None = None,
+                 choice: np.ndarray | None = None):
         t0 = time.perf_counter()
         w = weights or Weights()
         g = pr.grid
@@ -93,7 +101,7 @@ class DirectLP:
         st = [f for f in pr.forms if isinstance(f, StorageLike)]
         if st:
             n_st = sum(f.n_assets for f in st)
-            a = np.exp(-_stack(st, "self_discharge_per_h")[:, None] * dt)
+            a = np.exp(-stack_blocks(st, "self_discharge_per_h", H) * dt)
             e0 = _stack(st, "e_init_kwh")
             thr = _stack(st, "throughput_cost_cny_per_kwh")[:, None] * dt
             pc_max, pd_max = _stack(st, "p_charge_max_kw"), _stack(st, "p_discharge_max_kw")
@@ -114,6 +122,17 @@ class DirectLP:
             r = b.con((n_st,), _stack(st, "e_target_kwh"), np.inf)
             b.coef(r, e[:, -1], 1.0)
             b.coef(r, u, 1.0)
+            # charge and discharge share each block's time: pc / Pc + pd / Pd <= 1, as
+            # pc <= Pc s and pd <= Pd (1 - s) with s in [0, 1] (an asset that can discharge)
+            dis = np.flatnonzero(pd_max.any(axis=1))
+            if dis.size:
+                share = b.var((dis.size, H), 0.0, 1.0)
+                r = b.con((dis.size, H), -np.inf, 0.0)
+                b.coef(r, pc[dis], 1.0)
+                b.coef(r, share, -pc_max[dis])
+                r = b.con((dis.size, H), -np.inf, pd_max[dis])
+                b.coef(r, pd[dis], 1.0)
+                b.coef(r, share, pd_max[dis])
             self._add_by_node(inj, node_names, st, pd, 1.0)
             self._add_by_node(inj, node_names, st, pc, -1.0)
 
@@ -173,9 +192,26 @@ class DirectLP:
         buy_cost = dt * (w.energy_cost_weight * pr.price_import_cny_per_kwh
                          + w.carbon_price_cny_per_t * pr.co2_kg_per_kwh / 1e3)
         sell_cost = dt * (w.export_penalty_cny_per_kwh - w.energy_cost_weight * pr.price_export_cny_per_kwh)
-        sell_cost = np.maximum(sell_cost, -buy_cost)     # export never worth more than import costs
         buy = b.var((K, H), 0.0, big, buy_cost)
         sell = b.var((K, H), 0.0, big, sell_cost)
+        concave = np.flatnonzero(-sell_cost > buy_cost)  # selling earns more than buying costs: one or the other
+        if concave.size:
+            # a bound on any settled exchange: every limit, load and asset power at once, with a margin
+            big = 10.0 * (float(imp_lim.sum() + exp_lim.sum() + np.abs(fixed).sum(axis=0).max())
+                          + sum(float(np.abs(getattr(f, a)).max(initial=0.0)) * getattr(f, "n_assets", 1)
+                                for f in pr.forms for a in ("p_max_kw", "p_charge_max_kw", "p_discharge_max_kw")
+                                if hasattr(f, a)) + 1.0)
+            if choice is None:                           # decided by HiGHS's MIP
+                on = b.var((K, concave.size), 0.0, 1.0, integer=True)
+            else:                                        # given: 1 buys, 0 sells
+                fixed_on = np.broadcast_to(np.asarray(choice, float), (K, H))[:, concave]
+                on = b.var((K, concave.size), fixed_on, fixed_on)
+            r = b.con((K, concave.size), -np.inf, 0.0)
+            b.coef(r, buy[:, concave], 1.0)
+            b.coef(r, on, -big)
+            r = b.con((K, concave.size), -np.inf, big)
+            b.coef(r, sell[:, concave], 1.0)
+            b.coef(r, on, big)
         peak = b.var((K,), np.broadcast_to(pr.peak_import_so_far_kw, (K,)), np.inf,
                      w.peak_weight * pr.demand_charge_cny_per_kw)
         r = b.con((K, H), 0.0, 0.0)

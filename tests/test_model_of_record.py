@@ -260,8 +260,9 @@ def test_a_second_objective_is_a_one_line_error():
 class _StaleModel(DispatchModel):
     """A deliberately broken fast path: HiGHS gets the new window, the Pyomo model never does."""
 
-    def update_grid(self, problem):
-        self.network.update(self.lp, problem)
+    @property
+    def model(self):
+        return self._model
 
 
 def test_the_comparison_catches_a_pyomo_model_left_behind(tmp_path):

@@ -14,6 +14,7 @@ from scipy.optimize import linprog
 from vpp.dispatch import DispatchProblem, NodeLimits
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
 from vpp.optimizer.blocks import MatrixRows
+from vpp.optimizer.lp import SolverOptions
 from vpp.optimizer.model import DispatchModel, Weights
 
 OBJ_TOL = 1e-5      # relative objective tolerance (interior point, no crossover)
@@ -366,6 +367,40 @@ def test_no_profit_from_buying_and_selling_at_once():
     pr = problem([FixedProfile("load", "n", np.array([0.0]))], [0.3], export_prices=[0.4])
     dm = solve(pr)
     assert dm.objective_cny == pytest.approx(0.0, abs=1e-6)
+
+
+VALLEY, FEED_IN = 0.3, 0.4155        # CNY/kWh: selling earns more than buying costs
+
+
+def valley(load_kw, e0, price_2):
+    """Two one-hour blocks, the first in the valley (import 0.3, export 0.4155), the
+    second at *price_2* with a 10 kW load; a lossless 10 kW / 10 kWh battery."""
+    forms = [battery(p_kw=10.0, e_max=10.0, e0=e0), FixedProfile("load", "n", np.array([-load_kw, -10.0]))]
+    return problem(forms, [VALLEY, price_2], export_prices=[FEED_IN, 0.0])
+
+
+def test_the_plan_is_priced_by_the_bill_where_selling_beats_buying():
+    """A full battery, a 5 kW load in the valley and a cheap second hour (0.2): the
+    bill's optimum discharges all 10 kWh now, selling 5 at the feed-in price and
+    buying the second hour's 10 kWh: -5 x 0.4155 + 10 x 0.2 = -0.0775 CNY.  Valuing
+    export at the import cost (the old plan) would keep 5 kWh instead (cost 1.0).
+    The expected import in the valley is wrong here, so the choice is flipped."""
+    dm = solve(valley(5.0, 10.0, 0.2))
+    assert dm.objective_cny == pytest.approx(-5 * FEED_IN + 10 * 0.2, rel=OBJ_TOL, abs=1e-5)
+    np.testing.assert_allclose(dm.setpoints(2)["bat"], [[10.0, 0.0]], atol=1e-3)
+
+
+def test_the_sign_search_is_a_local_optimum_and_the_mip_a_global_one():
+    """The same with the second hour at 0.35: keeping the battery for it (cost 5 x 0.3
+    = 1.5) is the best plan that imports in the valley, and moving away from it by a
+    little costs more, so the sign search stops there; selling 5 kWh now and buying
+    the second hour (-5 x 0.4155 + 10 x 0.35 = 1.4225) is better, which HiGHS's MIP
+    over the buy-or-sell choice finds."""
+    local = solve(valley(5.0, 10.0, 0.35))
+    assert local.objective_cny == pytest.approx(5 * VALLEY, rel=OBJ_TOL)
+    mip = DispatchModel(valley(5.0, 10.0, 0.35), NO_EXTRAS, SolverOptions(settlement_choice="mip"))
+    assert mip.solve()[0] == "optimal"
+    assert mip.objective_cny == pytest.approx(-5 * FEED_IN + 10 * 0.35, rel=OBJ_TOL)
 
 
 def test_the_time_limit_applies_to_each_solve_not_to_all_of_them():
