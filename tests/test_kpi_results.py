@@ -69,6 +69,31 @@ def test_kpis_by_hand_with_vpp_settlement():
     assert k["solve_time_s"] == pytest.approx(0.75, abs=TOL)
 
 
+def test_ramp_limit_violation_by_hand():
+    """Net import -10 then +20 kW over one-hour steps: a 30 kW/h ramp.  Under a 12 kW/h
+    limit 18 kW of it is beyond the limit (18 kWh over the hour, 18 kW/h at most);
+    without a limit nothing is reported."""
+    r = hand_results("vpp")
+    assert compute_kpis(r)["ramp_limit_violation_kwh"] == 0.0
+    r.ramp_limit_kw_per_h = 12.0
+    k = compute_kpis(r)
+    assert k["ramp_limit_violation_kwh"] == pytest.approx(18.0, abs=TOL)
+    assert k["ramp_limit_violation_max_kw_per_h"] == pytest.approx(18.0, abs=TOL)
+    r.ramp_limit_kw_per_h = 30.0
+    assert compute_kpis(r)["ramp_limit_violation_kwh"] == pytest.approx(0.0, abs=TOL)
+
+
+def test_a_ramp_limit_that_cannot_be_held_is_reported():
+    """A 1 kW/h ramp limit on the small district cannot be held: the run reports the
+    violation as a KPI and the optimizer's ramp slack per window."""
+    from conftest import scenario
+
+    res = vpp.run(scenario({"time": {"end": "2024-07-23T00:00:00"}, "grid": {"ramp_limit_kw_per_h": 1.0}}),
+                  strategy="source_load_interaction")
+    assert res.kpis.loc["ramp_limit_violation_max_kw_per_h", "value"] > 1_000.0
+    assert (res.dispatch["slack_ramp_kwh"] > 0).all()
+
+
 def test_kpis_by_hand_with_node_settlement():
     k = compute_kpis(hand_results("node"))
     # each node billed alone: imports 70 + 70, exports 80 + 50

@@ -65,6 +65,9 @@ KPI_META = {
     "import_violation_kwh": ("kWh", "lower", "Import beyond node limits"),
     "export_violation_kwh": ("kWh", "lower", "Export beyond node limits"),
     "vpp_limit_violation_kwh": ("kWh", "lower", "VPP net exchange beyond the [grid] limits"),
+    "ramp_limit_violation_kwh": ("kWh", "lower",
+                                 "Change of net import beyond the [grid] ramp limit, summed over steps x step"),
+    "ramp_limit_violation_max_kw_per_h": ("kW/h", "lower", "Largest ramp of net import beyond the [grid] ramp limit"),
     "solve_time_s": ("s", "lower", "Strategy time: model build + solve, all windows"),
     "n_fallbacks": ("-", "lower", "Dispatch windows that fell back to the baseline"),
 }
@@ -178,6 +181,17 @@ def _vpp_violation_kwh(r: Results, v: pd.DataFrame) -> float:
     return float(over.sum() * r.dt_h)
 
 
+def _ramp_violation(r: Results, v: pd.DataFrame) -> tuple[float, float]:
+    """Ramps of net import beyond the [grid] ramp limit ``R``: per step the change
+    beyond ``R dt`` [kW], summed times ``dt`` [kWh], and the largest excess rate [kW/h].
+    Same measure as the optimizer's ramp slack (``slack_ramp_kwh``)."""
+    step = v["net_import_kw"].diff().abs().dropna()
+    excess = (step - r.ramp_limit_kw_per_h * r.dt_h).clip(lower=0.0)
+    if not len(excess) or not np.isfinite(r.ramp_limit_kw_per_h):
+        return 0.0, 0.0
+    return float(excess.sum() * r.dt_h), float(excess.max() / r.dt_h)
+
+
 def _total(r: Results, quantity: str) -> float:
     """Sum of a state quantity over all fleets that record it and all steps."""
     if quantity not in r.fleets.columns.get_level_values("quantity"):
@@ -189,6 +203,7 @@ def compute_kpis(r: Results) -> pd.Series:
     """All KPIs of one run (see :data:`KPI_META` for units and meanings)."""
     v = vpp_series(r)
     dt = r.dt_h
+    ramp_kwh, ramp_max = _ramp_violation(r, v)
     e = (v * dt).sum()
     x = r.exogenous
     net = v["net_import_kw"]
@@ -228,6 +243,8 @@ def compute_kpis(r: Results) -> pd.Series:
         "import_violation_kwh": float(nodes.xs("import_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
         "export_violation_kwh": float(nodes.xs("export_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
         "vpp_limit_violation_kwh": _vpp_violation_kwh(r, v),
+        "ramp_limit_violation_kwh": ramp_kwh,
+        "ramp_limit_violation_max_kw_per_h": ramp_max,
         "solve_time_s": float((r.dispatch["build_time_s"] + r.dispatch["solve_time_s"]).sum()),
         "n_fallbacks": float(r.dispatch["fallback"].astype(bool).sum()),
     }

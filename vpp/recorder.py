@@ -100,6 +100,8 @@ class Recorder:
             vpp_limits_kw=tuple(float("inf") if x is None else float(x) for x in
                                 (self.scenario.grid.vpp_import_limit_kw, self.scenario.grid.vpp_export_limit_kw)),
             demand_charge_cny_per_kw=demand_charge_cny_per_kw,
+            ramp_limit_kw_per_h=float("inf") if self.scenario.grid.ramp_limit_kw_per_h is None
+            else float(self.scenario.grid.ramp_limit_kw_per_h),
         )
 
     def _dispatch_frame(self) -> pd.DataFrame:

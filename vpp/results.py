@@ -69,6 +69,8 @@ class Results:
         ``"vpp"`` or ``"node"`` (how exchange is billed).
     demand_charge_cny_per_kw : float
         Demand charge per kW of billed peak for the simulated period.
+    ramp_limit_kw_per_h : float
+        The [grid] ramp limit on the VPP's net import (``inf``: none). [kW/h]
     """
 
     scenario_name: str
@@ -89,6 +91,7 @@ class Results:
     seed: int = 0
     version: str = field(default_factory=lambda: package_version())
     vpp_limits_kw: tuple[float, float] = (float("inf"), float("inf"))
+    ramp_limit_kw_per_h: float = float("inf")
     baseline: Results | None = field(default=None, repr=False)
 
     @property
@@ -116,6 +119,7 @@ class Results:
             (tmp / "scenario.toml").write_text(self.scenario_toml, encoding="utf-8")
             meta = {"scenario": self.scenario_name, "strategy": self.strategy, "settlement": self.settlement,
                     "seed": self.seed, "vpp_version": self.version, "vpp_limits_kw": list(self.vpp_limits_kw),
+                    "ramp_limit_kw_per_h": self.ramp_limit_kw_per_h,
                     "demand_charge_cny_per_kw": self.demand_charge_cny_per_kw,
                     "tables": sorted(self.tables), "assets": sorted(self.assets)}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -140,6 +144,7 @@ class Results:
                    kpis=kpis, settlement=meta["settlement"], seed=meta.get("seed", 0),
                    version=meta.get("vpp_version", "unknown"),
                    vpp_limits_kw=tuple(float(x) for x in meta.get("vpp_limits_kw", (float("inf"),) * 2)),
+                   ramp_limit_kw_per_h=float(meta.get("ramp_limit_kw_per_h", float("inf"))),
                    demand_charge_cny_per_kw=meta["demand_charge_cny_per_kw"], **frames)
 
 
