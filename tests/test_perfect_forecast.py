@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import simpy
 from _exo_helpers import clear_sky_exogenous, make_context
 
 from vpp.assets import FLEET_TYPES
@@ -30,7 +29,7 @@ from vpp.exogenous.config import ForecastConfig
 from vpp.exogenous.forecast import Forecaster
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, Thermal
 from vpp.optimizer.model import DispatchModel, Weights
-from vpp.queueing import start_queue
+from vpp.testing import EventDriver
 
 N_ASSETS = 6
 K0 = 30  # the window starts after some steps, so states are not the initial ones
@@ -56,23 +55,6 @@ def _build(case: str, seed: int):
     cls = FLEET_TYPES[type_name]
     ctx = make_context(clear_sky_exogenous(days=2), N_ASSETS, seed=seed, name=type_name, pad_steps=96)
     return cls(ctx, cls.Params.model_validate(VARIANTS.get(case, {})))
-
-
-class _Driver:
-    """A fleet's discrete events as the engine applies them (batched events, the SimPy queue)."""
-
-    def __init__(self, fleet):
-        self.fleet, self.step_s = fleet, fleet.timeline.step_s
-        self.events = set(fleet.event_steps().tolist())
-        self.env = simpy.Environment()
-        requests = fleet.arrival_requests()
-        if requests is not None:
-            start_queue(self.env, fleet, requests, self.step_s, fleet.timeline.n_steps)
-
-    def before(self, k: int) -> None:
-        if k in self.events:
-            self.fleet.apply_events(k)
-        self.env.run(until=k * self.step_s + 1e-6)
 
 
 def _perfect(fleet, k: int, n: int):
@@ -101,7 +83,7 @@ def test_the_perfect_window_is_marked_and_the_others_are_not():
 @pytest.mark.parametrize("case", CASES)
 def test_what_a_fleet_offers_is_what_it_realises(case, seed, under):
     fleet = _build(case, seed)
-    driver = _Driver(fleet)
+    driver = EventDriver(fleet)
     for k in range(K0):
         driver.before(k)
         fleet.step(k, None)
@@ -146,7 +128,7 @@ def test_looking_ahead_does_not_change_the_run(case):
     looked, plain = _build(case, 3), _build(case, 3)
     out = {id(looked): [], id(plain): []}
     for fleet in (looked, plain):
-        driver = _Driver(fleet)
+        driver = EventDriver(fleet)
         for k in range(40):
             driver.before(k)
             if fleet is looked and k % 4 == 0:

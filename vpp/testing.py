@@ -74,6 +74,7 @@ __all__ = [
     "strategy_checks",
     "parametrize_with_checks",
     "default_strategy_scenario",
+    "EventDriver",
 ]
 
 BALANCE_TOL = 1e-6          # node balance residual, relative to the node's largest power
@@ -216,7 +217,7 @@ class FleetCase:
         return cls(ctx, cls.Params.model_validate(dict(self.params)))
 
 
-class _Driver:
+class EventDriver:
     """Applies a fleet's discrete events the way the engine does: batched events
     and, for fleets with queueing customers, the SimPy queue of vpp.queueing."""
 
@@ -238,7 +239,7 @@ class _Driver:
 def _run_any_setpoints(fleet: Fleet, steps: int = RUN_STEPS, rng_seed: int = 1) -> np.ndarray:
     """Step *fleet* with requests drawn from :data:`SETPOINTS_ANY` (every fifth uncontrolled)."""
     rng = np.random.default_rng(rng_seed)
-    driver = _Driver(fleet)
+    driver = EventDriver(fleet)
     out = []
     for k in range(steps):
         driver.before(k)
@@ -269,7 +270,7 @@ def _check_limits(case: FleetCase) -> None:
     non-finite request (NaN, +-inf; a fleet may read it as "no request") must
     still give finite power."""
     fleet = case.build()
-    driver = _Driver(fleet)
+    driver = EventDriver(fleet)
     checked = {10, 40, 70}
     for k in range(max(checked) + 1):
         driver.before(k)
@@ -336,7 +337,7 @@ def _check_curtailable_caps(case: FleetCase) -> None:
     """Output = min(available, max(cap, 0)); NaN means no cap."""
     fleet = case.build()
     rng = np.random.default_rng(11)
-    driver = _Driver(fleet)
+    driver = EventDriver(fleet)
     for k in range(RUN_STEPS):
         driver.before(k)
         available = np.asarray(fleet.available_kw(k), dtype=float)
@@ -359,7 +360,7 @@ def _check_honest(case: FleetCase) -> None:
     for seed, arbitrage in ((0, False), (1, False), (0, True), (1, True)):
         fleet = case.build(seed=seed)
         k0 = 30                                          # after some steps, so states are not the initial ones
-        driver = _Driver(fleet)
+        driver = EventDriver(fleet)
         for k in range(k0):
             driver.before(k)
             fleet.step(k, None)
