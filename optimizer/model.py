@@ -100,10 +100,10 @@ class _GridBlock:
     buying and selling at once would be a fictitious profit.  There the
     account's choice is either searched (``choice``: both sides priced by the
     chosen side's line, :meth:`DispatchModel._sign_search`) or made by
-    HiGHS's MIP (``w`` binary, ``search_choice=False``).
+    HiGHS's MIP (``w`` binary; its rows exist with ``mip_choice=True``).
     """
 
-    def __init__(self, m, problem: DispatchProblem, blocks, weights: Weights, search_choice: bool = True):
+    def __init__(self, m, problem: DispatchProblem, blocks, weights: Weights, mip_choice: bool = False):
         self.problem, self.weights, self.blocks = problem, weights, blocks
         g = problem.grid
         self.H = g.n_blocks
@@ -126,8 +126,7 @@ class _GridBlock:
         exp, exp_x = var_rows(m.exp, n_nodes, self.H), var_rows(m.exp_x, n_nodes, self.H)
         buy, sell = var_rows(m.buy, n_acc, self.H), var_rows(m.sell, n_acc, self.H)
         peak = list(m.peak.values())
-        # buy (1) or sell (0) where selling beats buying, searched (sign search) or None (MIP)
-        self.choice = self.imports_expected() if search_choice else None
+        self.choice = None      # buy (1) or sell (0) where selling beats buying, while searched
         self.has_limits = bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw))
         self.has_ramp = bool(np.isfinite(problem.ramp_limit_kw_per_h))
         rhs = self._rhs(problem)
@@ -148,7 +147,7 @@ class _GridBlock:
             [term for n in members[k] for term in net(n, t)] + [(-1.0, buy[k][t]), (1.0, sell[k][t])]) == 0.0)
         m.peak_def = Constraint(K, T, rule=lambda _, k, t: linear([(1.0, buy[k][t]), (-1.0, peak[k])]) <= 0.0)
         self.mode = None
-        if not search_choice:
+        if mip_choice:
             m.w = Var(K, T, bounds=(0.0, 1.0))
             self.mode = Switches(list(m.w.values()), (n_acc, self.H))
             w = var_rows(self.mode.members, n_acc, self.H)
@@ -389,11 +388,15 @@ class DispatchModel:
             self.storage = StorageBlock(m, _of(problem, StorageLike), g)
             self.thermal = ThermalBlock(m, _of(problem, Thermal), g)
             self.blocks = (self.curtailable, self.storage, self.thermal)
-            self.network = _GridBlock(m, problem, self.blocks, weights,
-                                      search_choice=self.solver.settlement_choice == "sign_search")
+            # a hook that edits the objective leaves the choice to the MIP (the sign
+            # search prices through the objective), so a hooked model has the MIP's rows
+            self.network = _GridBlock(m, problem, self.blocks, weights, mip_choice=(
+                self.solver.settlement_choice == "mip" or self.extra_constraints is not None))
             m.objective = Objective(expr=self._objective(), sense=minimize)
+            ours = m.objective.expr
             if self.extra_constraints is not None:
                 self.extra_constraints(m, problem)
+            self._own_objective = m.objective.active and m.objective.expr is ours
             self.lp = CompiledLP(m, self.solver)
             for b in (*self.blocks, self.network):
                 b.bind(self.lp)
@@ -431,7 +434,8 @@ class DispatchModel:
             with PauseGC():
                 for b in (*self.blocks, self.network):
                     b.sync()
-                self._model.objective.set_value(self._objective())
+                if self._own_objective:
+                    self._model.objective.set_value(self._objective())
             self._stale = False
         if not self._loaded:
             self.lp.load_solution(self._model)
@@ -459,7 +463,7 @@ class DispatchModel:
         net, st, lp = self.network, self.storage, self.lp
         st.reopen(lp)
         concave = np.broadcast_to(net.concave(), (len(net.accounts), net.H))
-        if net.mode is not None:                    # HiGHS's MIP decides, then the LP of record gives duals
+        if self.solver.settlement_choice == "mip" or not self._own_objective:    # the MIP decides
             net.mode.reset(lp)
             lp.set_integer(net.mode.cols[concave], True)
             status, seconds = lp.solve()

@@ -286,3 +286,20 @@ def test_a_form_at_a_node_the_problem_lacks_is_refused():
     """It would sit in no balance row and get its energy for free."""
     with pytest.raises(ValueError, match=r"forms at nodes 'elsewhere' that the problem does not have"):
         problem([battery(node="elsewhere")], [1.0, 2.0])
+
+
+def test_a_hook_that_edits_the_objective_keeps_it_where_selling_beats_buying(tmp_path):
+    """The sign search prices through the objective, so a hook's own objective is
+    left as it is, the buy-or-sell choice goes to the MIP, and the model written out
+    still gives the solve's objective (the valley case of ``test_optimizer``, with a
+    0.01 CNY/kWh levy on the battery's charging added by the hook)."""
+    from test_optimizer import valley
+
+    def levy(m, _pr):
+        m.objective.set_value(m.objective.expr + 0.01 * sum(m.st_pc.values()))
+
+    dm = DispatchModel(valley(5.0, 10.0, 0.2), NO_EXTRAS, extra_constraints=levy)
+    assert dm.solve()[0] == "optimal"
+    assert dm.objective_cny == pytest.approx(-5 * 0.4155 + 10 * 0.2, rel=1e-5, abs=1e-5)   # nothing charged
+    assert lp_file_optimum(dm.model, tmp_path) == pytest.approx(dm.objective_cny, rel=REL, abs=1e-6)
+    assert "st_pc" in str(dm.model.objective.expr)
