@@ -84,10 +84,7 @@ def test_the_perfect_window_is_marked_and_the_others_are_not():
 def test_what_a_fleet_offers_is_what_it_realises(case, seed, under):
     fleet = _build(case, seed)
     driver = EventDriver(fleet)
-    for k in range(K0):
-        driver.before(k)
-        fleet.step(k, None)
-    driver.before(K0)
+    driver.run_uncontrolled_to(K0)
     grid = HorizonGrid(K0, np.ones(STEPS, dtype=int), fleet.dt_h)
     forms = fleet.flexibility(grid, _perfect(fleet, K0, STEPS))
     plan = _plan(fleet, grid, forms, seed) if under == "plan" else None

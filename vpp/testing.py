@@ -235,6 +235,14 @@ class EventDriver:
             self.fleet.apply_events(k)
         self.env.run(until=k * self.step_s + 1e-6)
 
+    def run_uncontrolled_to(self, k0: int) -> None:
+        """Step the fleet uncontrolled (its baseline) up to step *k0*, then apply what
+        is due at *k0*: the state a dispatch at *k0* sees."""
+        for k in range(k0):
+            self.before(k)
+            self.fleet.step(k, None)
+        self.before(k0)
+
 
 def _run_any_setpoints(fleet: Fleet, steps: int = RUN_STEPS, rng_seed: int = 1) -> np.ndarray:
     """Step *fleet* with requests drawn from :data:`SETPOINTS_ANY` (every fifth uncontrolled)."""
@@ -361,10 +369,7 @@ def _check_honest(case: FleetCase) -> None:
         fleet = case.build(seed=seed)
         k0 = 30                                          # after some steps, so states are not the initial ones
         driver = EventDriver(fleet)
-        for k in range(k0):
-            driver.before(k)
-            fleet.step(k, None)
-        driver.before(k0)
+        driver.run_uncontrolled_to(k0)
         grid = HorizonGrid(k0, np.ones(PLAN_STEPS, dtype=int), fleet.dt_h)
         forms = tuple(fleet.flexibility(grid, fleet.exo.window(k0, PLAN_STEPS)))
         rng = np.random.default_rng(seed)
