@@ -494,8 +494,7 @@ class StorageBlock(_Block):
         old, self.d = self.d, self._data(forms)
         d = self.d
         self.closed_pc[:], self.closed_pd[:] = False, False
-        lp.set_col_bounds(self.c_pc, 0.0, d["pc_max"])
-        lp.set_col_bounds(self.c_pd, 0.0, d["pd_max"][self.dis])
+        self._push_power_bounds(lp)
         lp.set_col_bounds(self.c_e, d["e_lo"], d["e_hi"])
         lp.set_row_bounds(self.r_target, d["target"], np.inf)
         dt = self.grid.dt_h[None, :]
@@ -537,9 +536,15 @@ class StorageBlock(_Block):
 
     def _open_bounds(self, d) -> tuple[np.ndarray, np.ndarray]:
         """Upper bounds of ``pc`` (N, H) and ``pd`` (D, H) with the closed sides at zero."""
-        pc_hi, pd_hi = d["pc_max"].copy(), d["pd_max"][self.dis].copy()
-        pc_hi[np.flatnonzero(self.dis)] = np.where(self.closed_pc, 0.0, pc_hi[self.dis])
-        return pc_hi, np.where(self.closed_pd, 0.0, pd_hi)
+        pc_hi = d["pc_max"].copy()
+        pc_hi[self.dis] = np.where(self.closed_pc, 0.0, pc_hi[self.dis])
+        return pc_hi, np.where(self.closed_pd, 0.0, d["pd_max"][self.dis])
+
+    def _push_power_bounds(self, lp) -> None:
+        """Charge and discharge bounds of the current window, closed sides at zero, into HiGHS."""
+        pc_hi, pd_hi = self._open_bounds(self.d)
+        lp.set_col_bounds(self.c_pc, 0.0, pc_hi)
+        lp.set_col_bounds(self.c_pd, 0.0, pd_hi)
 
     def close_one_side(self, lp, where: np.ndarray) -> None:
         """At the blocks *where* (D, n) of assets that can discharge, close the side
@@ -549,16 +554,13 @@ class StorageBlock(_Block):
         net = lp.values(self.c_pd[:, :n]) - lp.values(self.c_pc[self.dis][:, :n])
         self.closed_pd[:, :n] |= where & (net < 0)
         self.closed_pc[:, :n] |= where & (net >= 0)
-        pc_hi, pd_hi = self._open_bounds(self.d)
-        lp.set_col_bounds(self.c_pc, 0.0, pc_hi)
-        lp.set_col_bounds(self.c_pd, 0.0, pd_hi)
+        self._push_power_bounds(lp)
 
     def reopen(self, lp) -> None:
         """Open every side closed by :meth:`close_one_side`."""
         if self.closed_pc.any() or self.closed_pd.any():
             self.closed_pc[:], self.closed_pd[:] = False, False
-            lp.set_col_bounds(self.c_pc, 0.0, self.d["pc_max"])
-            lp.set_col_bounds(self.c_pd, 0.0, self.d["pd_max"][self.dis])
+            self._push_power_bounds(lp)
 
     def setpoints(self, lp, n_steps: int) -> dict[str, np.ndarray]:
         """Net power per asset, generator sign: ``pd - pc``. [kW]"""

@@ -127,6 +127,7 @@ class _GridBlock:
         buy, sell = var_rows(m.buy, n_acc, self.H), var_rows(m.sell, n_acc, self.H)
         peak = list(m.peak.values())
         self.choice = None      # buy (1) or sell (0) where selling beats buying, while searched
+        self._last = None       # the last window's block starts, final choice and concave blocks
         self.has_limits = bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw))
         self.has_ramp = bool(np.isfinite(problem.ramp_limit_kw_per_h))
         rhs = self._rhs(problem)
@@ -224,7 +225,7 @@ class _GridBlock:
         with the chosen side's price, a majorant of the bill exact on that side."""
         buy, sell = (np.broadcast_to(x, (len(self.accounts), self.H)).copy() for x in self._prices(self.problem))
         if self.choice is not None:
-            concave = -sell > buy
+            concave = np.broadcast_to(self.concave(), buy.shape)
             slope = np.where(self.choice == 1.0, buy, -sell)
             buy[concave], sell[concave] = slope[concave], -slope[concave]
         return buy, sell
@@ -234,20 +235,18 @@ class _GridBlock:
         as the last window finally chose for the block that held the same step,
         else as :meth:`imports_expected`."""
         guess = self.imports_expected()
-        last = getattr(self, "_last", None)
-        if last is not None:
-            starts, choice, concave = last
+        if self._last is not None:
+            starts, end, choice, concave = self._last
             at = self.problem.grid.k0 + self.problem.grid.starts
             prev = np.searchsorted(starts, at, side="right") - 1
-            known = (prev >= 0) & (at < starts[-1] + self._last_span) & concave[np.maximum(prev, 0)]
+            known = (prev >= 0) & (at < end) & concave[np.maximum(prev, 0)]
             guess[:, known] = choice[:, prev[known]]
         return guess
 
     def remember(self, concave: np.ndarray) -> None:
         """Keep a window's final buy-or-sell choice for the next window's first guess."""
         g = self.problem.grid
-        self._last = (g.k0 + g.starts, self.choice.copy(), concave[0].copy())
-        self._last_span = int(g.steps_per_block[-1])
+        self._last = (g.k0 + g.starts, g.k0 + g.n_steps, self.choice.copy(), concave[0].copy())
 
     def imports_expected(self) -> np.ndarray:
         """Whether each account is expected to import in each block (K, H): its fixed
