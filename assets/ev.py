@@ -75,7 +75,7 @@ from vpp.assets.ev_sessions import (
 )
 from vpp.assets.ev_station import StationPolicy, allocate_station_kw, laxity_h
 from vpp.exogenous.series import Exogenous
-from vpp.flex import HorizonGrid, StorageLike
+from vpp.flex import HorizonGrid, SharedLimit, StorageLike
 from vpp.params import InputModel, Limit, ranged, sample
 
 __all__ = [
@@ -572,72 +572,79 @@ class EVFleet(Fleet):
         return -self.charger_kw.copy()
 
     # -- flexibility -----------------------------------------------------
-    def flexibility(self, grid: HorizonGrid, forecast: Exogenous) -> list[StorageLike]:
-        """One StorageLike row per charger: the plugged car's energy since plug-in.
+    def flexibility(self, grid: HorizonGrid, forecast: Exogenous) -> list[StorageLike | SharedLimit]:
+        """One StorageLike row per charger: the plugged car's energy since plug-in;
+        and, where a station's chargers are rated above its limit, a
+        :class:`~vpp.flex.SharedLimit` over its chargers.
 
         For a car plugged at ``k0`` holding ``e0`` of its request ``R``,
         leaving at step ``d``, over the horizon's steps ``j`` (``forecast`` is
-        not used: plugged cars' sessions are known exactly):
+        not used: plugged cars' sessions are known exactly), with a charging
+        rate ``k`` (the charger's own maximum, or its share of the station
+        limit, module docstring):
 
-        * ``U(j) = min(R, E_max(j))``: the most the car can hold at step ``j``,
-          ``E_max`` charging at the maximum from ``k0``
-          (:func:`soc_after_max_charge` with the station share's limit); a
-          step's power bound ``q_j``, the energy the maximum delivers in one
-          step from ``U(j)`` over ``eta dt``, holds whenever the car holds at
-          most ``U(j)`` (the taper only lowers the rate as energy grows).
-        * ``p_charge_max`` of a block: ``min_j q_j`` over its steps before
-          ``d`` (``q`` only falls, so the last of them), times ``n_b / m_b``
-          (a block's mean power goes into its ``n_b`` of ``m_b`` steps before
-          departure).
-        * ``F``: the path charging at these bounds from ``e0``, capped at ``R``:
-          ``e_max = F`` at block ends.  ``latest``: the path ending at ``R`` at
+        * ``U_k(j) = min(R, E_k(j))``: the most the car can hold at step ``j``,
+          ``E_k`` charging at rate ``k`` from ``k0``
+          (:func:`soc_after_max_charge`); a step's power bound ``q_k,j``, the
+          energy rate ``k`` delivers in one step from ``U_k(j)`` over
+          ``eta dt``, holds whenever the car holds at most ``U_k(j)`` (the
+          taper only lowers the rate as energy grows).  A block's bound is
+          ``min_j q_j`` over its steps before ``d`` (``q`` only falls, so the
+          last of them), times ``n_b / m_b`` (a block's mean power goes into
+          its ``n_b`` of ``m_b`` steps before departure).
+        * ``p_charge_max``, ``e_max``: at the charger's own maximum (``q_own``;
+          ``e_max`` the path at these bounds from ``e0``, capped at ``R``).
+          The station's :class:`SharedLimit` keeps the chargers' sum within
+          the limit, so the optimizer gives the room to the cars that need it.
+        * ``e_min = max(floor, min(F, latest))`` at the lower bounds
+          ``q = min(q_own, q_share)``: ``F`` the path at ``q`` from ``e0``
+          (capped at ``R``), ``latest`` the path at ``q`` ending at ``R`` at
           departure (or, past the horizon, at the energy the physics' override
-          needs there) charging at these bounds, backwards.
-          ``e_min = max(floor, min(F, latest))`` with ``floor = e0`` (V2G: the
-          V2G floor, ``<= e0``).  The bounds are at most what the physics can
-          do, so ``latest`` lies above the override's need and the override
-          never binds on a schedule inside the form.
+          needs there), backwards; ``floor = e0`` (V2G: the V2G floor,
+          ``<= e0``).  Each car reaches its ``e_min`` within its share, so
+          the lower bounds of a station's cars are jointly reachable within its
+          limit, and ``latest`` lies above the override's need, so the
+          override never binds on a schedule inside the form.
+        * ``p_charge_min``: for a car out of reach at its share (``F`` below
+          ``latest``), the lower bound ``q`` in each block before departure:
+          the override draws the share's rate at every step whatever the car
+          is asked, so a plan may not give that room to another car.
         * ``e_target = R`` if ``d`` is within the horizon, else the override's
           need at the horizon's end (at least the floor).
-        * V2G: ``p_discharge_max = min(v2g_kw, share) n_b / m_b``.
+        * V2G: ``p_discharge_max = v2g_kw n_b / m_b`` (the station limit
+          bounds the discharge sum too).
+        * The station limit ``L`` in every block, on the chargers' summed
+          charging and (V2G) discharging.
 
-        Honesty: a schedule inside the form is delivered step by step for a
-        car that can reach ``latest`` under the bounds (``F`` ends at or above
-        the target).  A car out of reach is held to ``e_min = F``, charging at
-        the bounds; the physics may then give it more (the station's spare
-        room for urgent cars, or, in coarse blocks, the taper's higher rate at
-        the block's first steps), never less.  The station limit is kept by
-        giving each charger its share (module docstring); cars arriving
-        later charge at most their override until the next dispatch, within
-        their share.  Cost: Python once per call, arrays of plugged cars x
-        blocks.
+        Honesty: a schedule inside the forms (the StorageLike rows and the
+        station limits) is delivered step by step for a car that can reach
+        ``latest`` under the bounds (``F`` ends at or above the target); a car
+        out of reach may get more (the station's spare room for urgent cars,
+        or, in coarse blocks, the taper's higher rate at the block's first
+        steps), never less -- unless a car that arrives before the next
+        dispatch needs its override at once (it is out of reach at its share
+        on arrival): the station serves overrides first, so the planned cars
+        share what is left until the next dispatch re-plans.  Cost: Python
+        once per call, arrays of plugged cars x blocks.
         """
-        n, k0, dt, h = self.n_assets, grid.k0, grid.step_h, grid.n_blocks
+        n, k0, h = self.n_assets, grid.k0, grid.n_blocks
         spb = grid.steps_per_block
         idx = np.flatnonzero(self._plugged(k0))
-        eta, cap, soc_a = self.efficiency[idx, None], self._cap_kwh[idx, None], self._soc_a[idx, None]
-        e0, req, d = self._e_kwh[idx, None], self._req_kwh[idx, None], self._dep_step[idx, None]
-        k_share = eta * np.minimum(self._p_max_kw[idx], self.share_kw[idx])[:, None] / cap
-        c_rate, taper = self._c_rate[idx, None], self._taper
-        # steps of each block before departure, and the last of them (relative to k0)
+        e0, d = self._e_kwh[idx, None], self._dep_step[idx, None]
+        # steps of each block before departure
         n_live = np.clip(d - (k0 + grid.starts[None, :]), 0, spb[None, :])
-        last = grid.starts[None, :] + np.maximum(n_live - 1, 0)
-        # the bound per step of a block: one step at the maximum from the most the
-        # car can hold at the block's last live step (the lowest rate of the block)
-        s_fast = soc_after_max_charge(soc_a + e0 / cap, last * dt, k_share, c_rate, *taper)
-        s_top = np.minimum(s_fast, soc_a + req / cap)
-        s_next = soc_after_max_charge(s_top, dt, k_share, c_rate, *taper)
-        p_step = np.where(n_live > 0, np.maximum(cap * (s_next - s_top), 0.0) / (eta * dt), 0.0)  # [kW]
-        cum = np.cumsum(eta * dt * p_step * n_live, axis=1)  # energy at the bounds by each block end
-        fast = np.minimum(req, e0 + cum)
-        k_end = k0 + grid.n_steps
-        need_end = cap * (
-            soc_before_max_charge(soc_a + req / cap, np.maximum(d - k_end, 0) * dt, k_share, c_rate, *taper) - soc_a
-        )
-        need_end = np.where(d <= k_end, req, need_end)
-        latest = need_end - (cum[:, -1:] - cum)
+        p_own, cum_own, _ = self._rate_bounds(grid, idx, n_live, self._p_max_kw[idx])
+        p_share, _, need_end = self._rate_bounds(grid, idx, n_live, np.minimum(self._p_max_kw[idx],
+                                                                               self.share_kw[idx]))
+        p_low = np.minimum(p_own, p_share)
+        eta, req = self.efficiency[idx, None], self._req_kwh[idx, None]
+        cum_low = np.cumsum(eta * grid.step_h * p_low * n_live, axis=1)
+        latest = need_end - (cum_low[:, -1:] - cum_low)
+        fast_low = np.minimum(req, e0 + cum_low)
+        # out of reach (the share's path stays below the latest path): the override
+        # draws the share's rate at every step, whatever the car is asked
+        behind = fast_low < latest - 1e-9
         floor = np.minimum(self._floor_kwh[idx, None], e0) if self.params.v2g else e0
-        p_dis = np.minimum(self.v2g_kw[idx], self.share_kw[idx])[:, None]
 
         def rows(x: np.ndarray) -> np.ndarray:
             out = np.zeros((n, h))
@@ -646,23 +653,53 @@ class EVFleet(Fleet):
 
         e_init, e_target = np.zeros(n), np.zeros(n)
         e_init[idx], e_target[idx] = e0[:, 0], np.maximum(floor, need_end)[:, 0]
-        return [
-            StorageLike(
-                fleet=self.name,
-                node=self.node,
-                p_charge_max_kw=rows(p_step * n_live / spb),
-                p_discharge_max_kw=rows(p_dis * n_live / spb),
-                e_min_kwh=rows(np.maximum(floor, np.minimum(fast, latest))),
-                e_max_kwh=rows(fast),
-                e_init_kwh=e_init,
-                e_target_kwh=e_target,
-                eta_charge=self.efficiency.copy(),
-                eta_discharge=self.v2g_efficiency.copy(),
-                self_discharge_per_h=np.zeros(n),
-                shortfall_cost_cny_per_kwh=np.full(n, self.params.unserved_cost_cny_per_kwh),
-                throughput_cost_cny_per_kwh=np.zeros(n),
-            )
-        ]
+        storage = StorageLike(
+            fleet=self.name,
+            node=self.node,
+            p_charge_max_kw=rows(p_own * n_live / spb),
+            p_discharge_max_kw=rows(self.v2g_kw[idx, None] * n_live / spb),
+            e_min_kwh=rows(np.maximum(floor, np.minimum(fast_low, latest))),
+            e_max_kwh=rows(np.minimum(req, e0 + cum_own)),
+            e_init_kwh=e_init,
+            e_target_kwh=e_target,
+            eta_charge=self.efficiency.copy(),
+            eta_discharge=self.v2g_efficiency.copy(),
+            self_discharge_per_h=np.zeros(n),
+            shortfall_cost_cny_per_kwh=np.full(n, self.params.unserved_cost_cny_per_kwh),
+            throughput_cost_cny_per_kwh=np.zeros(n),
+            p_charge_min_kw=rows(np.where(behind, p_low * n_live / spb, 0.0)),
+        )
+        limited = self.share_kw < self.charger_kw
+        if not limited.any():
+            return [storage]
+        return [storage, self._station_limits(grid)]
+
+    def _rate_bounds(self, grid: HorizonGrid, idx: np.ndarray, n_live: np.ndarray, p_kw: np.ndarray):
+        """Per-step charging bounds of the plugged chargers *idx* at a charger power
+        *p_kw* (grid side) per block (``q`` of :meth:`flexibility`) [kW]; the
+        energy at these bounds by each block's end [kWh]; and the energy the
+        override needs at the horizon's end at this power (the request if the
+        car leaves within the horizon) [kWh]."""
+        k0, dt = grid.k0, grid.step_h
+        eta, cap, soc_a = self.efficiency[idx, None], self._cap_kwh[idx, None], self._soc_a[idx, None]
+        e0, req, d = self._e_kwh[idx, None], self._req_kwh[idx, None], self._dep_step[idx, None]
+        k = eta * p_kw[:, None] / cap
+        c_rate, taper = self._c_rate[idx, None], self._taper
+        last = grid.starts[None, :] + np.maximum(n_live - 1, 0)        # the block's last live step
+        s_fast = soc_after_max_charge(soc_a + e0 / cap, last * dt, k, c_rate, *taper)
+        s_top = np.minimum(s_fast, soc_a + req / cap)
+        s_next = soc_after_max_charge(s_top, dt, k, c_rate, *taper)
+        p_step = np.where(n_live > 0, np.maximum(cap * (s_next - s_top), 0.0) / (eta * dt), 0.0)
+        cum = np.cumsum(eta * dt * p_step * n_live, axis=1)
+        k_end = k0 + grid.n_steps
+        need_end = cap * (soc_before_max_charge(soc_a + req / cap, np.maximum(d - k_end, 0) * dt, k, c_rate, *taper)
+                          - soc_a)
+        return p_step, cum, np.where(d <= k_end, req, need_end)
+
+    def _station_limits(self, grid: HorizonGrid) -> SharedLimit:
+        """The stations' limits in every block, on charging and on V2G discharging."""
+        limit = np.repeat(self.station_limit_kw[:, None], grid.n_blocks, axis=1)
+        return SharedLimit(self.name, self.node, self.station.copy(), limit, limit.copy())
 
     # -- records ---------------------------------------------------------
     def state(self) -> dict[str, float]:

@@ -27,7 +27,7 @@ from pyomo.core.expr.relational_expr import inequality
 from pyomo.environ import NonNegativeReals, Var
 from pyomo.repn.beta.matrix import MatrixConstraint, _LinearMatrixConstraintData
 
-from vpp.flex import CurtailableSource, HorizonGrid, StorageLike, Thermal
+from vpp.flex import CurtailableSource, HorizonGrid, SharedLimit, StorageLike, Thermal
 
 __all__ = ["CurtailableBlock", "StorageBlock", "ThermalBlock", "stack", "stack_blocks", "best_effort_path",
            "linear", "var_rows", "MatrixRows", "MatrixFamily", "Switches", "positions", "set_bounds"]
@@ -377,7 +377,7 @@ class StorageBlock(_Block):
     """Storage-like assets: batteries, EV sessions, deferrable energy.
 
     ================  =====================================================
-    ``pc[i,t] >= 0``  charge power, ``<= P^c_max[i,t]`` [kW]
+    ``pc[i,t]``       charge power, ``P^c_min[i,t] <= pc <= P^c_max[i,t]`` [kW]
     ``pd[i,t] >= 0``  discharge power, ``<= P^d_max[i,t]`` (only assets that
                       can discharge get this variable) [kW]
     ``e[i,s]``        energy at state ``s = 0..H`` [kWh]; ``e[i,0] = E_init``
@@ -390,7 +390,12 @@ class StorageBlock(_Block):
     ``st_share[j*H+t]`` for each asset ``j`` that can discharge:
     ``(P^d_max pc + P^c_max pd) / S <= P^c_max P^d_max / S`` with
     ``S = max(P^c_max, P^d_max, 1)``: a block's charge and discharge share its
-    time (``pc/P^c_max + pd/P^d_max <= 1``).  Where a plan still charges and
+    time (``pc/P^c_max + pd/P^d_max <= 1``);
+    ``st_group_c[g*H+t]``: ``sum_{i in g} pc[i,t] <= L^c[g,t]`` and
+    ``st_group_d[g*H+t]``: ``sum_{i in g} pd[i,t] <= L^d[g,t]`` for each group
+    ``g`` of a :class:`~vpp.flex.SharedLimit` (hard: one coupling row per
+    group and block, no slack; the discharge rows over the members that can
+    discharge, for groups that have any).  Where a plan still charges and
     discharges at once in a block the physics will carry out,
     :meth:`DispatchModel.solve` closes the side against the net flow
     (:meth:`close_one_side`) and solves again;
@@ -401,14 +406,15 @@ class StorageBlock(_Block):
     Injection at a node: ``sum (pd - pc)``.
     """
 
-    def __init__(self, m, forms: list[StorageLike], grid: HorizonGrid):
+    def __init__(self, m, forms: list[StorageLike], grid: HorizonGrid, limits: list[SharedLimit] = ()):
         super().__init__(forms, grid)
         self.dis = np.concatenate([[bool(np.any(f.p_discharge_max_kw > 0))] * f.n_assets for f in forms]) \
             if forms else np.zeros(0, bool)
-        self.d = self._pyomo = d = self._data(forms)
+        self.group = self._groups(limits)
+        self.d = self._pyomo = d = self._data(forms, limits)
         self.dis_idx = np.flatnonzero(self.dis).tolist()
         N, H = self.N, self.H
-        pc = _bounded_var(m, "st_pc", (range(N), range(H)), 0.0, d["pc_max"])
+        pc = _bounded_var(m, "st_pc", (range(N), range(H)), d["pc_min"], d["pc_max"])
         pd = _bounded_var(m, "st_pd", (self.dis_idx, range(H)), 0.0, d["pd_max"][self.dis])
         e = _bounded_var(m, "st_e", (range(N), range(H + 1)), d["e_lo"], d["e_hi"])
         m.st_u = Var(range(N), domain=NonNegativeReals)
@@ -425,20 +431,66 @@ class StorageBlock(_Block):
                                d["target"], np.inf)
         self.share = rows.add(m, "st_share", (D, H), [(m.st_pc, positions((N, H))[self.dis], d["share_c"]),
                                                       (m.st_pd, positions((D, H)), d["share_d"])], -np.inf, d["share"])
+        self.grp_c = self._group_rows(m, rows, "st_group_c", m.st_pc, np.arange(N), self.group, d["grp_c"])
+        self.d_groups = np.unique(self.group[self.dis][self.group[self.dis] >= 0])
+        self.grp_d = self._group_rows(m, rows, "st_group_d", m.st_pd, np.arange(D), self.group[self.dis],
+                                      d["grp_d"][self.d_groups], self.d_groups)
         self.m = m
         self._members = dict(pc=pc, pd=pd, e=e)
         self._pyomo_open = self._open_bounds(d)
         self._pc, self._u = var_rows(pc, N, H), u
         self._pd = dict(zip(self.dis_idx, var_rows(pd, len(self.dis_idx), H), strict=True))
 
-    def _data(self, forms) -> dict:
+    def _groups(self, limits) -> np.ndarray:
+        """Each asset's group over every :class:`SharedLimit`, numbered in their
+        order (-1: none)."""
+        group, n_groups = np.full(self.N, -1), 0
+        fleets = [f.fleet for f in self.forms]
+        for lim in limits:
+            at = [j for j, name in enumerate(fleets) if name == lim.fleet]
+            rows = np.concatenate([np.arange(self.offsets[j], self.offsets[j + 1]) for j in at]).astype(int) \
+                if at else np.zeros(0, int)
+            if rows.size != lim.n_assets:
+                raise ValueError(f"SharedLimit of fleet {lim.fleet!r} groups {lim.n_assets} assets, but the fleet's "
+                                 f"StorageLike forms have {rows.size}")
+            group[rows] = np.where(lim.group >= 0, lim.group + n_groups, -1)
+            n_groups += lim.n_groups
+        self.n_groups = n_groups
+        return group
+
+    @staticmethod
+    def _group_limits(limits, n_groups: int, h: int, attr: str) -> np.ndarray:
+        out = np.concatenate([np.asarray(getattr(lim, attr), dtype=float) for lim in limits]) \
+            if limits else np.zeros((0, h))
+        if out.shape != (n_groups, h):
+            raise ValueError(f"SharedLimit {attr} has shape {out.shape}, expected ({n_groups}, {h})")
+        return out
+
+    def _group_rows(self, m, rows: MatrixRows, name: str, var, at: np.ndarray, group: np.ndarray, limit,
+                    which: np.ndarray | None = None) -> MatrixFamily:
+        """``sum_{i in g} var[at[i], t] <= limit[g, t]`` for the groups *which*
+        (default: all); one term per member slot, masked where a group is smaller."""
+        H = self.H
+        which = np.arange(self.n_groups) if which is None else which
+        members = [at[group == g] for g in which]
+        width = max((len(x) for x in members), default=0)
+        slot = np.zeros((len(which), max(width, 1)), dtype=int)
+        has = np.zeros_like(slot, dtype=bool)
+        for r, x in enumerate(members):
+            slot[r, :len(x)], has[r, :len(x)] = x, True
+        terms = [(var, slot[:, j, None] * H + np.arange(H), 1.0, has[:, j, None]) for j in range(slot.shape[1])]
+        return rows.add(m, name, (len(which), H), terms, -np.inf, limit)
+
+    def _data(self, forms, limits) -> dict:
         g = self.grid
         dt = g.dt_h[None, :]
+        grp_c = self._group_limits(limits, self.n_groups, self.H, "charge_limit_kw")
+        grp_d = self._group_limits(limits, self.n_groups, self.H, "discharge_limit_kw")
         if not forms:
             z = np.zeros((0, self.H))
             return dict(pc_max=z, pd_max=z, e_lo=np.zeros((0, self.H + 1)), e_hi=np.zeros((0, self.H + 1)),
                         a=z, kc=z, kd=z, target=np.zeros(0), thr=np.zeros(0), short=np.zeros(0), pc_dis=z, pd_dis=z,
-                        share_c=z, share_d=z, share=z)
+                        share_c=z, share_d=z, share=z, grp_c=grp_c, grp_d=grp_d, pc_min=z)
         a = np.exp(-stack_blocks(forms, "self_discharge_per_h", self.H) * dt)
         e0 = stack(forms, "e_init_kwh")
         pc_max, pd_max = stack(forms, "p_charge_max_kw"), stack(forms, "p_discharge_max_kw")
@@ -455,6 +507,7 @@ class StorageBlock(_Block):
             share_d=pc_dis / scale,
             share=pc_dis * pd_dis / scale,
             pc_max=pc_max,
+            pc_min=np.minimum(stack(forms, "p_charge_min_kw"), pc_max),
             pd_max=pd_max,
             e_lo=np.column_stack([e0, e_lo]),
             e_hi=np.column_stack([e0, e_hi]),
@@ -464,6 +517,8 @@ class StorageBlock(_Block):
             target=stack(forms, "e_target_kwh"),
             thr=stack(forms, "throughput_cost_cny_per_kwh"),
             short=stack(forms, "shortfall_cost_cny_per_kwh"),
+            grp_c=grp_c,
+            grp_d=grp_d,
         )
 
     def injection(self, node, t) -> list[tuple]:
@@ -488,10 +543,12 @@ class StorageBlock(_Block):
         self.r_dyn = lp.rows(m.st_dyn).reshape(N, H)
         self.r_target = lp.rows(m.st_target)
         self.r_share = lp.rows(m.st_share).reshape(len(self.dis_idx), H)
+        self.r_grp_c = lp.rows(m.st_group_c).reshape(-1, H)
+        self.r_grp_d = lp.rows(m.st_group_d).reshape(-1, H)
 
-    def update(self, lp, forms):
+    def update(self, lp, forms, limits=()):
         self.forms = list(forms)
-        old, self.d = self.d, self._data(forms)
+        old, self.d = self.d, self._data(forms, limits)
         d = self.d
         self.closed_pc[:], self.closed_pd[:] = False, False
         self._push_power_bounds(lp)
@@ -509,6 +566,8 @@ class StorageBlock(_Block):
             changed = old[key] != d[key]
             lp.set_coeffs(self.r_share[changed], cols[changed], d[key][changed])
         lp.set_row_bounds(self.r_share, -np.inf, d["share"])
+        lp.set_row_bounds(self.r_grp_c, -np.inf, d["grp_c"])
+        lp.set_row_bounds(self.r_grp_d, -np.inf, d["grp_d"][self.d_groups])
 
     def sync(self) -> None:
         """Write the current window's numbers into the Pyomo model."""
@@ -520,11 +579,13 @@ class StorageBlock(_Block):
         self.share.set_coef(0, d["share_c"])
         self.share.set_coef(1, d["share_d"])
         self.share.set_bounds(-np.inf, d["share"])
-        pc_hi, pd_hi = self._open_bounds(d)
-        old_pc_hi, old_pd_hi = self._pyomo_open
-        set_bounds(mem["pc"], 0.0, pc_hi, 0.0, old_pc_hi)
+        self.grp_c.set_bounds(-np.inf, d["grp_c"])
+        self.grp_d.set_bounds(-np.inf, d["grp_d"][self.d_groups])
+        pc_lo, pc_hi, pd_hi = self._open_bounds(d)
+        old_pc_lo, old_pc_hi, old_pd_hi = self._pyomo_open
+        set_bounds(mem["pc"], pc_lo, pc_hi, old_pc_lo, old_pc_hi)
         set_bounds(mem["pd"], 0.0, pd_hi, 0.0, old_pd_hi)
-        self._pyomo, self._pyomo_open = d, (pc_hi, pd_hi)
+        self._pyomo, self._pyomo_open = d, (pc_lo, pc_hi, pd_hi)
 
     def overlap(self, lp, n_steps: int) -> np.ndarray:
         """Which dischargeable assets the plan has charging and discharging at once
@@ -534,16 +595,18 @@ class StorageBlock(_Block):
         scale = np.maximum(self.d["pc_dis"], self.d["pd_dis"])[:, :n_steps]
         return np.minimum(pc, pd) > OVERLAP_FRAC * scale + 1e-3
 
-    def _open_bounds(self, d) -> tuple[np.ndarray, np.ndarray]:
-        """Upper bounds of ``pc`` (N, H) and ``pd`` (D, H) with the closed sides at zero."""
-        pc_hi = d["pc_max"].copy()
+    def _open_bounds(self, d) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bounds of ``pc`` (lower and upper, N x H) and the upper bound of ``pd``
+        (D, H), with the closed sides at zero."""
+        pc_lo, pc_hi = d["pc_min"].copy(), d["pc_max"].copy()
         pc_hi[self.dis] = np.where(self.closed_pc, 0.0, pc_hi[self.dis])
-        return pc_hi, np.where(self.closed_pd, 0.0, d["pd_max"][self.dis])
+        pc_lo[self.dis] = np.where(self.closed_pc, 0.0, pc_lo[self.dis])
+        return pc_lo, pc_hi, np.where(self.closed_pd, 0.0, d["pd_max"][self.dis])
 
     def _push_power_bounds(self, lp) -> None:
         """Charge and discharge bounds of the current window, closed sides at zero, into HiGHS."""
-        pc_hi, pd_hi = self._open_bounds(self.d)
-        lp.set_col_bounds(self.c_pc, 0.0, pc_hi)
+        pc_lo, pc_hi, pd_hi = self._open_bounds(self.d)
+        lp.set_col_bounds(self.c_pc, pc_lo, pc_hi)
         lp.set_col_bounds(self.c_pd, 0.0, pd_hi)
 
     def close_one_side(self, lp, where: np.ndarray) -> None:

@@ -19,7 +19,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.environ import ConcreteModel, Constraint, Objective, Suffix, Var, minimize
 
 from vpp.dispatch import DispatchProblem
-from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
+from vpp.flex import CurtailableSource, FixedProfile, SharedLimit, StorageLike, Thermal
 from vpp.optimizer.blocks import CurtailableBlock, StorageBlock, Switches, ThermalBlock, linear, set_bounds, var_rows
 from vpp.optimizer.lp import CompiledLP, SolverOptions
 
@@ -66,7 +66,8 @@ def signature(problem: DispatchProblem) -> tuple:
     """What fixes the model's structure; a window with another signature needs a rebuild."""
     forms = tuple(
         (type(f).__name__, f.fleet, f.node, getattr(f, "n_assets", 0),
-         bool(np.any(f.p_discharge_max_kw > 0)) if isinstance(f, StorageLike) else False)
+         bool(np.any(f.p_discharge_max_kw > 0)) if isinstance(f, StorageLike) else False,
+         f.group.tobytes() if isinstance(f, SharedLimit) else None)
         for f in problem.forms)
     limits = (bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw)),
               bool(np.isfinite(problem.ramp_limit_kw_per_h)))
@@ -384,7 +385,7 @@ class DispatchModel:
         with PauseGC():         # a model is ~10 objects per asset-block; collecting them mid-build cost ~0.2 s
             self.curtailable = CurtailableBlock(m, _of(problem, CurtailableSource), g,
                                                 weights.curtailment_penalty_cny_per_kwh)
-            self.storage = StorageBlock(m, _of(problem, StorageLike), g)
+            self.storage = StorageBlock(m, _of(problem, StorageLike), g, _of(problem, SharedLimit))
             self.thermal = ThermalBlock(m, _of(problem, Thermal), g)
             self.blocks = (self.curtailable, self.storage, self.thermal)
             # a hook that edits the objective leaves the choice to the MIP (the sign
@@ -416,7 +417,7 @@ class DispatchModel:
             self._build(problem)
             return
         self.curtailable.update(self.lp, _of(problem, CurtailableSource))
-        self.storage.update(self.lp, _of(problem, StorageLike))
+        self.storage.update(self.lp, _of(problem, StorageLike), _of(problem, SharedLimit))
         self.thermal.update(self.lp, _of(problem, Thermal))
         self.update_grid(problem)
 

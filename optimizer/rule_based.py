@@ -87,7 +87,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from vpp.dispatch import Decision, DispatchProblem
-from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
+from vpp.flex import CurtailableSource, FixedProfile, SharedLimit, StorageLike, Thermal
 from vpp.optimizer.base import Strategy, StrategyOptions, register
 from vpp.optimizer.blocks import stack, stack_blocks
 
@@ -242,7 +242,7 @@ class _Storage:
             return
         dt = g.dt_h[None, :]
         self.node = np.concatenate([[node_index[f.node]] * f.n_assets for f in forms]).astype(int)
-        self.pc_max, self.pd_max = stack(forms, "p_charge_max_kw"), stack(forms, "p_discharge_max_kw")
+        self.pc_max, self.pd_max = self._shared(forms, problem)
         self.a = np.exp(-stack_blocks(forms, "self_discharge_per_h", dt.shape[-1]) * dt)
         self.kc = stack_blocks(forms, "eta_charge", h) * dt
         self.kd = dt / stack_blocks(forms, "eta_discharge", h)
@@ -257,6 +257,18 @@ class _Storage:
                                             surplus_kwh if opts.leave_room_for_surplus else None)
         self.cheap = self._cheapest(problem.price_import_cny_per_kwh) if opts.cheapest_hours \
             else np.zeros((self.n, h), dtype=bool)
+
+    @staticmethod
+    def _shared(forms: list[StorageLike], problem: DispatchProblem) -> tuple[np.ndarray, np.ndarray]:
+        """Charge and discharge bounds, each fleet's split pro rata within its
+        :class:`~vpp.flex.SharedLimit` groups (the rules plan assets one by one)."""
+        limits = {f.fleet: f for f in problem.forms if isinstance(f, SharedLimit)}
+        pc, pd = [], []
+        for f in forms:
+            lim = limits.get(f.fleet)
+            pc.append(f.p_charge_max_kw if lim is None else lim.fit(f.p_charge_max_kw, "charge"))
+            pd.append(f.p_discharge_max_kw if lim is None else lim.fit(f.p_discharge_max_kw, "discharge"))
+        return np.concatenate(pc, axis=0), np.concatenate(pd, axis=0)
 
     def _valley_target(self, e_soc: np.ndarray, classes: np.ndarray, surplus_kwh: np.ndarray | None) -> np.ndarray:
         """Energy to charge to in a valley: the SOC target, but no more than the

@@ -17,7 +17,9 @@ a sum of envelopes (the "generalised battery" outer approximation of the
 Minkowski sum of the assets' polytopes; Hao et al. 2015, Zhao et al. 2017):
 power bounds, energy bounds, initial energies and targets are summed, in
 *grid-side* energy units ``y_i = e_i / max_t eta_c,i[t]`` so that differing
-charge efficiencies cost no accuracy.  Where the assets differ in round-trip
+charge efficiencies cost no accuracy.  A fleet's :class:`~vpp.flex.SharedLimit`
+(an EV station's supply) caps each group's summed power bound at its limit,
+and the disaggregation keeps every group within it.  Where the assets differ in round-trip
 efficiency, self-discharge or a time-varying charge efficiency, the aggregate
 takes the most favourable parameters (highest charge and discharge
 efficiency, lowest self-discharge) and widens its energy bounds by the most
@@ -91,7 +93,7 @@ from typing import Literal
 import numpy as np
 
 from vpp.dispatch import Decision, DispatchProblem
-from vpp.flex import CurtailableSource, HorizonGrid, StorageLike, Thermal
+from vpp.flex import CurtailableSource, HorizonGrid, SharedLimit, StorageLike, Thermal
 from vpp.optimizer.base import register
 from vpp.optimizer.blocks import best_effort_path
 from vpp.optimizer.interaction import InteractionOptions, SourceLoadInteraction
@@ -107,6 +109,7 @@ __all__ = [
     "split",
     "disaggregate_storage",
     "disaggregate_thermal",
+    "shared_limit",
 ]
 
 _ZERO_KW = 1e-3   # a fleet plan below this (summed over the interval) counts as zero [kW]
@@ -138,11 +141,12 @@ def _storage_arrays(form: StorageLike, grid: HorizonGrid) -> dict:
     return dict(sigma=sigma, a=np.exp(-sigma * dt), eta_c=eta_c, eta_d=eta_d,
                 kc=eta_c * dt, kd=dt / eta_d,
                 pc_max=np.asarray(form.p_charge_max_kw, float), pd_max=np.asarray(form.p_discharge_max_kw, float),
+                pc_min=np.minimum(np.asarray(form.p_charge_min_kw, float), np.asarray(form.p_charge_max_kw, float)),
                 e_min=np.asarray(form.e_min_kwh, float), e_max=np.asarray(form.e_max_kwh, float),
                 e0=np.asarray(form.e_init_kwh, float), target=np.asarray(form.e_target_kwh, float))
 
 
-def aggregate_storage(form: StorageLike, grid: HorizonGrid) -> StorageLike:
+def aggregate_storage(form: StorageLike, grid: HorizonGrid, limit: SharedLimit | None = None) -> StorageLike:
     """One virtual storage asset whose feasible set contains the sum of the assets'.
 
     Energies are in grid-side units ``y_i = s_i e_i`` with
@@ -174,6 +178,11 @@ def aggregate_storage(form: StorageLike, grid: HorizonGrid) -> StorageLike:
     form : StorageLike
         N >= 1 assets.
     grid : HorizonGrid
+    limit : SharedLimit, optional
+        Groups of the assets with a limit on their summed power: the
+        aggregate's power bounds are then ``sum_g min(sum_{i in g} P_max,i, L_g)``
+        (plus the assets in no group), which still contain every sum of
+        feasible schedules.
 
     Returns
     -------
@@ -181,6 +190,8 @@ def aggregate_storage(form: StorageLike, grid: HorizonGrid) -> StorageLike:
         One asset, energies in grid-side kWh, same fleet and node.
     """
     d = _storage_arrays(form, grid)
+    pc_sum, pd_sum = (_grouped_sum(d[k], limit, attr)
+                      for k, attr in (("pc_max", "charge_limit_kw"), ("pd_max", "discharge_limit_kw")))
     dt = grid.dt_h
     best = best_effort_path(d["e0"], d["a"], d["kc"] * d["pc_max"], d["kd"] * d["pd_max"], d["e_min"], d["e_max"])
     s = 1.0 / d["eta_c"].max(axis=1)
@@ -208,7 +219,8 @@ def aggregate_storage(form: StorageLike, grid: HorizonGrid) -> StorageLike:
     row = lambda x: np.asarray(x, float).reshape(1, -1)  # noqa: E731
     return StorageLike(
         fleet=form.fleet, node=form.node,
-        p_charge_max_kw=row(d["pc_max"].sum(axis=0)), p_discharge_max_kw=row(d["pd_max"].sum(axis=0)),
+        p_charge_max_kw=row(pc_sum), p_discharge_max_kw=row(pd_sum),
+        p_charge_min_kw=row(np.minimum(d["pc_min"].sum(axis=0), pc_sum)),
         e_min_kwh=row(y_lo.sum(axis=0) + gap_lo), e_max_kwh=row(y_hi.sum(axis=0) + gap_hi),
         e_init_kwh=row(y0.sum())[0], e_target_kwh=row((s * d["target"]).sum() + gap_lo[-1])[0],
         eta_charge=row(kc_agg), eta_discharge=row(1.0 / kd_agg),
@@ -216,6 +228,17 @@ def aggregate_storage(form: StorageLike, grid: HorizonGrid) -> StorageLike:
         shortfall_cost_cny_per_kwh=np.array([float((np.asarray(form.shortfall_cost_cny_per_kwh, float) / s).min())]),
         throughput_cost_cny_per_kwh=np.array([float(np.min(form.throughput_cost_cny_per_kwh))]),
     )
+
+
+def _grouped_sum(p_max_kw: np.ndarray, limit: SharedLimit | None, attr: str) -> np.ndarray:
+    """Most power the assets can draw together per block (H,): their bounds summed,
+    each group's sum capped at its limit."""
+    if limit is None:
+        return p_max_kw.sum(axis=0)
+    free = p_max_kw[limit.group < 0].sum(axis=0)
+    grouped = np.stack([np.bincount(limit.group[limit.group >= 0], weights=p_max_kw[limit.group >= 0, t],
+                                    minlength=limit.n_groups) for t in range(p_max_kw.shape[1])], axis=1)
+    return free + np.minimum(grouped, np.asarray(getattr(limit, attr), dtype=float)).sum(axis=0)
 
 
 def storage_windows(e_kwh, a, kc, kd, pc_max_kw, pd_max_kw, e_min_kwh, e_max_kwh) -> tuple[np.ndarray, np.ndarray]:
@@ -286,15 +309,19 @@ def laxity_h(e_kwh, kc, pc_max_kw, dt_h, e_min_kwh, target_kwh) -> np.ndarray:
         return np.where(rate > 0, (room.sum(axis=1) - need) / rate, np.inf)
 
 
-def split(total_kw: float, lo: np.ndarray, hi: np.ndarray, priority: np.ndarray | None = None) -> np.ndarray:
+def split(total_kw: float, lo: np.ndarray, hi: np.ndarray, priority: np.ndarray | None = None,
+          group: np.ndarray | None = None, room_kw: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Share a fleet's power among assets within their windows ``[lo, hi]``.
 
     Every asset starts at the point of its window nearest zero; the rest of
     ``clip(total, sum lo, sum hi)`` goes, if *priority* is None, pro rata to
     each asset's headroom in that direction, else to the assets in order of
     increasing *priority* for charge (< 0) and decreasing for discharge, each
-    filled to its window's edge.  The result lies in ``[lo, hi]`` and sums
-    to the clipped total (to round-off).
+    filled to its window's edge.  With *group* and *room_kw*, no group's
+    summed charge (discharge) goes beyond its limit: an asset's headroom ends
+    where its group's does, and pro rata sharing fills again what that left
+    (water-filling).  The result lies in ``[lo, hi]`` and sums to the
+    clipped total (to round-off) where the limits allow.
 
     Parameters
     ----------
@@ -304,6 +331,10 @@ def split(total_kw: float, lo: np.ndarray, hi: np.ndarray, priority: np.ndarray 
         Asset windows, ``lo <= hi``. [kW]
     priority : ndarray, shape (N,), optional
         Lower is served first when charging (e.g. :func:`laxity_h`).
+    group : ndarray of int, shape (N,), optional
+        Each asset's group (-1: none; :class:`~vpp.flex.SharedLimit`).
+    room_kw : (ndarray, ndarray), optional
+        Each group's limit on summed charge and on summed discharge. [kW]
 
     Returns
     -------
@@ -314,23 +345,61 @@ def split(total_kw: float, lo: np.ndarray, hi: np.ndarray, priority: np.ndarray 
     rest = float(np.clip(total_kw, lo.sum(), hi.sum())) - float(z.sum())
     head = z - lo if rest < 0 else hi - z
     amount = abs(rest)
-    cap = float(head.sum())
-    if amount <= 0 or cap <= 0:
+    if amount <= 0 or float(head.sum()) <= 0:
         return z
-    if priority is None:
-        share = head * min(amount / cap, 1.0)
+    if group is None or room_kw is None:
+        share = _fill(amount, head, priority, rest)
     else:
-        order = np.argsort(priority, kind="stable")
-        if rest > 0:
-            order = order[::-1]
-        filled = np.cumsum(head[order]) - head[order]
-        share = np.empty_like(head)
-        share[order] = np.clip(amount - filled, 0.0, head[order])
+        limit = np.asarray(room_kw[0] if rest < 0 else room_kw[1], dtype=float)
+        used = np.bincount(group[group >= 0], weights=np.maximum(-z if rest < 0 else z, 0.0)[group >= 0],
+                           minlength=limit.size)
+        share = _fill_groups(amount, head, priority, rest, group, np.maximum(limit - used, 0.0))
     return np.clip(z + np.sign(rest) * share, lo, hi)
 
 
+def _fill(amount: float, head: np.ndarray, priority: np.ndarray | None, rest: float) -> np.ndarray:
+    """*amount* over the headrooms *head*: pro rata, or in *priority* order."""
+    if priority is None:
+        return head * min(amount / float(head.sum()), 1.0)
+    order = np.argsort(priority, kind="stable")
+    if rest > 0:
+        order = order[::-1]
+    filled = np.cumsum(head[order]) - head[order]
+    share = np.empty_like(head)
+    share[order] = np.clip(amount - filled, 0.0, head[order])
+    return share
+
+
+def _fill_groups(amount: float, head: np.ndarray, priority: np.ndarray | None, rest: float,
+                 group: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """:func:`_fill` with each group's total within its *room*."""
+    share = np.zeros_like(head)
+    room = np.append(room, np.inf)                    # index -1: no group
+    if priority is not None:
+        order = np.argsort(priority, kind="stable")
+        for i in (order[::-1] if rest > 0 else order).tolist():
+            take = min(head[i], amount, room[group[i]])
+            share[i], amount = take, amount - take
+            room[group[i]] -= take
+            if amount <= 0:
+                break
+        return share
+    for _ in range(len(room) + 1):                    # each pass saturates a group or ends
+        open_ = (head - share > 0) & (room[group] > 0)
+        if amount <= 1e-12 or not open_.any():
+            break
+        want = np.where(open_, head - share, 0.0) * min(amount / float(np.where(open_, head - share, 0.0).sum()), 1.0)
+        per = np.bincount(np.where(group >= 0, group, len(room) - 1), weights=want, minlength=len(room))
+        scale = np.minimum(1.0, np.divide(room, per, out=np.ones_like(room), where=per > 0))
+        got = want * scale[group]
+        share += got
+        amount -= float(got.sum())
+        room -= np.bincount(np.where(group >= 0, group, len(room) - 1), weights=got, minlength=len(room))
+    return share
+
+
 def disaggregate_storage(form: StorageLike, grid: HorizonGrid, p_kw: np.ndarray,
-                         rule: Literal["least_laxity", "pro_rata"]) -> np.ndarray:
+                         rule: Literal["least_laxity", "pro_rata"], limit: SharedLimit | None = None) -> np.ndarray:
     """Split a fleet's planned net power among its assets, step by step.
 
     Parameters
@@ -342,6 +411,9 @@ def disaggregate_storage(form: StorageLike, grid: HorizonGrid, p_kw: np.ndarray,
         Fleet net power per step, generator sign. [kW]
     rule : {"least_laxity", "pro_rata"}
         See :func:`split`.
+    limit : SharedLimit, optional
+        Groups of the assets whose summed charge and discharge per step stay
+        within their limits (:func:`split`).
 
     Returns
     -------
@@ -356,10 +428,14 @@ def disaggregate_storage(form: StorageLike, grid: HorizonGrid, p_kw: np.ndarray,
         col = {key: d[key][:, k] for key in ("a", "kc", "kd", "pc_max", "pd_max", "e_min", "e_max")}
         lo, hi = storage_windows(e, col["a"], col["kc"], col["kd"], col["pc_max"], col["pd_max"],
                                  col["e_min"], col["e_max"])
+        must = d["pc_min"][:, k]                               # charge the asset draws in any case
+        hi = np.where(must > 0, np.minimum(hi, -must), hi)
+        lo = np.minimum(lo, hi)
         prio = None
         if rule == "least_laxity":
             prio = laxity_h(e, d["kc"][:, k:], d["pc_max"][:, k:], grid.dt_h[k:], d["e_min"][:, k:], d["target"])
-        p = split(total, lo, hi, prio)
+        room = None if limit is None else (limit.charge_limit_kw[:, k], limit.discharge_limit_kw[:, k])
+        p = split(total, lo, hi, prio, None if limit is None else limit.group, room)
         e = col["a"] * e + col["kc"] * np.maximum(-p, 0.0) - col["kd"] * np.maximum(p, 0.0)
         out[:, k] = p
     return out
@@ -475,13 +551,21 @@ def aggregate_problem(problem: DispatchProblem) -> DispatchProblem:
     for f in problem.forms:
         if isinstance(f, StorageLike):
             if f.n_assets:
-                forms.append(aggregate_storage(f, problem.grid))
+                forms.append(aggregate_storage(f, problem.grid, shared_limit(problem, f)))
+        elif isinstance(f, SharedLimit):
+            continue                                    # inside its fleet's aggregate power bounds
         elif isinstance(f, Thermal):
             if f.n_assets:
                 forms.append(aggregate_thermal(f, problem.grid))
         else:
             forms.append(f)
     return replace(problem, forms=tuple(forms))
+
+
+def shared_limit(problem: DispatchProblem, form: StorageLike) -> SharedLimit | None:
+    """The :class:`SharedLimit` over *form*'s fleet, if it has one (a fleet offers
+    one StorageLike form)."""
+    return next((f for f in problem.forms if isinstance(f, SharedLimit) and f.fleet == form.fleet), None)
 
 
 @register
@@ -532,7 +616,8 @@ class VirtualBattery(SourceLoadInteraction):
         for f in problem.forms:
             if isinstance(f, StorageLike) and f.n_assets:
                 planned = plan[f.fleet][0]
-                setpoints[f.fleet] = disaggregate_storage(f, problem.grid, planned, self._storage_rule(f))
+                setpoints[f.fleet] = disaggregate_storage(f, problem.grid, planned, self._storage_rule(f),
+                                                          shared_limit(problem, f))
                 placed = setpoints[f.fleet].sum(axis=0)
             elif isinstance(f, Thermal) and f.n_assets:
                 planned = plan[f.fleet][0]

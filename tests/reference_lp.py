@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from vpp.dispatch import DispatchProblem
-from vpp.flex import CurtailableSource, FixedProfile, StorageLike, Thermal
+from vpp.flex import CurtailableSource, FixedProfile, SharedLimit, StorageLike, Thermal
 from vpp.optimizer.blocks import best_effort_path, stack_blocks
 from vpp.optimizer.lp import SolverOptions, new_highs
 from vpp.optimizer.model import Weights
@@ -108,7 +108,7 @@ class DirectLP:
             kc, kd = stack_blocks(st, "eta_charge", H) * dt, dt / stack_blocks(st, "eta_discharge", H)
             e_min, e_max = _stack(st, "e_min_kwh"), _stack(st, "e_max_kwh")
             best = best_effort_path(e0, a, kc * pc_max, kd * pd_max, e_min, e_max)
-            pc = b.var((n_st, H), 0.0, pc_max, thr)
+            pc = b.var((n_st, H), np.minimum(_stack(st, "p_charge_min_kw"), pc_max), pc_max, thr)
             pd = b.var((n_st, H), 0.0, pd_max, thr)
             e_lo = np.column_stack([e0, np.minimum(e_min, best)])
             e_hi = np.column_stack([e0, np.maximum(e_max, best)])
@@ -135,6 +135,15 @@ class DirectLP:
                 b.coef(r, share, pd_max[dis])
             self._add_by_node(inj, node_names, st, pd, 1.0)
             self._add_by_node(inj, node_names, st, pc, -1.0)
+            # shared limits: per group and block, sum of members' charge (discharge) <= limit
+            offset = np.cumsum([0] + [f.n_assets for f in st])
+            for lim in (f for f in pr.forms if isinstance(f, SharedLimit)):
+                j = next(j for j, f in enumerate(st) if f.fleet == lim.fleet)
+                for grp in range(lim.n_groups):
+                    members = offset[j] + np.flatnonzero(lim.group == grp)
+                    for var, limit in ((pc, lim.charge_limit_kw), (pd, lim.discharge_limit_kw)):
+                        r = b.con((H,), -np.inf, limit[grp])
+                        b.coef(np.repeat(r[None, :], members.size, axis=0), var[members], 1.0)
 
         th = [f for f in pr.forms if isinstance(f, Thermal)]
         if th:

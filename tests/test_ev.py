@@ -36,7 +36,7 @@ from vpp.assets.ev_sessions import _car_is_back
 from vpp.assets.ev_station import STATION_POLICIES
 from vpp.errors import ScenarioError
 from vpp.exogenous.series import Exogenous
-from vpp.flex import HorizonGrid, StorageLike
+from vpp.flex import HorizonGrid, SharedLimit, StorageLike
 from vpp.queueing import start_queue
 from vpp.sim import CLOCK, DISPATCH, at_step
 from vpp.timeline import Timeline
@@ -620,8 +620,16 @@ def test_station_limit_by_hand(tmp_path):
     grid = HorizonGrid.build(32, DT_H, 4, 8, 4)
     p, _ = Harness(g).run(33, lambda k: np.array([-5.0, 0.0]), lambda k: forms.setdefault(k, g.flexibility(grid, None)))
     np.testing.assert_allclose(p[32], [-7.0, 0.0], atol=ABS_KW)
-    (form,) = forms[32]
-    np.testing.assert_allclose(form.p_charge_max_kw, [[5, 0, 0, 0, 0], [5, 5, 5, 5, 5]], atol=ABS_KW)
+    # The form: each charger its own 7 kW, the station's 10 kW as a shared
+    # limit.  A is out of reach even at 7 kW: its override draws its 5 kW share
+    # whatever it is asked, so that is its lower bound in block 0.  B's lower
+    # bound is its share's path, so the lower bounds fit the 10 kW together.
+    form, limit = forms[32]
+    np.testing.assert_allclose(form.p_charge_max_kw, [[7, 0, 0, 0, 0], [7, 7, 7, 7, 7]], atol=ABS_KW)
+    np.testing.assert_allclose(form.p_charge_min_kw, [[5, 0, 0, 0, 0], [0, 0, 0, 0, 0]], atol=ABS_KW)
+    assert isinstance(limit, SharedLimit) and limit.group.tolist() == [0, 0]
+    np.testing.assert_allclose(limit.charge_limit_kw, [[10, 10, 10, 10, 10]], atol=ABS_KW)
+    np.testing.assert_allclose(form.e_min_kwh[1], 0.0, atol=ABS_KWH)
 
 
 # Three cars plug in at 08:00 (arrivals 08:00, 08:02, 08:04) into three 7 kW
@@ -929,16 +937,24 @@ def _energy_path(form: StorageLike, dt_h: np.ndarray, pc: np.ndarray, pd_: np.nd
     return form.e_init_kwh[:, None] + np.cumsum(eta_c * pc * dt_h - pd_ * dt_h / eta_d, axis=1)
 
 
-def _assert_inside(form: StorageLike, dt_h: np.ndarray, pc: np.ndarray, pd_: np.ndarray):
+def _assert_inside(form: StorageLike, dt_h: np.ndarray, pc: np.ndarray, pd_: np.ndarray,
+                   limit: SharedLimit | None = None):
     """The form's constraints, written out independently of the fleet."""
     e = _energy_path(form, dt_h, pc, pd_)
+    if limit is not None:
+        for b in range(pc.shape[1]):
+            assert (np.bincount(limit.group, pc[:, b], limit.n_groups) <= limit.charge_limit_kw[:, b] + FORM_KWH).all()
+            assert (np.bincount(limit.group, pd_[:, b], limit.n_groups)
+                    <= limit.discharge_limit_kw[:, b] + FORM_KWH).all()
     assert (pc >= -FORM_KWH).all() and (pc <= form.p_charge_max_kw + FORM_KWH).all()
     assert (pd_ >= -FORM_KWH).all() and (pd_ <= form.p_discharge_max_kw + FORM_KWH).all()
     assert (e >= form.e_min_kwh - FORM_KWH).all() and (e <= form.e_max_kwh + FORM_KWH).all()
 
 
-def _schedule(form: StorageLike, dt_h: np.ndarray, lam: np.ndarray):
-    """Block by block, the energy at ``lam`` between the lowest and highest reachable."""
+def _schedule(form: StorageLike, dt_h: np.ndarray, lam: np.ndarray, limit: SharedLimit | None = None):
+    """Block by block, the energy at ``lam`` between the lowest and highest reachable;
+    with a station *limit*, each station's charging beyond what its cars' lower
+    bounds need (and its discharging) scaled down to fit it."""
     n, h = form.p_charge_max_kw.shape
     eta_c, eta_d = form.eta_charge, form.eta_discharge
     e = form.e_init_kwh.copy()
@@ -948,10 +964,20 @@ def _schedule(form: StorageLike, dt_h: np.ndarray, lam: np.ndarray):
         down = np.maximum(form.e_min_kwh[:, b], e - form.p_discharge_max_kw[:, b] * dt_h[b] / eta_d)
         assert (down <= up + FORM_KWH).all(), "the form is feasible from any point inside it"
         target = down + lam[:, b] * np.maximum(up - down, 0.0)
-        delta = target - e
-        pc[:, b] = np.maximum(delta, 0.0) / (eta_c * dt_h[b])
-        pd_[:, b] = np.maximum(-delta, 0.0) * eta_d / dt_h[b]
-        e = target
+        c = np.maximum(target - e, 0.0) / (eta_c * dt_h[b])
+        d = np.maximum(e - target, 0.0) * eta_d / dt_h[b]
+        if limit is not None:
+            c_min = np.maximum(down - e, 0.0) / (eta_c * dt_h[b])
+            g, n_g = limit.group, limit.n_groups
+            room = limit.charge_limit_kw[:, b] - np.bincount(g, weights=c_min, minlength=n_g)
+            assert (room >= -FORM_KWH).all(), "the lower bounds fit the station limit"
+            extra = np.bincount(g, weights=c - c_min, minlength=n_g)
+            f_c = np.clip(np.divide(room, extra, out=np.ones(n_g), where=extra > 0), 0.0, 1.0)
+            c = c_min + f_c[g] * (c - c_min)
+            dis = np.bincount(g, weights=d, minlength=n_g)
+            d = d * np.clip(np.divide(limit.discharge_limit_kw[:, b], dis, out=np.ones(n_g), where=dis > 0), 0, 1)[g]
+        pc[:, b], pd_[:, b] = c, d
+        e = e + eta_c * c * dt_h[b] - d * dt_h[b] / eta_d
     return pc, pd_
 
 
@@ -964,14 +990,15 @@ def _honesty(f: EVFleet, k0: int, grid: HorizonGrid, lam_of, before=None, exact_
     def dispatch(k):
         if k != k0:
             return
-        (form,) = f.flexibility(grid, _exogenous(f.timeline).window(k0, grid.n_steps))
+        form, *rest = f.flexibility(grid, _exogenous(f.timeline).window(k0, grid.n_steps))
+        limit = rest[0] if rest else None
         df = f.tables()["ev_sessions"]
         now = df[(df["charger"] >= 0) & (_steps(df["plugged_in"]) <= k0) & (_steps(df["departure"]) > k0)]
         dep = np.full(f.n_assets, k0)
         dep[now["charger"].to_numpy()] = _steps(now["departure"]).astype(int)
         lam = lam_of(form.p_charge_max_kw.shape)
-        pc, pd_ = _schedule(form, grid.dt_h, lam)
-        _assert_inside(form, grid.dt_h, pc, pd_)
+        pc, pd_ = _schedule(form, grid.dt_h, lam, limit)
+        _assert_inside(form, grid.dt_h, pc, pd_, limit)
         steps = k0 + np.arange(grid.n_steps)
         live = steps[None, :] < dep[:, None]
         block = np.repeat(np.arange(grid.n_blocks), grid.steps_per_block)
@@ -985,7 +1012,8 @@ def _honesty(f: EVFleet, k0: int, grid: HorizonGrid, lam_of, before=None, exact_
     got = p[k0:].T
     plugged = plan["dep"] > k0
     assert plugged.sum() >= 5, "the test exercises several plugged cars"
-    reachable = form.e_max_kwh[:, -1] >= form.e_target_kwh - FORM_KWH
+    # in reach at the station share (the lower bounds' path ends at the target)
+    reachable = form.e_min_kwh[:, -1] >= form.e_target_kwh - FORM_KWH
     exact = plugged & (reachable | exact_all)
     np.testing.assert_allclose(got[exact][live[exact]], per_step[exact][live[exact]], atol=FORM_KWH)
     # others (out of reach under the form) may get more charging, never less

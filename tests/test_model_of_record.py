@@ -18,7 +18,7 @@ from test_optimizer import NO_EXTRAS, battery, problem
 
 import vpp
 from vpp.dispatch import DispatchProblem, NodeLimits
-from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
+from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, SharedLimit, StorageLike, Thermal
 from vpp.optimizer.lp import new_highs
 from vpp.optimizer.model import DispatchModel, Weights
 
@@ -46,8 +46,9 @@ def pyomo_highs_optimum(model) -> float:
 
 
 def window(seed: int, limits: bool, ramp: bool, settlement: str) -> DispatchProblem:
-    """A random window of a fixed structure: two nodes, batteries, an EV-like store,
-    one- and two-state buildings, PV, loads; the numbers change with *seed*."""
+    """A random window of a fixed structure: two nodes, batteries on a shared
+    connection, an EV-like store, one- and two-state buildings, PV, loads; the
+    numbers change with *seed*."""
     r = np.random.default_rng(seed)
     g = HorizonGrid(0, np.array([1, 1, 1, 1, 4, 4]), 0.25)
     h = g.n_blocks
@@ -66,7 +67,8 @@ def window(seed: int, limits: bool, ramp: bool, settlement: str) -> DispatchProb
     pv = CurtailableSource("pv", "m", r.uniform(0, 300, (4, h)))
     nodes = (NodeLimits("n", 500, 100), NodeLimits("m", 800, r.uniform(0, 80)))
     peak = np.array([r.uniform(0, 300)]) if settlement == "vpp" else r.uniform(0, 300, 2)
-    return DispatchProblem(g, nodes, (bat, ev, th, pv, FixedProfile("l", "m", -r.uniform(100, 400, h))),
+    shared = SharedLimit("bat", "n", np.array([0, 0]), r.uniform(20, 80, (1, h)), r.uniform(20, 80, (1, h)))
+    return DispatchProblem(g, nodes, (bat, shared, ev, th, pv, FixedProfile("l", "m", -r.uniform(100, 400, h))),
                            r.uniform(0.3, 1.5, h), r.uniform(0.2, 0.5, h), r.uniform(0.5, 0.6, h), peak, 30.0,
                            settlement, vpp_import_limit_kw=r.uniform(300, 900) if limits else np.inf,
                            vpp_export_limit_kw=r.uniform(0, 50) if limits else np.inf,

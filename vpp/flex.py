@@ -15,7 +15,7 @@ CurtailableSource
     ``0 <= p[i,t] <= p_max_kw[i,t]`` (PV, wind).
 StorageLike
     ``e[i,t+1] = exp(-sigma_i dt_t) e[i,t] + eta_c dt_t pc[i,t] - dt_t / eta_d pd[i,t]``
-    with ``0 <= pc <= p_charge_max``, ``0 <= pd <= p_discharge_max``,
+    with ``p_charge_min <= pc <= p_charge_max``, ``0 <= pd <= p_discharge_max``,
     ``e_min <= e <= e_max`` and a soft terminal target (batteries, EV sessions,
     deferrable energy).
 Thermal
@@ -24,6 +24,12 @@ Thermal
     the first state (buildings).
 FixedProfile
     An uncontrollable net power forecast at a node (base loads).
+SharedLimit
+    ``sum_{i in g} pc[i,t] <= L^c[g,t]`` and ``sum_{i in g} pd[i,t] <= L^d[g,t]``
+    over groups ``g`` of one fleet's storage-like assets: a connection that
+    several assets share (an EV station's supply).  Hard: a breaker, no slack.
+    A limit over several fleets at a node is the node's import or export
+    limit (:class:`vpp.dispatch.NodeLimits`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ __all__ = [
     "StorageLike",
     "Thermal",
     "FixedProfile",
+    "SharedLimit",
     "Form",
 ]
 
@@ -169,6 +176,10 @@ class StorageLike:
         Penalty on energy below the target. [CNY/kWh]
     throughput_cost_cny_per_kwh : ndarray, shape (N,)
         Cost per kWh charged or discharged (degradation). [CNY/kWh]
+    p_charge_min_kw : ndarray, shape (N, H), optional
+        Charge power the asset draws at least in each block whatever it is
+        asked (an EV charger's deadline override for a car out of reach;
+        ``<= p_charge_max_kw``; default zero). [kW]
     """
 
     fleet: str
@@ -184,11 +195,15 @@ class StorageLike:
     self_discharge_per_h: np.ndarray
     shortfall_cost_cny_per_kwh: np.ndarray
     throughput_cost_cny_per_kwh: np.ndarray
+    p_charge_min_kw: np.ndarray | None = None
 
     def __post_init__(self):
+        if self.p_charge_min_kw is None:
+            object.__setattr__(self, "p_charge_min_kw", np.zeros(np.shape(self.p_charge_max_kw)))
         _check(
             self,
-            {k: getattr(self, k) for k in ("p_charge_max_kw", "p_discharge_max_kw", "e_min_kwh", "e_max_kwh")},
+            {k: getattr(self, k) for k in ("p_charge_max_kw", "p_discharge_max_kw", "e_min_kwh", "e_max_kwh",
+                                           "p_charge_min_kw")},
             {k: getattr(self, k) for k in ("e_init_kwh", "e_target_kwh", "eta_charge", "eta_discharge")},
         )
         h = np.shape(self.p_charge_max_kw)[1]
@@ -308,4 +323,73 @@ class FixedProfile:
     p_kw: np.ndarray
 
 
-Form = CurtailableSource | StorageLike | Thermal | FixedProfile
+@dataclass(frozen=True, eq=False)
+class SharedLimit:
+    """Groups of one fleet's storage-like assets whose summed power has a limit.
+
+    The assets are the rows of the fleet's :class:`StorageLike` form.  Per group ``g`` and block ``t``, the summed
+    charging power ``sum_{i in g} pc[i,t] <= charge_limit_kw[g,t]`` and the
+    summed discharging power ``sum_{i in g} pd[i,t] <= discharge_limit_kw[g,t]``
+    (block means; ``inf``: no limit).  The limit is hard: the physics never
+    exceeds it (a breaker), so neither may a plan.  The rows' own bounds stay
+    each asset's own, so the optimizer can give the room to the assets that
+    need it; a fleet keeps its forms' lower energy bounds jointly reachable
+    within the limit (e.g. each asset's share of it).
+
+    Parameters
+    ----------
+    fleet, node : str
+        The fleet whose StorageLike rows are grouped, and its node.
+    group : ndarray of int, shape (N,)
+        Group of each row, ``0..G-1``; ``-1``: in no group.
+    charge_limit_kw, discharge_limit_kw : ndarray, shape (G, H)
+        Limits on the group's summed charging and discharging power (>= 0). [kW]
+    """
+
+    fleet: str
+    node: str
+    group: np.ndarray
+    charge_limit_kw: np.ndarray
+    discharge_limit_kw: np.ndarray
+
+    def __post_init__(self):
+        group = np.asarray(self.group, dtype=np.int64)
+        object.__setattr__(self, "group", group)
+        g = int(group.max(initial=-1)) + 1
+        for k in ("charge_limit_kw", "discharge_limit_kw"):
+            x = np.asarray(getattr(self, k), dtype=float)
+            if x.ndim != 2 or x.shape[0] != g:
+                raise ValueError(f"SharedLimit of fleet {self.fleet!r}: {k} has shape {x.shape}, expected ({g}, H)")
+            if np.isnan(x).any() or (x < 0).any():
+                raise ValueError(f"SharedLimit of fleet {self.fleet!r}: {k} must be >= 0")
+        if group.ndim != 1 or (group < -1).any():
+            raise ValueError(f"SharedLimit of fleet {self.fleet!r}: group must be a 1-d array of ints >= -1")
+
+    @property
+    def n_assets(self) -> int:
+        return int(self.group.shape[0])
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.charge_limit_kw.shape[0])
+
+    def fit(self, p_max_kw: np.ndarray, side: str = "charge") -> np.ndarray:
+        """Per-asset power bounds (N, H) scaled down pro rata within each group whose
+        summed bound exceeds its limit, so that any powers within them keep the
+        limit (a static split, for strategies that plan assets one by one).
+
+        *side*: ``"charge"`` or ``"discharge"``, the limit to fit. [kW]
+        """
+        p = np.asarray(p_max_kw, dtype=float)
+        limit = self.charge_limit_kw if side == "charge" else self.discharge_limit_kw
+        inside = self.group >= 0
+        total = np.zeros_like(limit)
+        for t in range(p.shape[1]):
+            total[:, t] = np.bincount(self.group[inside], weights=p[inside, t], minlength=self.n_groups)
+        scale = np.minimum(1.0, np.divide(limit, total, out=np.ones_like(limit), where=total > 0))
+        out = p.copy()
+        out[inside] *= scale[self.group[inside]]
+        return out
+
+
+Form = CurtailableSource | StorageLike | Thermal | FixedProfile | SharedLimit

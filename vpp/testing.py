@@ -55,7 +55,7 @@ from vpp.assets import FLEET_TYPES, Fleet, FleetContext
 from vpp.dispatch import Decision, DispatchProblem, NodeLimits
 from vpp.errors import ScenarioError
 from vpp.exogenous import Exogenous, build_exogenous
-from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
+from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, SharedLimit, StorageLike, Thermal
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.queueing import start_queue
 from vpp.results import Results
@@ -321,6 +321,10 @@ def _check_forms(case: FleetCase) -> None:
         if isinstance(f, FixedProfile):
             assert np.shape(f.p_kw) == (grid.n_blocks,), f"FixedProfile.p_kw has shape {np.shape(f.p_kw)}"
             continue
+        if isinstance(f, SharedLimit):
+            assert any(isinstance(x, StorageLike) for x in forms), "a SharedLimit groups StorageLike rows; none offered"
+            assert f.charge_limit_kw.shape == (f.n_groups, grid.n_blocks), \
+                f"SharedLimit.charge_limit_kw has shape {f.charge_limit_kw.shape}"
         assert f.n_assets == fleet.n_setpoints, f"{what} has {f.n_assets} rows, the fleet {fleet.n_setpoints} setpoints"
         if isinstance(f, CurtailableSource):
             assert f.p_max_kw.shape == (fleet.n_assets, grid.n_blocks), f"p_max_kw has shape {f.p_max_kw.shape}"
@@ -475,8 +479,9 @@ def check_setpoints(problem: DispatchProblem, decision: Decision) -> None:
         return
     grid = problem.grid
     offered: dict[str, list] = {}
+    limits = {f.fleet: f for f in problem.forms if isinstance(f, SharedLimit)}
     for f in problem.forms:
-        if not isinstance(f, FixedProfile):
+        if not isinstance(f, FixedProfile | SharedLimit):
             offered.setdefault(f.fleet, []).append(f)
     for fleet, sp in decision.setpoints.items():
         where = f"window at step {grid.k0}, fleet {fleet!r}"
@@ -510,6 +515,23 @@ def check_setpoints(problem: DispatchProblem, decision: Decision) -> None:
             i, j = np.argwhere(bad)[0]
             raise AssertionError(f"{where} ({type(form).__name__}): setpoint row {i}, step {j} is "
                                  f"{sp[i, j]:.6g} kW, outside the offered [{lo[i, j]:.6g}, {hi[i, j]:.6g}] kW")
+        if fleet in limits:
+            _check_shared_limit(where, limits[fleet], sp, b)
+
+
+def _check_shared_limit(where: str, limit: SharedLimit, sp: np.ndarray, b: np.ndarray) -> None:
+    """Each group's summed charge and discharge within its limit at every step."""
+    g, inside = limit.group, limit.group >= 0
+    for side, power, cap in (("charge", np.maximum(-sp, 0.0), limit.charge_limit_kw),
+                             ("discharge", np.maximum(sp, 0.0), limit.discharge_limit_kw)):
+        for j in range(sp.shape[1]):
+            total = np.bincount(g[inside], weights=power[inside, j], minlength=limit.n_groups)
+            over = total > cap[:, b[j]] + SETPOINT_ATOL_KW * np.maximum(np.bincount(g[inside]), 1) \
+                + SETPOINT_RTOL * np.where(np.isfinite(cap[:, b[j]]), cap[:, b[j]], 0.0)
+            if over.any():
+                k = int(np.flatnonzero(over)[0])
+                raise AssertionError(f"{where}: group {k}'s summed {side} at step {j} is {total[k]:.6g} kW, "
+                                     f"beyond its shared limit {cap[k, b[j]]:.6g} kW")
 
 
 def check_balance(results: Results) -> None:
