@@ -27,9 +27,11 @@ the car plugged at the horizon's start (see :meth:`EVFleet.flexibility`).
 Cars that arrive later are not known to the optimizer; for plugged cars the
 departure and request are known exactly (as if declared at plug-in).  The
 form is conservative: the taper is taken at the highest energy the car can
-have reached, and the power at the charger's share of the station limit, so
-a schedule inside the form is delivered by the physics (for a car whose
-request is out of reach under the form, the physics may deliver more).
+have reached.  Each charger is offered its own maximum, and the station limit
+comes as a :class:`~vpp.flex.SharedLimit` over its chargers; the lower bounds
+are the share's (jointly reachable within the limit), so a schedule inside
+the forms is delivered by the physics (for a car whose request is out of
+reach under the form, the physics may deliver more).
 
 Sources
 -------

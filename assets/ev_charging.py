@@ -39,11 +39,11 @@ that cannot get their request at their share; the fleet's
 (:mod:`vpp.assets.ev_station`; pro rata by default).  A charger's *share* of
 the limit is ``limit * P_i / sum_station P`` when the station's rated power
 exceeds the limit, else its rating.  The override is computed with the share
-as the charger's maximum, so overrides alone never exceed the limit, and the
-flexibility form offers each charger its share (a static split: honest
-whatever cars arrive later and whatever the policy, conservative when the
-station is half empty; the urgent cars' extra room keeps dispatched cars
-from doing worse than uncontrolled ones).
+as the charger's maximum, so overrides alone never exceed the limit; the
+flexibility form offers each charger its own maximum within the station's
+:class:`~vpp.flex.SharedLimit` and keeps the override's share as the lower
+bounds (the urgent cars' extra room keeps dispatched cars from doing worse
+than uncontrolled ones).
 """
 
 from __future__ import annotations
