@@ -635,9 +635,10 @@ class EVFleet(Fleet):
         e0, d = self._e_kwh[idx, None], self._dep_step[idx, None]
         # steps of each block before departure
         n_live = np.clip(d - (k0 + grid.starts[None, :]), 0, spb[None, :])
-        p_own, cum_own, _ = self._rate_bounds(grid, idx, n_live, self._p_max_kw[idx])
-        p_share, _, need_end = self._rate_bounds(grid, idx, n_live, np.minimum(self._p_max_kw[idx],
-                                                                               self.share_kw[idx]))
+        p_own, cum_own = self._rate_bounds(grid, idx, n_live, self._p_max_kw[idx])
+        p_kw_share = np.minimum(self._p_max_kw[idx], self.share_kw[idx])
+        p_share, _ = self._rate_bounds(grid, idx, n_live, p_kw_share)
+        need_end = self._need_at_end(grid, idx, p_kw_share)
         p_low = np.minimum(p_own, p_share)
         eta, req = self.efficiency[idx, None], self._req_kwh[idx, None]
         cum_low = np.cumsum(eta * grid.step_h * p_low * n_live, axis=1)
@@ -678,13 +679,11 @@ class EVFleet(Fleet):
 
     def _rate_bounds(self, grid: HorizonGrid, idx: np.ndarray, n_live: np.ndarray, p_kw: np.ndarray):
         """Per-step charging bounds of the plugged chargers *idx* at a charger power
-        *p_kw* (grid side) per block (``q`` of :meth:`flexibility`) [kW]; the
-        energy at these bounds by each block's end [kWh]; and the energy the
-        override needs at the horizon's end at this power (the request if the
-        car leaves within the horizon) [kWh]."""
-        k0, dt = grid.k0, grid.step_h
+        *p_kw* (grid side) per block (``q`` of :meth:`flexibility`) [kW], and the
+        energy at these bounds by each block's end [kWh]."""
+        dt = grid.step_h
         eta, cap, soc_a = self.efficiency[idx, None], self._cap_kwh[idx, None], self._soc_a[idx, None]
-        e0, req, d = self._e_kwh[idx, None], self._req_kwh[idx, None], self._dep_step[idx, None]
+        e0, req = self._e_kwh[idx, None], self._req_kwh[idx, None]
         k = eta * p_kw[:, None] / cap
         c_rate, taper = self._c_rate[idx, None], self._taper
         last = grid.starts[None, :] + np.maximum(n_live - 1, 0)        # the block's last live step
@@ -692,11 +691,17 @@ class EVFleet(Fleet):
         s_top = np.minimum(s_fast, soc_a + req / cap)
         s_next = soc_after_max_charge(s_top, dt, k, c_rate, *taper)
         p_step = np.where(n_live > 0, np.maximum(cap * (s_next - s_top), 0.0) / (eta * dt), 0.0)
-        cum = np.cumsum(eta * dt * p_step * n_live, axis=1)
-        k_end = k0 + grid.n_steps
-        need_end = cap * (soc_before_max_charge(soc_a + req / cap, np.maximum(d - k_end, 0) * dt, k, c_rate, *taper)
-                          - soc_a)
-        return p_step, cum, np.where(d <= k_end, req, need_end)
+        return p_step, np.cumsum(eta * dt * p_step * n_live, axis=1)
+
+    def _need_at_end(self, grid: HorizonGrid, idx: np.ndarray, p_kw: np.ndarray) -> np.ndarray:
+        """Energy the override needs at the horizon's end at a charger power *p_kw*
+        (the request if the car leaves within the horizon), shape (n, 1). [kWh]"""
+        eta, cap, soc_a = self.efficiency[idx, None], self._cap_kwh[idx, None], self._soc_a[idx, None]
+        req, d = self._req_kwh[idx, None], self._dep_step[idx, None]
+        k_end = grid.k0 + grid.n_steps
+        need = cap * (soc_before_max_charge(soc_a + req / cap, np.maximum(d - k_end, 0) * grid.step_h,
+                                            eta * p_kw[:, None] / cap, self._c_rate[idx, None], *self._taper) - soc_a)
+        return np.where(d <= k_end, req, need)
 
     def _station_limits(self, grid: HorizonGrid) -> SharedLimit:
         """The stations' limits in every block, on charging and on V2G discharging."""

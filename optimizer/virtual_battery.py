@@ -236,9 +236,7 @@ def _grouped_sum(p_max_kw: np.ndarray, limit: SharedLimit | None, attr: str) -> 
     if limit is None:
         return p_max_kw.sum(axis=0)
     free = p_max_kw[limit.group < 0].sum(axis=0)
-    grouped = np.stack([np.bincount(limit.group[limit.group >= 0], weights=p_max_kw[limit.group >= 0, t],
-                                    minlength=limit.n_groups) for t in range(p_max_kw.shape[1])], axis=1)
-    return free + np.minimum(grouped, np.asarray(getattr(limit, attr), dtype=float)).sum(axis=0)
+    return free + np.minimum(limit.group_sum(p_max_kw), np.asarray(getattr(limit, attr), dtype=float)).sum(axis=0)
 
 
 def storage_windows(e_kwh, a, kc, kd, pc_max_kw, pd_max_kw, e_min_kwh, e_max_kwh) -> tuple[np.ndarray, np.ndarray]:
@@ -384,17 +382,17 @@ def _fill_groups(amount: float, head: np.ndarray, priority: np.ndarray | None, r
             if amount <= 0:
                 break
         return share
+    slot = np.where(group >= 0, group, len(room) - 1)
     for _ in range(len(room) + 1):                    # each pass saturates a group or ends
-        open_ = (head - share > 0) & (room[group] > 0)
-        if amount <= 1e-12 or not open_.any():
+        free = np.where((head - share > 0) & (room[slot] > 0), head - share, 0.0)
+        if amount <= 1e-12 or not free.any():
             break
-        want = np.where(open_, head - share, 0.0) * min(amount / float(np.where(open_, head - share, 0.0).sum()), 1.0)
-        per = np.bincount(np.where(group >= 0, group, len(room) - 1), weights=want, minlength=len(room))
-        scale = np.minimum(1.0, np.divide(room, per, out=np.ones_like(room), where=per > 0))
-        got = want * scale[group]
+        want = free * min(amount / float(free.sum()), 1.0)
+        per = np.bincount(slot, weights=want, minlength=len(room))
+        got = want * np.minimum(1.0, np.divide(room, per, out=np.ones_like(room), where=per > 0))[slot]
         share += got
         amount -= float(got.sum())
-        room -= np.bincount(np.where(group >= 0, group, len(room) - 1), weights=got, minlength=len(room))
+        room -= np.bincount(slot, weights=got, minlength=len(room))
     return share
 
 

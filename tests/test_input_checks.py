@@ -95,13 +95,18 @@ def _one_line(err: ScenarioError) -> str:
     return msg
 
 
-@pytest.mark.parametrize("override, field, words", BAD_INPUTS)
-def test_bad_input_is_refused_with_file_field_and_reason(override, field, words):
+def _assert_validate_refuses(override: dict, field: str, words: str) -> None:
+    """``vpp.validate`` raises one line naming the file and *field*, with *words* in the reason."""
     with pytest.raises(ScenarioError) as err:
         vpp.validate(scenario(override))
     msg = _one_line(err.value)
     assert msg.startswith(f"<test>: {field}: "), msg
     assert words in msg, msg
+
+
+@pytest.mark.parametrize("override, field, words", BAD_INPUTS)
+def test_bad_input_is_refused_with_file_field_and_reason(override, field, words):
+    _assert_validate_refuses(override, field, words)
 
 
 def test_infinity_still_means_no_limit_where_it_is_documented():
@@ -151,11 +156,7 @@ RUN_REJECTS = [
 
 @pytest.mark.parametrize("override, field, words", RUN_REJECTS)
 def test_validate_refuses_what_run_would_refuse(override, field, words):
-    with pytest.raises(ScenarioError) as err:
-        vpp.validate(scenario(override))
-    msg = _one_line(err.value)
-    assert msg.startswith(f"<test>: {field}: "), msg
-    assert words in msg, msg
+    _assert_validate_refuses(override, field, words)
 
 
 @pytest.mark.parametrize("override, field, words", RUN_REJECTS)

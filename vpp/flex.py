@@ -327,8 +327,8 @@ class FixedProfile:
 class SharedLimit:
     """Groups of one fleet's storage-like assets whose summed power has a limit.
 
-    The assets are the rows of the fleet's :class:`StorageLike` form.  Per group ``g`` and block ``t``, the summed
-    charging power ``sum_{i in g} pc[i,t] <= charge_limit_kw[g,t]`` and the
+    The assets are the rows of the fleet's :class:`StorageLike` form.  Per
+    group ``g`` and block ``t``, the summed charging power ``sum_{i in g} pc[i,t] <= charge_limit_kw[g,t]`` and the
     summed discharging power ``sum_{i in g} pd[i,t] <= discharge_limit_kw[g,t]``
     (block means; ``inf``: no limit).  The limit is hard: the physics never
     exceeds it (a breaker), so neither may a plan.  The rows' own bounds stay
@@ -382,13 +382,19 @@ class SharedLimit:
         """
         p = np.asarray(p_max_kw, dtype=float)
         limit = self.charge_limit_kw if side == "charge" else self.discharge_limit_kw
-        inside = self.group >= 0
-        total = np.zeros_like(limit)
-        for t in range(p.shape[1]):
-            total[:, t] = np.bincount(self.group[inside], weights=p[inside, t], minlength=self.n_groups)
+        total = self.group_sum(p)
         scale = np.minimum(1.0, np.divide(limit, total, out=np.ones_like(limit), where=total > 0))
+        inside = self.group >= 0
         out = p.copy()
         out[inside] *= scale[self.group[inside]]
+        return out
+
+    def group_sum(self, x: np.ndarray) -> np.ndarray:
+        """Each group's sum of its members' rows of *x* (N, ...), shape (G, ...)."""
+        x = np.asarray(x, dtype=float)
+        out = np.zeros((self.n_groups,) + x.shape[1:])
+        inside = self.group >= 0
+        np.add.at(out, self.group[inside], x[inside])
         return out
 
 

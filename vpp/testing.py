@@ -521,17 +521,15 @@ def check_setpoints(problem: DispatchProblem, decision: Decision) -> None:
 
 def _check_shared_limit(where: str, limit: SharedLimit, sp: np.ndarray, b: np.ndarray) -> None:
     """Each group's summed charge and discharge within its limit at every step."""
-    g, inside = limit.group, limit.group >= 0
-    for side, power, cap in (("charge", np.maximum(-sp, 0.0), limit.charge_limit_kw),
-                             ("discharge", np.maximum(sp, 0.0), limit.discharge_limit_kw)):
-        for j in range(sp.shape[1]):
-            total = np.bincount(g[inside], weights=power[inside, j], minlength=limit.n_groups)
-            over = total > cap[:, b[j]] + SETPOINT_ATOL_KW * np.maximum(np.bincount(g[inside]), 1) \
-                + SETPOINT_RTOL * np.where(np.isfinite(cap[:, b[j]]), cap[:, b[j]], 0.0)
-            if over.any():
-                k = int(np.flatnonzero(over)[0])
-                raise AssertionError(f"{where}: group {k}'s summed {side} at step {j} is {total[k]:.6g} kW, "
-                                     f"beyond its shared limit {cap[k, b[j]]:.6g} kW")
+    size = np.maximum(limit.group_sum(np.ones(limit.n_assets)), 1.0)[:, None]
+    for side, power, cap in (("charge", np.maximum(-sp, 0.0), limit.charge_limit_kw[:, b]),
+                             ("discharge", np.maximum(sp, 0.0), limit.discharge_limit_kw[:, b])):
+        total = limit.group_sum(power)                                    # (G, steps)
+        over = total > cap + SETPOINT_ATOL_KW * size + SETPOINT_RTOL * np.where(np.isfinite(cap), cap, 0.0)
+        if over.any():
+            k, j = np.argwhere(over)[0]
+            raise AssertionError(f"{where}: group {k}'s summed {side} at step {j} is {total[k, j]:.6g} kW, "
+                                 f"beyond its shared limit {cap[k, j]:.6g} kW")
 
 
 def check_balance(results: Results) -> None:
