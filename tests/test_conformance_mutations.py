@@ -15,7 +15,7 @@ import vpp
 from vpp.assets.battery import BatteryFleet
 from vpp.assets.pv import PVFleet
 from vpp.dispatch import Decision
-from vpp.flex import FixedProfile, StorageLike
+from vpp.flex import FixedProfile, SharedLimit, StorageLike
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.optimizer.baseline import SourceFollowsLoad
 from vpp.testing import (
@@ -73,6 +73,17 @@ class MisplacedBattery(BatteryFleet):
         return [StorageLike(**{**vars(f), "node": "elsewhere"})]
 
 
+class MisshapenLimitBattery(BatteryFleet):
+    """Offers a shared limit over its batteries with one block too many."""
+
+    type_name = "broken_shared_limit"
+
+    def flexibility(self, grid, forecast):
+        (f,) = super().flexibility(grid, forecast)
+        limit = np.full((1, grid.n_blocks + 1), 100.0)
+        return [f, SharedLimit(self.name, self.node, np.zeros(self.n_assets, dtype=int), limit, limit)]
+
+
 class ConsumingPV(PVFleet):
     """A source reporting its output with the load's sign."""
 
@@ -101,6 +112,7 @@ def run_check(fleet, name, params=None):
     (UnseededBattery, "check_fleet_deterministic", BATTERY),
     (BoastfulBattery, "check_fleet_honest", BATTERY),
     (MisplacedBattery, "check_fleet_forms", BATTERY),
+    (MisshapenLimitBattery, "check_fleet_forms", BATTERY),
     (ConsumingPV, "check_fleet_output_shape_and_sign", None),
     (UncappedPV, "check_fleet_curtailable_caps", None),
 ], ids=lambda x: x if isinstance(x, str) else getattr(x, "type_name", ""))
