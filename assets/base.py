@@ -148,6 +148,25 @@ class Fleet(ABC):
         work and its UPS: two rows per site, all sites' first parts first)."""
         return self.n_assets
 
+    # -- a hard node limit (a breaker) cuts the last step's draw ---------
+    def draw_kw(self) -> tuple[float, float]:
+        """Loads: the last step's consumption a breaker may cut, ``(flexible,
+        fixed)``, both >= 0 [kW].  Flexible is what the setpoints address (cut
+        first); fixed is the rest (cut last, and reported as unserved)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be shed by a hard node limit")
+
+    def trip(self, k: int, flexible_frac: float, fixed_frac: float) -> np.ndarray:
+        """Cut the given fractions of the last step's flexible and fixed draw
+        (:meth:`draw_kw`) as a breaker would, so that the state follows the power
+        actually drawn (a building warms, a car charges less, a batch runs
+        later).  Returns and records the new power per asset, generator sign. [kW]"""
+        raise NotImplementedError(f"{type(self).__name__} cannot be shed by a hard node limit")
+
+    @classmethod
+    def sheddable(cls) -> bool:
+        """Whether the fleet implements :meth:`draw_kw` and :meth:`trip`."""
+        return cls.trip is not Fleet.trip and cls.draw_kw is not Fleet.draw_kw
+
     def available_kw(self, k: int) -> np.ndarray:
         """Curtailable sources: power available before curtailment at step *k*. [kW]"""
         raise NotImplementedError(f"{type(self).__name__} is not curtailable")

@@ -262,12 +262,30 @@ class BuildingFleet(Fleet):
         p_room = np.clip(p_not_below, p_need, p_cap)
         request = np.nan_to_num(-setpoint_kw, nan=0.0, posinf=0.0, neginf=0.0)
         p_hvac = np.clip(request, p_need, p_room)
+        self._x_start = self.x_c
+        self._commit(k, free2, b2, p_hvac, base)
+        return -(p_hvac + base)
+
+    def _commit(self, k: int, free2: np.ndarray, b2: np.ndarray, p_hvac: np.ndarray, base: np.ndarray) -> None:
         self.x_c = free2 + b2 * p_hvac[:, None]
         self.p_hvac_kw = p_hvac
         self.p_base_kw = base
         self._too_hot_kh, self._too_cold_kh = (v * self.dt_h for v in self._violation(k))
         self._k = k
-        return -(p_hvac + base)
+
+    def draw_kw(self) -> tuple[float, float]:
+        """HVAC power is flexible, the base load fixed. [kW]"""
+        return float(self.p_hvac_kw.sum()), float(self.p_base_kw.sum())
+
+    def trip(self, k: int, flexible_frac: float, fixed_frac: float) -> np.ndarray:
+        """Step *k* again from its start with the HVAC and base load cut by the
+        fractions; a cut base load also stops heating the rooms (its internal gain)."""
+        p_hvac, base = self.p_hvac_kw * (1.0 - flexible_frac), self.p_base_kw * (1.0 - fixed_frac)
+        self.x_c = self._x_start
+        free2, b2 = self._free_and_b(k, base)
+        self._commit(k, free2, b2, p_hvac, base)
+        self.last_p_kw = -(p_hvac + base)
+        return self.last_p_kw
 
     def controllable_kw(self) -> np.ndarray:
         """HVAC power of the last step, generator sign (the base load is not controllable). [kW]"""

@@ -644,14 +644,24 @@ class DataCentreFleet(Fleet):
         avail = np.maximum(np.minimum(self._arrived_kwh(r) - self.batch_done_kwh, self._cap_kwh(k)), 0.0)
         must = self._must_kwh(k, r, avail)
         x = np.clip(np.where(np.isnan(sp["batch"]), avail, -sp["batch"] * dt / m), must, avail)
-        self.batch_done_kwh = self.batch_done_kwh + x
+        self._start = (k, r, c, self.batch_done_kwh, self._first.copy(), self.ups_e_kwh)
+        p_ups = self._ups_step(sp["ups"], self._p_int[:, k] + x / dt)
+        return self._commit(x, p_ups, np.ones(self.n_assets))
+
+    def _commit(self, x: np.ndarray, p_ups: np.ndarray, served: np.ndarray) -> np.ndarray:
+        """Finish the step from its start (``self._start``) with batch work *x*
+        [IT-kWh], UPS power *p_ups* [kW] and the *served* share of the interactive
+        IT load with its cooling and the fixed overhead [-]; returns grid power. [kW]"""
+        k, r, c, done_kwh, _, _ = self._start
+        dt, m = self.dt_h, self.plant.marginal(c)
+        self.batch_done_kwh = done_kwh + x
         overdue = self._complete(k, r)
-        p_int = self._p_int[:, k]
+        p_int = self._p_int[:, k] * served
         p_it = p_int + x / dt
-        p_fac = m * p_it + self.plant.fixed_facility_kw(c)
-        p_ups = self._ups_step(sp["ups"], p_it)
+        p_fac = m * p_it + self.plant.fixed_facility_kw(c) * served
         parts = {"batch": -m * x / dt, "ups": p_ups}
         self._controllable_kw = np.concatenate([parts[p] for p in self._parts()])
+        self._batch_x, self._p_ups, self._p_fac = x, p_ups, p_fac
         self._k_next = k + 1
         self._last = {
             "p_it_kw": float(p_it.sum()), "p_it_batch_kw": float(x.sum() / dt),
@@ -661,6 +671,36 @@ class DataCentreFleet(Fleet):
             "batch_overdue_kwh": overdue, "ups_e_kwh": float(self.ups_e_kwh.sum()),
         }
         return p_ups - p_fac
+
+    def _draws(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per site: flexible draw (batch work's facility power, UPS charging) and
+        fixed draw (the rest, net of UPS discharge). [kW]"""
+        batch = self.plant.marginal(self._start[2]) * self._batch_x / self.dt_h
+        flexible = batch + np.maximum(-self._p_ups, 0.0)
+        return flexible, self._p_fac - batch - np.maximum(self._p_ups, 0.0)
+
+    def draw_kw(self) -> tuple[float, float]:
+        """Batch work and UPS charging are flexible; interactive IT with its
+        cooling and the fixed overhead (net of UPS discharge) are fixed. [kW]"""
+        flexible, fixed = self._draws()
+        return float(flexible.sum()), float(fixed.sum())
+
+    def trip(self, k: int, flexible_frac: float, fixed_frac: float) -> np.ndarray:
+        """Step *k* again from its start with the batch work and UPS charging cut
+        by *flexible_frac* (jobs finish later) and the fixed draw by *fixed_frac*
+        (interactive IT not served, with its cooling and overhead)."""
+        _, _, _, _, first, ups_e = self._start
+        flexible, fixed = self._draws()
+        self._done_step[self._done_step == k + 1] = -1           # completions of step k, undone
+        self._first = first.copy()
+        x = self._batch_x * (1.0 - flexible_frac)
+        p_ups = np.where(self._p_ups < 0, self._p_ups * (1.0 - flexible_frac), self._p_ups)
+        self.ups_e_kwh = step_energy(ups_e, p_ups, self.dt_h, self._eta_c, self._eta_d, self._sigma)
+        gross = fixed + np.maximum(p_ups, 0.0)                    # interactive load with overhead, before the UPS
+        with np.errstate(divide="ignore", invalid="ignore"):
+            served = np.where(gross > 0, 1.0 - fixed_frac * fixed / gross, 1.0)
+        self.last_p_kw = self._commit(x, p_ups, served)
+        return self.last_p_kw
 
     def controllable_kw(self) -> np.ndarray:
         """Last step's power of the part(s) the setpoint addresses, generator sign:

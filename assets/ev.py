@@ -416,6 +416,7 @@ class EVFleet(Fleet):
         self._unserved_pending_kwh = 0.0
         self._resolved = 0
         self._last = {k: 0.0 for k in self.state_columns}
+        self._charging = (np.empty(0, dtype=int), np.empty(0), np.empty(0))   # plugged, eta, charging kW
 
     def _init_sessions(self, s: Sessions, chargers_at: np.ndarray) -> None:
         """Queue the cars of the day before; keep the ones that matter to the run.
@@ -545,6 +546,7 @@ class EVFleet(Fleet):
             delta = np.where(p[idx] >= 0, eta * dt * p[idx], p[idx] * dt / eta_d)
         self._s_discharged[self._session[idx]] += np.maximum(-delta, 0.0)
         self._e_kwh[idx] += delta
+        self._charging = (idx, eta, np.maximum(p[idx], 0.0))
         n_arrived = int(np.searchsorted(self._requests.arrival_step, k, side="right"))
         self._last = {
             "ev_connected": float(idx.size),
@@ -554,6 +556,36 @@ class EVFleet(Fleet):
         }
         self._unserved_pending_kwh = 0.0
         return -p
+
+    def draw_kw(self) -> tuple[float, float]:
+        """Charging is flexible (V2G discharge is not a draw); nothing is fixed. [kW]"""
+        return float(self._charging[2].sum()), 0.0
+
+    def trip(self, k: int, flexible_frac: float, fixed_frac: float) -> np.ndarray:
+        """Cut the charging power by *flexible_frac* of its total, from the cars
+        with the most laxity first (least-laxity-first, as a station's load
+        management sheds); the cars get that much less energy (a car short at
+        departure is counted unserved)."""
+        idx, eta, p_charge = self._charging
+        cut = self._cut_by_laxity(k, idx, p_charge, flexible_frac * p_charge.sum())
+        self._e_kwh[idx] -= eta * self.dt_h * cut
+        self._last["ev_energy_delivered_kwh"] -= float((eta * self.dt_h * cut).sum())
+        self._charging = (idx, eta, p_charge - cut)
+        self.last_p_kw = self.last_p_kw.copy()
+        self.last_p_kw[idx] += cut
+        return self.last_p_kw
+
+    def _cut_by_laxity(self, k: int, idx: np.ndarray, p_charge: np.ndarray, total_kw: float) -> np.ndarray:
+        """*total_kw* of the chargers' power *p_charge* (plugged chargers *idx*),
+        taken whole from the cars with the most laxity after step *k*, and in
+        part from the last one. [kW]"""
+        left_kwh = self._req_kwh[idx] - self._e_kwh[idx]
+        lax = laxity_h((self._dep_step[idx] - k - 1) * self.dt_h, left_kwh, self.efficiency[idx] * self._p_max_kw[idx])
+        order = np.argsort(-lax, kind="stable")
+        before = np.cumsum(p_charge[order]) - p_charge[order]
+        cut = np.empty_like(p_charge)
+        cut[order] = np.clip(total_kw - before, 0.0, p_charge[order])
+        return cut
 
     def _queue_keys(self, k: int, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Times the station policy orders chargers by, per charger (zeros where empty):

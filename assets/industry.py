@@ -532,6 +532,7 @@ class IndustryFleet(Fleet):
         p_batch = batch_power_kw(-q, left, np.where(active, b.deadline[rows, j] - k, 0),
                                  b.rated_kw[rows, j], self.dt_h)
         self._done_kwh[rows, j] += p_batch * self.dt_h
+        self._batch_j = j
 
         f = self._frac[k]
         c_nom = self._c_nom_kw * f
@@ -541,8 +542,8 @@ class IndustryFleet(Fleet):
                                           _MAKEUP_TOL_FRAC * self.owed_max_kwh)
         q_c = np.clip(q, q_lo, q_hi)
         p_curt, p_reb = np.maximum(q_c, 0.0), np.maximum(-q_c, 0.0)
-        owed = self.owed_kwh + (p_curt - p_reb / self.rebound_factor) * self.dt_h
-        self.owed_kwh = np.clip(owed, 0.0, self.owed_max_kwh)   # excess make-up is lost
+        self._owed_start = self.owed_kwh
+        self.owed_kwh = self._owed_after(p_curt, p_reb)
 
         base = self._base_unc_kw * f * np.maximum(1.0 + self._noise, 0.0) + c_nom
         self.p_base_kw, self.p_batch_kw = base, p_batch
@@ -550,6 +551,29 @@ class IndustryFleet(Fleet):
         self._last_unserved_kwh, self._unserved_pending_kwh = self._unserved_pending_kwh, 0.0
         self._advance_noise()
         return -(base + p_batch - p_curt + p_reb)
+
+    def _owed_after(self, p_curt: np.ndarray, p_reb: np.ndarray) -> np.ndarray:
+        """Curtailed energy still owed after this step. [kWh]"""
+        owed = self._owed_start + (p_curt - p_reb / self.rebound_factor) * self.dt_h
+        return np.clip(owed, 0.0, self.owed_max_kwh)   # excess make-up is lost
+
+    def draw_kw(self) -> tuple[float, float]:
+        """Batch and make-up (rebound) power are flexible; the base load left
+        after curtailment is fixed. [kW]"""
+        return (float((self.p_batch_kw + self.p_rebound_kw).sum()),
+                float((self.p_base_kw - self.p_curtailed_kw).sum()))
+
+    def trip(self, k: int, flexible_frac: float, fixed_frac: float) -> np.ndarray:
+        """Cut batch and make-up power by *flexible_frac* (the batch has that much
+        more left, the make-up that much more owed) and the base load drawn by
+        *fixed_frac* (not served)."""
+        f = flexible_frac
+        self._done_kwh[self._rows, self._batch_j] -= f * self.p_batch_kw * self.dt_h
+        self.p_batch_kw, self.p_rebound_kw = self.p_batch_kw * (1.0 - f), self.p_rebound_kw * (1.0 - f)
+        self.owed_kwh = self._owed_after(self.p_curtailed_kw, self.p_rebound_kw)
+        self.p_base_kw = self.p_base_kw - fixed_frac * (self.p_base_kw - self.p_curtailed_kw)
+        self.last_p_kw = -(self.p_base_kw + self.p_batch_kw - self.p_curtailed_kw + self.p_rebound_kw)
+        return self.last_p_kw
 
     def controllable_kw(self) -> np.ndarray:
         """Flexible power of the last step, generator sign: ``p_curtailed - p_rebound

@@ -338,7 +338,7 @@ def sufficient_battery(units: TCLUnits, temp_lo_c, temp_hi_c, energy_margin_frac
     return GeneralisedBattery(a, out["e_min"], out["e_max"], out["p_minus"], out["p_plus"])
 
 
-def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis_frac):
+def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis_frac, keep_band: bool = True):
     """One sub-step of every unit: decide the compressors, then integrate exactly.
 
     Controlled populations switch whole units on by priority (hottest first,
@@ -366,6 +366,10 @@ def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis
         >= 0); NaN: the units run their own thermostats. [kW]
     hysteresis_frac : float
         Priority of units already on, as a fraction of the deadband. [-]
+    keep_band : bool
+        Start every unit that would otherwise warm beyond its deadband, whatever
+        the target (the thermostats' override); ``False`` when a breaker holds
+        the population to its target.
 
     Returns
     -------
@@ -379,7 +383,7 @@ def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis
     on_eq = eff - units.k_per_kw * units.p_rated_kw
     end_off = alpha * temp_c + (1.0 - alpha) * eff
     end_on = alpha * temp_c + (1.0 - alpha) * on_eq
-    must_on = end_off > units.temp_hi_c
+    must_on = (end_off > units.temp_hi_c) & keep_band
     must_off = (end_on < units.temp_lo_c) & ~must_on
     new_on = must_on | (on & ~must_off)                                   # the thermostats
     controlled = np.isfinite(target_kw)
@@ -492,17 +496,27 @@ class TCLFleet(Fleet):
         return np.full(self.n_assets, np.nan)
 
     def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
-        u, t_out = self.units, float(self.exo.temp_air_c[k])
+        t_out = float(self.exo.temp_air_c[k])
         base = self.baseline_kw(t_out)
         sp = np.broadcast_to(np.asarray(setpoint_kw, dtype=float), (self.n_assets,))
         request = np.clip(base - sp, 0.0, self._p_total_kw)      # NaN stays NaN: thermostats
+        self._start = (self.temp_c, self.on, base)
+        return self._run(t_out, request)
+
+    def _run(self, t_out: float, request: np.ndarray, keep_band: bool = True) -> np.ndarray:
+        """The sub-steps of one step from ``self._start`` with *request* per
+        population (NaN: thermostats); returns generator-sign power. [kW]
+        ``keep_band=False``: no unit starts beyond the request (a breaker)."""
+        u = self.units
+        self.temp_c, self.on, base = self._start
         drawn = np.zeros(self.n_assets)
         units_on = switch_ons = 0.0
         for j in range(self.n_sub):
             target = request * (j + 1) - drawn                 # catch up within the step
             before = self.on
-            self.temp_c, self.on, p_kw = substep(u, self.temp_c, self.on, t_out, self.dt_h / self.n_sub, target,
-                                                 self.params.stack_hysteresis_frac)
+            self.temp_c, self.on, p_kw = substep(u, self.temp_c, self.on, t_out, self.dt_h / self.n_sub,
+                                                 np.maximum(target, 0.0), self.params.stack_hysteresis_frac,
+                                                 keep_band)
             drawn += p_kw
             units_on += self.on.sum()
             switch_ons += (self.on & ~before).sum()
@@ -510,6 +524,21 @@ class TCLFleet(Fleet):
                       "switch_ons": float(switch_ons)}
         self._deviation_kw = base - drawn / self.n_sub
         return -drawn / self.n_sub
+
+    def draw_kw(self) -> tuple[float, float]:
+        """Every compressor is flexible (it may stay off for a step); nothing is fixed. [kW]"""
+        return float(-self.last_p_kw.sum()), 0.0
+
+    def trip(self, k: int, flexible_frac: float, fixed_frac: float) -> np.ndarray:
+        """Step *k* again from its start with each population held to its drawn
+        power cut by *flexible_frac*, the deadband override included (the rooms
+        warm, and may leave the band).  A population whose units the deadband
+        holds off may draw a little less than asked (whole compressors)."""
+        if flexible_frac <= 0.0:
+            return self.last_p_kw
+        request = -self.last_p_kw * (1.0 - flexible_frac)
+        self.last_p_kw = self._run(float(self.exo.temp_air_c[k]), request, keep_band=False)
+        return self.last_p_kw
 
     def controllable_kw(self) -> np.ndarray:
         """Deviation of the last step's power from the baseline, generator sign

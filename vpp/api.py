@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import tomli_w
 from pydantic import ValidationError
@@ -139,7 +140,20 @@ def _fleets(prep: _Prepared, exo: Exogenous) -> list:
             fleets.append(FLEET_TYPES[f.type](ctx, params))
         except FieldError as e:
             raise ScenarioError(prep.source, field_path(("fleets", i, "params") + e.loc), str(e)) from None
+    _check_breakers(prep, fleets)
     return fleets
+
+
+def _check_breakers(prep: _Prepared, fleets: list) -> None:
+    """A hard node limit must be able to cut every load at its node."""
+    for i, node in enumerate(prep.scenario.nodes):
+        if node.limits != "hard" or not np.isfinite(node.import_limit_kw):
+            continue
+        for f in fleets:
+            if f.node == node.name and f.role == "load" and not f.sheddable():
+                raise ScenarioError(prep.source, field_path(("nodes", i, "limits")),
+                                    f"fleet {f.name!r} ({f.type_name}) cannot be shed by a hard limit; "
+                                    "set limits = \"soft\" for this node")
 
 
 def _engine(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress) -> Engine:
@@ -257,7 +271,8 @@ def compare(scenario: str | Path | Scenario | None = None,
     A name ending in ``:perfect`` runs that strategy with perfect forecasts.
     Besides every KPI the table has, per strategy:
 
-    * ``unserved_energy_kwh``: EV and industrial-batch energy not served;
+    * ``unserved_energy_kwh``: EV and industrial-batch energy not served, and
+      fixed load a hard node limit cut;
     * ``optimality_gap_frac``: (cost - cost*) / |cost*| against the centralised
       optimum of the same run (``source_load_interaction``, realistic forecasts);
     * ``flexibility_captured_frac``: the share of the centralised optimum's cost
@@ -288,7 +303,8 @@ def compare(scenario: str | Path | Scenario | None = None,
 def _comparison_columns(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
     cost = t["total_cost_cny"]
-    t["unserved_energy_kwh"] = t["ev_energy_not_served_kwh"] + t["process_energy_not_served_kwh"]
+    t["unserved_energy_kwh"] = (t["ev_energy_not_served_kwh"] + t["process_energy_not_served_kwh"]
+                                + t["load_unserved_kwh"])
     if CENTRAL in t.index:
         best, base = cost[CENTRAL], cost[BASELINE]
         t["optimality_gap_frac"] = (cost - best) / abs(best) if best else float("nan")

@@ -7,8 +7,9 @@ Processes (engine time in seconds from the scenario start):
 * the *dispatcher*, every dispatch interval: forecasts with errors ->
   flexibility forms -> strategy -> setpoints for the next interval;
 * the *clock*, every step: every fleet steps once (vectorised), the export
-  limiter curtails what a node cannot export, and the grid closes each
-  node's balance.
+  limiter curtails what a node cannot export, the breaker of a node with a
+  hard import limit cuts its loads' draw to the limit, and the grid closes
+  each node's balance.
 
 Events at the same instant run in that order (events, dispatcher, clock),
 by SimPy event priority.  The engine is the only part that calls both the
@@ -36,6 +37,7 @@ from vpp.sim import CLOCK, DISPATCH, EVENTS, at_step
 __all__ = ["Engine"]
 
 HOURS_PER_MONTH = 365.25 * 24 / 12
+BREAKER_TOL_KW = 1e-9          # import beyond a hard limit the breaker leaves alone (rounding) [kW]
 
 
 def _or_inf(x: float | None) -> float:
@@ -73,6 +75,8 @@ class Engine:
         self.timeline = scenario.timeline()
         self.nodes = tuple(NodeLimits(n.name, n.import_limit_kw, n.export_limit_kw) for n in scenario.nodes)
         self.node_of = np.array([self._node_index(f.node) for f in fleets], dtype=int)
+        self.hard_import_limit_kw = np.array([n.import_limit_kw if n.limits == "hard" else np.inf
+                                              for n in scenario.nodes])
         d, step_min = scenario.dispatch, scenario.time.step_min
         self.cadence = _Cadence(d.interval_min // step_min, int(round(d.fine_horizon_h * 60 / step_min)),
                                 int(round(d.horizon_h * 60 / step_min)), d.coarse_step_min // step_min)
@@ -193,8 +197,9 @@ class Engine:
             p_kw[j] = self.fleets[j].step(k, granted).sum()
             curtailed[self.node_of[j]] += available[j] - granted.sum()
         net = np.bincount(self.node_of, weights=p_kw, minlength=n_nodes)
+        shed, unserved = self._breaker(k, p_kw, net)
         self._track_peak(net)
-        self.recorder.step(k, available, net, curtailed, self.fleets)
+        self.recorder.step(k, available, net, curtailed, self.fleets, shed, unserved)
 
     def _step_storage(self, k: int, p_kw: np.ndarray, net_loads: np.ndarray, green: np.ndarray) -> None:
         """Step storage fleets, scaling their setpoints down where a node would
@@ -225,6 +230,34 @@ class Engine:
             n = self.node_of[j]
             sp = np.where(r < 0, r * f_charge[n], r * f_discharge[n])
             p_kw[j] = self.fleets[j].step(k, sp).sum()
+
+    def _breaker(self, k: int, p_kw: np.ndarray, net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hard node limits: where the node imports beyond its limit, cut its
+        loads' draw (flexible first, pro rata over fleets, then fixed) until it
+        does not.  Storage and sources already keep within the limits, so only
+        loads can cause it.  Updates *p_kw* and *net* in place; returns the power
+        cut per node and the part of it that was fixed load (unserved). [kW]"""
+        shed, unserved = np.zeros(len(self.nodes)), np.zeros(len(self.nodes))
+        excess = -net - self.hard_import_limit_kw
+        for n in np.flatnonzero(excess > BREAKER_TOL_KW):
+            js = [j for j in np.flatnonzero(self.node_of == n) if self.fleets[j].role == "load"]
+            draws = np.array([self.fleets[j].draw_kw() for j in js]).reshape(-1, 2)
+            flexible, fixed = draws.sum(axis=0)
+            f_flex = min(excess[n] / flexible, 1.0) if flexible > 0 else 0.0
+            rest = excess[n] - f_flex * flexible
+            f_fixed = min(rest / fixed, 1.0) if fixed > 0 and rest > 0 else 0.0
+            drawn = -p_kw[js].sum()
+            for j in js:
+                p_kw[j] = self.fleets[j].trip(k, f_flex, f_fixed).sum()
+            net[n] = np.bincount(self.node_of, weights=p_kw, minlength=len(self.nodes))[n]
+            left = -net[n] - self.hard_import_limit_kw[n]
+            if left > BREAKER_TOL_KW * max(1.0, abs(net[n])) * 1e3:
+                names = ", ".join(self.fleets[j].name for j in js)
+                raise RuntimeError(f"step {k}: node {self.nodes[n].name!r} still imports {left:.6g} kW beyond its "
+                                   f"hard limit after its loads ({names}) were cut; a fleet's trip() does not "
+                                   "cut what its draw_kw() offers")
+            shed[n], unserved[n] = drawn + p_kw[js].sum(), f_fixed * fixed
+        return shed, unserved
 
     def _export_limiter(self, net_fixed: np.ndarray, requested: np.ndarray) -> np.ndarray:
         """Per-node factor on curtailable output so that exports respect the limit."""

@@ -62,7 +62,9 @@ KPI_META = {
     "comfort_too_cold_kh": ("K h", "lower", "Occupied-hours temperature below the comfort band"),
     "battery_cycles": ("-", "none", "Equivalent full cycles of stationary storage"),
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
-    "import_violation_kwh": ("kWh", "lower", "Import beyond node limits"),
+    "import_violation_kwh": ("kWh", "lower", "Import beyond node limits (soft limits only)"),
+    "load_shed_kwh": ("kWh", "lower", "Load draw cut by hard node import limits (flexible and fixed)"),
+    "load_unserved_kwh": ("kWh", "lower", "Fixed load cut by hard node import limits: energy not served"),
     "export_violation_kwh": ("kWh", "lower", "Export beyond node limits"),
     "vpp_limit_violation_kwh": ("kWh", "lower", "VPP net exchange beyond the [grid] limits"),
     "ramp_limit_violation_kwh": ("kWh", "lower",
@@ -76,7 +78,7 @@ KPI_META = {
 COMPARISON_META = {
     "optimality_gap_frac": ("-", "lower", "Total cost above the centralised optimum of the same run, / |that cost|"),
     "flexibility_captured_frac": ("-", "higher", "Share of the centralised optimum's saving over the baseline"),
-    "unserved_energy_kwh": ("kWh", "lower", "EV and industrial-batch energy not served"),
+    "unserved_energy_kwh": ("kWh", "lower", "EV, industrial-batch and breaker-cut fixed-load energy not served"),
     "value_of_perfect_information_cny": ("CNY", "none", "Cost minus the same strategy's cost with perfect forecasts"),
 }
 
@@ -88,6 +90,14 @@ def _sum_where(r: Results, quantity: str, mask) -> pd.Series:
     if len(names) == 0:
         return pd.Series(0.0, index=r.index)
     return r.fleets.loc[:, (list(names), quantity)].sum(axis=1)
+
+
+def _node_total(nodes: pd.DataFrame, quantity: str) -> float:
+    """Sum of a node quantity over nodes and steps; 0 where the frame lacks it
+    (results saved before breakers were recorded). [kW steps]"""
+    if quantity not in nodes.columns.get_level_values("quantity"):
+        return 0.0
+    return float(nodes.xs(quantity, axis=1, level="quantity").to_numpy().sum())
 
 
 def vpp_series(r: Results) -> pd.DataFrame:
@@ -241,6 +251,8 @@ def compute_kpis(r: Results) -> pd.Series:
         "battery_cycles": _ratio(discharged, capacity) if capacity > 0 else 0.0,
         "storage_energy_change_kwh": _storage_change_kwh(r),
         "import_violation_kwh": float(nodes.xs("import_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
+        "load_shed_kwh": _node_total(nodes, "shed_kw") * dt,
+        "load_unserved_kwh": _node_total(nodes, "unserved_kw") * dt,
         "export_violation_kwh": float(nodes.xs("export_violation_kw", axis=1, level="quantity").to_numpy().sum() * dt),
         "vpp_limit_violation_kwh": _vpp_violation_kwh(r, v),
         "ramp_limit_violation_kwh": ramp_kwh,

@@ -43,13 +43,15 @@ class Recorder:
         self.available_kw = np.full((n, f), np.nan)
         self.node_net_kw = np.zeros((n, len(scenario.nodes)))
         self.curtailed_kw = np.zeros((n, len(scenario.nodes)))
+        self.shed_kw = np.zeros((n, len(scenario.nodes)))
+        self.unserved_kw = np.zeros((n, len(scenario.nodes)))
         self.state = {fl.name: np.zeros((n, len(fl.state_columns))) for fl in fleets}
         self.assets = {fl.name: np.zeros((n, fl.n_assets)) for fl in fleets if fl.name in scenario.output.per_asset}
         self.dispatch_rows: list[dict] = []
         self.event_rows: list[dict] = []
 
     def step(self, k: int, available_kw: np.ndarray, node_net_kw: np.ndarray, curtailed_kw: np.ndarray,
-             fleets) -> None:
+             fleets, shed_kw: np.ndarray, unserved_kw: np.ndarray) -> None:
         """Record step *k*.
 
         Parameters
@@ -62,11 +64,15 @@ class Recorder:
             Available power the engine withheld at each node. [kW]
         fleets : list of Fleet
             Read after stepping: power from each fleet's own output, and state.
+        shed_kw, unserved_kw : ndarray, shape (nodes,)
+            Load draw a hard node limit cut, and the fixed (unserved) part of it. [kW]
         """
         self.p_kw[k] = [fl.last_p_kw.sum() for fl in fleets]
         self.available_kw[k] = available_kw
         self.node_net_kw[k] = node_net_kw
         self.curtailed_kw[k] = curtailed_kw
+        self.shed_kw[k] = shed_kw
+        self.unserved_kw[k] = unserved_kw
         for fl in fleets:
             if fl.state_columns:
                 s = fl.state()
@@ -136,6 +142,7 @@ class Recorder:
                 "import_violation_kw": _beyond(imp, node.import_limit_kw),
                 "export_violation_kw": _beyond(exp, node.export_limit_kw),
                 "curtailed_kw": self.curtailed_kw[:, i],
+                "shed_kw": self.shed_kw[:, i], "unserved_kw": self.unserved_kw[:, i],
             }
             for q, v in quantities.items():
                 cols.append((node.name, q))
@@ -152,7 +159,8 @@ class Recorder:
 
     def _node_info(self) -> pd.DataFrame:
         return pd.DataFrame([{"node": n.name, "import_limit_kw": n.import_limit_kw,
-                              "export_limit_kw": n.export_limit_kw} for n in self.scenario.nodes]).set_index("node")
+                              "export_limit_kw": n.export_limit_kw, "limits": n.limits}
+                             for n in self.scenario.nodes]).set_index("node")
 
     def _tables(self) -> dict[str, pd.DataFrame]:
         out: dict[str, list] = {}

@@ -40,7 +40,8 @@ class Results:
         Columns ``(node, quantity)``: ``grid_import_kw``, ``grid_export_kw``,
         ``import_violation_kw``, ``export_violation_kw``, ``curtailed_kw``
         (available green power the strategy's caps and the export limiter
-        withheld).  The exchange and the curtailment are the engine's record;
+        withheld), ``shed_kw`` (load draw a hard import limit cut) and
+        ``unserved_kw`` (the fixed part of it).  The exchange and the curtailment are the engine's record;
         ``fleets`` holds each fleet's own output, so the balance at a node,
         ``sum(p_kw) + grid_import_kw - grid_export_kw = 0``, can be checked
         from both sides (:func:`vpp.testing.check_balance`).

@@ -98,11 +98,18 @@ class TimeConfig(_Section):
 
 
 class NodeConfig(_Section):
-    """A grid connection point with its import and export limits."""
+    """A grid connection point with its import and export limits.
+
+    ``limits = "hard"`` (default): a breaker; the physics never imports beyond
+    the limit (loads are cut, flexible first, and what is cut is reported).
+    ``"soft"``: an import the loads cause beyond it is allowed and reported as
+    a violation.  Exports are kept within the limit either way (the export
+    limiter and the storage guard)."""
 
     name: str = Field(min_length=1)
     import_limit_kw: Limit = Field(ge=0)   # inf: no limit
     export_limit_kw: Limit = Field(ge=0)
+    limits: str = Field("hard", pattern="^(hard|soft)$")
 
 
 class FleetConfig(_Section):
