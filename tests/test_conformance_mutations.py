@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 import vpp
 from vpp.assets.battery import BatteryFleet
+from vpp.assets.building import BuildingFleet
 from vpp.assets.pv import PVFleet
 from vpp.dispatch import Decision
 from vpp.flex import FixedProfile, SharedLimit, StorageLike
@@ -102,6 +103,28 @@ class UncappedPV(PVFleet):
         return super()._step(k, np.full(self.n_assets, np.inf))
 
 
+class TimidBuilding(BuildingFleet):
+    """Under a breaker, cuts half of what it is asked to."""
+
+    type_name = "broken_trip_cut"
+
+    def trip(self, k, flexible_frac, fixed_frac):
+        return super().trip(k, flexible_frac / 2, fixed_frac / 2)
+
+
+class ForgetfulBuilding(BuildingFleet):
+    """Under a breaker, steps again from where the step ended, not from where it began."""
+
+    type_name = "broken_trip_state"
+
+    def trip(self, k, flexible_frac, fixed_frac):
+        self._x_start = self.x_c
+        return super().trip(k, flexible_frac, fixed_frac)
+
+
+UNBROKEN = {"storage": BatteryFleet, "source": PVFleet, "load": BuildingFleet}
+
+
 def run_check(fleet, name, params=None):
     (check,) = [c for c in fleet_checks(FleetCase(fleet, params or {})) if c.name == name]
     check()
@@ -115,17 +138,19 @@ def run_check(fleet, name, params=None):
     (MisshapenLimitBattery, "check_fleet_forms", BATTERY),
     (ConsumingPV, "check_fleet_output_shape_and_sign", None),
     (UncappedPV, "check_fleet_curtailable_caps", None),
+    (TimidBuilding, "check_fleet_trip", None),
+    (ForgetfulBuilding, "check_fleet_trip", None),
 ], ids=lambda x: x if isinstance(x, str) else getattr(x, "type_name", ""))
 def test_each_fleet_check_fails_on_its_broken_fleet(fleet, check, params):
     with pytest.raises(AssertionError, match=f"^{check} failed for {fleet.type_name}: "):
         run_check(fleet, check, params)
-    run_check(BatteryFleet if fleet.role == "storage" else PVFleet, check, params)   # the unbroken one passes
+    run_check(UNBROKEN[fleet.role], check, params)   # the unbroken one passes
 
 
 def test_every_fleet_check_has_a_broken_fleet():
-    names = {c.name for c in fleet_checks(FleetCase(PVFleet))}
+    names = {c.name for cls in (PVFleet, BuildingFleet) for c in fleet_checks(FleetCase(cls))}
     shown = {"check_fleet_limits", "check_fleet_deterministic", "check_fleet_honest", "check_fleet_forms",
-             "check_fleet_output_shape_and_sign", "check_fleet_curtailable_caps"}
+             "check_fleet_output_shape_and_sign", "check_fleet_curtailable_caps", "check_fleet_trip"}
     assert names == shown
 
 

@@ -138,12 +138,13 @@ def test_comparison_columns_by_hand():
 
     t = pd.DataFrame({"total_cost_cny": [100.0, 60.0, 80.0, 50.0],
                       "ev_energy_not_served_kwh": [1.0, 0.0, 2.0, 0.0],
-                      "process_energy_not_served_kwh": [0.5, 0.0, 0.0, 0.0]},
+                      "process_energy_not_served_kwh": [0.5, 0.0, 0.0, 0.0],
+                      "load_unserved_kwh": [0.25, 0.0, 0.0, 0.0]},
                      index=["source_follows_load", "source_load_interaction", "rule_based",
                             "source_load_interaction:perfect"])
     c = _comparison_columns(t)
     assert c.loc["rule_based", "optimality_gap_frac"] == pytest.approx((80 - 60) / 60)
     assert c.loc["rule_based", "flexibility_captured_frac"] == pytest.approx((100 - 80) / (100 - 60))
-    assert c.loc["source_follows_load", "unserved_energy_kwh"] == pytest.approx(1.5)
+    assert c.loc["source_follows_load", "unserved_energy_kwh"] == pytest.approx(1.75)
     assert c.loc["source_load_interaction", "value_of_perfect_information_cny"] == pytest.approx(10.0)
     assert np.isnan(c.loc["rule_based", "value_of_perfect_information_cny"])

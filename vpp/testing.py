@@ -20,7 +20,8 @@ What the suites hold a fleet to: output of the right shape and sign by role
 for any setpoint (NaN and infinities included); its own limits (a request
 beyond them is clipped, so a larger one changes nothing); the same output
 under the same seed; flexibility forms of the right shape; a curtailable
-source capped exactly; and *honesty* -- the fleet alone is optimised against
+source capped exactly; a load cut exactly by a hard node limit's breaker
+(:meth:`~vpp.assets.base.Fleet.trip`); and *honesty* -- the fleet alone is optimised against
 random prices with a perfect forecast, the plan is sent to its physics step by
 step, and it must come out as planned.
 
@@ -89,6 +90,11 @@ SATURATION_RTOL = 1e-9      # ... plus this share of it
 RUN_STEPS = 96              # steps a fleet is driven (a day at 15 minutes)
 SETPOINTS_ANY = (0.0, 1e9, -1e9, np.inf, -np.inf, np.nan, 123.0, -456.0)   # requests of every kind [kW]
 BEYOND_LIMITS_KW = (1e9, 1e12)   # requests beyond any asset's limits: both must give one output
+TRIP_STEPS = (12, 45, 60)   # steps at which a load's trip() is checked
+TRIP_FRACTIONS = ((0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.3, 0.6), (1.0, 1.0))   # (flexible, fixed) cut
+TRIP_FOLLOW_STEPS = 12      # steps a trip that cut nothing is followed
+TRIP_ATOL_KW = 1e-6         # a trip cuts at least what it is asked, within this [kW] ...
+TRIP_OVERCUT_FRAC = 1e-3    # ... and at most this share of the draw more (whole compressors)
 
 
 # -- checks as objects ------------------------------------------------------
@@ -405,6 +411,54 @@ def _check_honest(case: FleetCase) -> None:
                     f"physics does not deliver")
 
 
+def _check_trip(case: FleetCase) -> None:
+    """A load under a hard node limit: at a few steps, :meth:`~vpp.assets.base.Fleet.trip`
+    must cut the consumption by ``flexible_frac * flexible + fixed_frac * fixed`` of
+    what :meth:`~vpp.assets.base.Fleet.draw_kw` offered (both >= 0): not less, and
+    at most :data:`TRIP_OVERCUT_FRAC` of the draw more; and
+    a trip that cuts nothing must leave the fleet exactly as it was (the same
+    output over the following steps as a twin never tripped)."""
+    fleet = case.build()
+    driver, rng = EventDriver(fleet), np.random.default_rng(2)
+    setpoints = [None if k % 5 == 0 else rng.choice(SETPOINTS_ANY, size=fleet.n_setpoints) for k in range(RUN_STEPS)]
+    for k in range(RUN_STEPS - TRIP_FOLLOW_STEPS):
+        driver.before(k)
+        fleet.step(k, setpoints[k])
+        if k not in TRIP_STEPS:
+            continue
+        used = -float(fleet.last_p_kw.sum())
+        flexible, fixed = fleet.draw_kw()
+        assert flexible >= 0 and fixed >= 0 and np.isfinite([flexible, fixed]).all(), \
+            f"step {k}: draw_kw() gave ({flexible}, {fixed}) kW; both must be finite and >= 0"
+        for f_flex, f_fixed in TRIP_FRACTIONS:
+            twin = copy.deepcopy(fleet)
+            p = np.asarray(twin.trip(k, f_flex, f_fixed), dtype=float)
+            want = used - f_flex * flexible - f_fixed * fixed
+            assert np.array_equal(p, twin.last_p_kw), f"step {k}: trip() returned other power than last_p_kw"
+            left = -p.sum()
+            assert want - TRIP_OVERCUT_FRAC * (flexible + fixed) - TRIP_ATOL_KW <= left <= want + TRIP_ATOL_KW, (
+                f"step {k}: trip({f_flex}, {f_fixed}) left {left:.9g} kW drawn; a cut of the draw "
+                f"({flexible:.9g} flexible, {fixed:.9g} fixed) from {used:.9g} kW leaves {want:.9g}")
+        _check_trip_changes_nothing(fleet, k, setpoints)
+
+
+def _check_trip_changes_nothing(fleet: Fleet, k: int, setpoints: list) -> None:
+    """``trip(k, 0, 0)`` on a copy of *fleet* (just stepped at *k*): the copy and
+    an untouched copy then step alike."""
+    tripped, untouched = copy.deepcopy(fleet), copy.deepcopy(fleet)
+    tripped.trip(k, 0.0, 0.0)
+    events = set(fleet.event_steps().tolist())          # queued customers stay away: alike for both
+    for j in range(k + 1, k + 1 + TRIP_FOLLOW_STEPS):
+        outs = []
+        for f in (tripped, untouched):
+            if j in events:
+                f.apply_events(j)
+            outs.append(np.asarray(f.step(j, setpoints[j]), dtype=float))
+        assert np.allclose(outs[0], outs[1], rtol=1e-12, atol=1e-9), (
+            f"trip({k}, 0, 0) changed the fleet: {j - k} steps later it draws {-outs[0].sum():.9g} kW, "
+            f"an untouched twin {-outs[1].sum():.9g} kW (restore the step's start state exactly)")
+
+
 _FLEET_CHECKS = {
     "check_fleet_output_shape_and_sign": _check_output_shape_and_sign,
     "check_fleet_limits": _check_limits,
@@ -412,6 +466,7 @@ _FLEET_CHECKS = {
     "check_fleet_forms": _check_forms,
     "check_fleet_curtailable_caps": _check_curtailable_caps,
     "check_fleet_honest": _check_honest,
+    "check_fleet_trip": _check_trip,
 }
 
 
@@ -419,7 +474,8 @@ def fleet_checks(fleet: FleetCase | type[Fleet] | str, **case) -> list[Check]:
     """Every check that applies to *fleet* (a :class:`FleetCase`, or a class or
     registered name with :class:`FleetCase` keywords, e.g. ``params``)."""
     c = fleet if isinstance(fleet, FleetCase) else FleetCase(fleet, **case)
-    names = [n for n in _FLEET_CHECKS if n != "check_fleet_curtailable_caps" or c.cls.curtailable]
+    names = [n for n in _FLEET_CHECKS if (n != "check_fleet_curtailable_caps" or c.cls.curtailable)
+             and (n != "check_fleet_trip" or (c.cls.role == "load" and c.cls.sheddable()))]
     return [Check(n, c.name, (lambda f=_FLEET_CHECKS[n]: f(c))) for n in names]
 
 
