@@ -229,7 +229,7 @@ def grid_exchange_figure(results: Results) -> go.Figure:
     fig = make_subplots(rows=len(nodes), cols=1, shared_xaxes=True, vertical_spacing=0.08 / max(len(nodes), 1),
                         subplot_titles=[_text(n) for n in nodes])
     span = [ax.x[0], ax.x[-1]] if len(ax.x) else []
-    n_violations = 0
+    n_violations = n_cuts = 0
     for i, node in enumerate(nodes, start=1):
         df = results.nodes[node]
         label = _text(node)
@@ -253,10 +253,20 @@ def grid_exchange_figure(results: Results) -> go.Figure:
                 x=results.index[bad], y=net.to_numpy()[bad] * ax.unit.factor, name=f"{label} limit violated",
                 mode="markers", marker=dict(symbol="x", size=9, color=_OKABE_ITO["vermillion"]),
                 hovertemplate=f"over the limit: %{{y:,.2f}} {ax.unit.power}"), row=i, col=1)
+        cut = df["shed_kw"].to_numpy() > 0 if "shed_kw" in df.columns else np.zeros(len(df), dtype=bool)
+        n_cuts += int(cut.sum())
+        if cut.any():
+            fig.add_trace(go.Scatter(
+                x=results.index[cut], y=net.to_numpy()[cut] * ax.unit.factor, name=f"{label} loads cut by the breaker",
+                mode="markers", marker=dict(symbol="triangle-down", size=8, color=_OKABE_ITO["orange"]),
+                customdata=df["shed_kw"].to_numpy()[cut] * ax.unit.factor,
+                hovertemplate=f"cut: %{{customdata:,.2f}} {ax.unit.power}"), row=i, col=1)
         fig.update_yaxes(title_text=f"[{ax.unit.power}]", row=i, col=1)
     fig.update_xaxes(title_text=_tz_label(ax.index), row=len(nodes), col=1)
     verdict = (f"{n_violations} node-steps over a limit (crosses)" if n_violations
                else "no limit violated")
+    if n_cuts:
+        verdict += f"; loads cut at the limit in {n_cuts} node-steps (triangles)"
     title = (f"Grid exchange per node against its connection limits: {verdict}"
              "<br><sub>net import > 0, export < 0; dashed: import and export limits</sub>")
     return _layout(fig, title, 170 + 220 * len(nodes))

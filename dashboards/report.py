@@ -288,6 +288,13 @@ def _warnings_html(results: Results, unit: PowerUnit) -> str:
         if cols is not None and (cols.to_numpy(dtype=float) > 0).any():
             e = float(np.nansum(cols.to_numpy(dtype=float))) * results.dt_h * unit.factor
             notes.append(f"Node {what} limits were exceeded ({e:,.1f} {unit.energy} in total).")
+    quantities = results.nodes.columns.get_level_values("quantity")
+    if "shed_kw" in quantities:
+        shed, unserved = (float(np.nansum(results.nodes.xs(q, axis=1, level="quantity").to_numpy(dtype=float)))
+                          * results.dt_h * unit.factor for q in ("shed_kw", "unserved_kw"))
+        if shed > 0:
+            notes.append(f"Hard node import limits cut {shed:,.1f} {unit.energy} of load draw "
+                         f"({unserved:,.1f} {unit.energy} of it fixed load, not served).")
     return "".join(f'<p class="warn">{_esc(n)}</p>' for n in notes)
 
 
