@@ -19,6 +19,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.environ import ConcreteModel, Constraint, Objective, Suffix, Var, minimize
 
 from vpp.dispatch import DispatchProblem
+from vpp.dr import block_terms
 from vpp.flex import CurtailableSource, FixedProfile, SharedLimit, StorageLike, Thermal
 from vpp.optimizer.blocks import CurtailableBlock, StorageBlock, Switches, ThermalBlock, linear, set_bounds, var_rows
 from vpp.optimizer.lp import CompiledLP, SolverOptions
@@ -70,7 +71,7 @@ def signature(problem: DispatchProblem) -> tuple:
          f.group.tobytes() if isinstance(f, SharedLimit) else None)
         for f in problem.forms)
     limits = (bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw)),
-              bool(np.isfinite(problem.ramp_limit_kw_per_h)))
+              bool(np.isfinite(problem.ramp_limit_kw_per_h)), bool(problem.dr_events))
     return (tuple(problem.grid.steps_per_block.tolist()), tuple(n.name for n in problem.nodes),
             problem.settlement, forms, limits)
 
@@ -131,6 +132,7 @@ class _GridBlock:
         self._last = None       # the last window's block starts, final choice and concave blocks
         self.has_limits = bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw))
         self.has_ramp = bool(np.isfinite(problem.ramp_limit_kw_per_h))
+        self.has_dr = bool(problem.dr_events)
         rhs = self._rhs(problem)
         fixed_rhs = rhs["balance"][0].tolist()
 
@@ -158,6 +160,8 @@ class _GridBlock:
         self.m = m
         self._vars = dict(buy=buy, sell=sell, peak=peak, imp_x=imp_x, exp_x=exp_x)
         self._vpp_limits(m, problem, nodes, T, net, big)
+        if self.has_dr:
+            self._dr_rows(m, problem, nodes, T, net)
         self._pyomo_peak0 = np.asarray(peak0, dtype=float)
         for name, (lo, hi) in rhs.items():
             if name != "balance" and hasattr(m, name):
@@ -187,6 +191,43 @@ class _GridBlock:
 
             m.ramp_up = Constraint(T, rule=lambda _, t: linear(step(t, 1.0) + [(-1.0, m.vx_ramp[t])]) <= 0.0)
             m.ramp_dn = Constraint(T, rule=lambda _, t: linear(step(t, -1.0) + [(-1.0, m.vx_ramp[t])]) <= 0.0)
+
+    def _dr_rows(self, m, problem: DispatchProblem, nodes, T, net) -> None:
+        """Demand-response calls: the delivery the plan is paid for, per kind.
+
+        ``dr_p[t], dr_v[t] <= cap[t]``: paid delivery of a peak-shaving and a
+        valley-filling call in block ``t`` [kW]; ``dr_p_def[t]``: ``dr_p + sum_n
+        net[n,t] <= baseline[t]`` (delivery is the baseline less the VPP's net
+        import); ``dr_v_def[t]``: ``dr_v - sum_n net[n,t] <= -baseline[t]``; cost
+        ``- price dt w dr``, with ``w`` the share of the block inside the window
+        and ``cap = paid_max_frac x capacity`` (delivery beyond is not paid).
+        Inside a call the delivery is free below (an import above the baseline
+        costs the call's price: the payment ``price x min(baseline - import,
+        cap)``, linear where the settlement pays nothing); outside it is 0.
+        The payment threshold (nothing below ``paid_min_frac``) and the penalty
+        floor are not in the LP: an all-or-nothing payment is not convex.
+        """
+        dr = self._dr_terms(problem)
+        for kind, sign in (("p", 1.0), ("v", -1.0)):
+            cap, lo = dr[kind][1].tolist(), _dr_floor(dr[kind][1]).tolist()
+            var = Var(T, bounds=lambda _, t, c=cap, f=lo: (f[t] if f[t] > -np.inf else None, c[t]))
+            setattr(m, f"dr_{kind}", var)
+            setattr(m, f"dr_{kind}_def", Constraint(T, rule=lambda _, t, v=var, sg=sign: linear(
+                [(1.0, v[t])] + [(sg * c, x) for n in nodes for c, x in net(n, t)]) <= 0.0))
+        self._pyomo_dr_cap = {kind: dr[kind][1].copy() for kind in ("p", "v")}
+
+    def _dr_terms(self, problem: DispatchProblem) -> dict[str, tuple[np.ndarray, ...]]:
+        """Per kind ("p" peak shaving, "v" valley filling), per block: the row's
+        right-hand side (+-baseline; :data:`DR_FREE_ROW` outside calls), the delivery cap [kW]
+        and the objective coefficient of delivery [CNY/kW]. Where two calls of a
+        kind share a block, the one covering more of it counts."""
+        g = problem.grid
+        out = {}
+        for kind, name, sign in (("p", "peak_shaving", 1.0), ("v", "valley_filling", -1.0)):
+            b = block_terms(problem.dr_events, name, g.k0, g.starts, g.steps_per_block)
+            out[kind] = (np.where(b.share > 0, sign * b.baseline_kw, DR_FREE_ROW), b.cap_kw,
+                         -b.price_cny_per_kwh * g.dt_h * b.share)
+        return out
 
     @staticmethod
     def _big_m(problem: DispatchProblem) -> float:
@@ -275,7 +316,9 @@ class _GridBlock:
         demand = self.weights.peak_weight * problem.demand_charge_cny_per_kw
         slacks = [*v["imp_x"], *v["exp_x"]] + [list(getattr(m, name).values())
                                                for name in ("vx_imp", "vx_exp", "vx_ramp") if hasattr(m, name)]
-        return ([(buy[k][t], x) for k, row in enumerate(v["buy"]) for t, x in enumerate(row)]
+        dr = [(c, x) for kind, (_, _, cost) in self._dr_terms(problem).items()
+              for c, x in zip(cost.tolist(), getattr(m, f"dr_{kind}").values(), strict=True)] if self.has_dr else []
+        return (dr + [(buy[k][t], x) for k, row in enumerate(v["buy"]) for t, x in enumerate(row)]
                 + [(sell[k][t], x) for k, row in enumerate(v["sell"]) for t, x in enumerate(row)]
                 + [(demand, x) for x in v["peak"]]
                 + [(viol * dt[t], x) for row in slacks for t, x in enumerate(row)])
@@ -288,7 +331,9 @@ class _GridBlock:
         if self.mode is not None:
             self.mode.cols = lp.cols(m.w).reshape(K, H)
         self.rows = {name: lp.rows(getattr(m, name)).reshape(-1, H)
-                     for name in ("balance", "settle", "vpp_imp", "vpp_exp", "ramp_up", "ramp_dn") if hasattr(m, name)}
+                     for name in ("balance", "settle", "vpp_imp", "vpp_exp", "ramp_up", "ramp_dn", "dr_p_def",
+                                  "dr_v_def") if hasattr(m, name)}
+        self.c_dr = {kind: lp.cols(getattr(m, f"dr_{kind}")) for kind in ("p", "v") if self.has_dr}
 
     def _rhs(self, problem: DispatchProblem) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Lower and upper bounds of every grid row family, shape (nodes or 1, H)."""
@@ -305,6 +350,9 @@ class _GridBlock:
             prev[0] = problem.net_import_prev_kw
             out["ramp_up"] = (np.full(H, -np.inf), allow + prev)
             out["ramp_dn"] = (np.full(H, -np.inf), allow - prev)
+        if self.has_dr:
+            for kind, (rhs, _, _) in self._dr_terms(problem).items():
+                out[f"dr_{kind}_def"] = (np.full(H, -np.inf), rhs)
         return out
 
     def update(self, lp, problem: DispatchProblem):
@@ -314,6 +362,10 @@ class _GridBlock:
         self.set_account_costs(lp)
         lp.set_costs(self.c_peak, self.weights.peak_weight * problem.demand_charge_cny_per_kw)
         lp.set_col_bounds(self.c_peak, np.broadcast_to(problem.peak_import_so_far_kw, self.c_peak.shape), np.inf)
+        if self.has_dr:
+            for kind, (_, cap, cost) in self._dr_terms(problem).items():
+                lp.set_col_bounds(self.c_dr[kind], _dr_floor(cap), cap)
+                lp.set_costs(self.c_dr[kind], cost)
 
     def sync(self) -> None:
         """Write the current window's right-hand sides and peak bound into the Pyomo model."""
@@ -322,8 +374,18 @@ class _GridBlock:
         peak0 = np.broadcast_to(self.problem.peak_import_so_far_kw, (len(self.accounts),))
         set_bounds(self._vars["peak"], peak0, np.inf, self._pyomo_peak0, np.inf)
         self._pyomo_peak0 = np.asarray(peak0, dtype=float)
+        if self.has_dr:
+            for kind, (_, cap, _) in self._dr_terms(self.problem).items():
+                members = list(getattr(self.m, f"dr_{kind}").values())
+                set_bounds(members, _dr_floor(cap), cap, _dr_floor(self._pyomo_dr_cap[kind]), self._pyomo_dr_cap[kind])
+                self._pyomo_dr_cap[kind] = cap.copy()
         if self.mode is not None:
             self.mode.sync()
+
+
+def _dr_floor(cap: np.ndarray) -> np.ndarray:
+    """Lower bound of demand-response delivery: none inside a call (cap > 0), 0 outside."""
+    return np.where(cap > 0, -np.inf, 0.0)
 
 
 def _set_rhs(con, lo, hi) -> None:
@@ -337,6 +399,7 @@ def _set_rhs(con, lo, hi) -> None:
             c.set_value((a if a > -np.inf else None, c.body, b))   # Pyomo reads an infinite bound as none
 
 
+DR_FREE_ROW = 1e30      # a demand-response row's bound outside calls: HiGHS reads >= 1e20 as none
 EXCLUSIVE_ROUNDS = 3    # re-solves that may each find more assets charging and discharging at once
 SIGN_ROUNDS = 5         # re-solves of the buy-or-sell choice (each lowers the bill)
 SIGN_ZERO_KW = 1e-3     # an exchange this close to zero is on either side

@@ -13,7 +13,7 @@ The price.  At node ``n`` in block ``t``
 .. math::
 
     \\lambda_{n,t} = \\pi_{k(n),t} + \\kappa_{k(n),t} + \\mu^{imp}_{n,t} - \\mu^{exp}_{n,t}
-                   + \\nu^{imp}_t - \\nu^{exp}_t
+                   + \\nu^{imp}_t - \\nu^{exp}_t + \\rho_t
 
 * ``pi``: the energy price of the settlement account ``k(n)`` (the VPP, or
   each node under node settlement), kept within ``[c_exp, c_imp]`` -- the
@@ -31,6 +31,9 @@ The price.  At node ``n`` in block ``t``
   billed so far, ``kappa <- max(0, kappa + a_j s (import - peak_so_far) / F)``,
   then scaled so that ``sum_t kappa_t dt_t <= D`` (their dual feasible set):
   the charge is spread over the blocks that would set a new peak.
+* ``rho``: announced demand-response calls (:func:`dr_price_adder`), the
+  call's compensation added in a peak-shaving window (subtracted in a
+  valley-filling one): the broadcast price carries the call to the fleets.
 
 ``a_j = step_size / sqrt(j)`` in round ``j``; ``s`` is the mean import price
 and ``F`` the flexible power at the node (or account), so the step is free of
@@ -103,6 +106,7 @@ import numpy as np
 from pydantic import Field
 
 from vpp.dispatch import Decision, DispatchProblem, NodeLimits
+from vpp.dr import block_terms
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, StorageLike, Thermal
 from vpp.optimizer.base import Strategy, StrategyOptions, register
 from vpp.optimizer.lp import SolverOptions
@@ -179,6 +183,20 @@ def limit_mismatch_kwh(net_import_kw: np.ndarray, nodes: tuple[NodeLimits, ...],
     return float((over * dt_h).sum())
 
 
+def dr_price_adder(problem: DispatchProblem) -> np.ndarray:
+    """Demand-response calls as a price on the VPP's import per block: a
+    peak-shaving call's compensation added where its window covers the block
+    (weighted by the share covered), a valley-filling call's subtracted.  Each
+    kWh moved in the call's direction is worth its compensation; the delivery
+    cap and the payment threshold are not coordinated. [CNY/kWh]"""
+    g = problem.grid
+    out = np.zeros(g.n_blocks)
+    for kind, sign in (("peak_shaving", 1.0), ("valley_filling", -1.0)):
+        b = block_terms(problem.dr_events, kind, g.k0, g.starts, g.steps_per_block)
+        out += sign * b.price_cny_per_kwh * b.share
+    return out
+
+
 def _power_kw(form) -> float:
     """A fleet form's largest power swing, for scaling price steps. [kW]"""
     if isinstance(form, StorageLike):
@@ -251,6 +269,7 @@ class _Window:
     flex_kw: np.ndarray         # (nodes,) flexible power, the price steps' scale [kW]
     sources: list
     by_fleet: dict
+    dr_adder: np.ndarray | None = None   # (H,) demand-response calls' price on import [CNY/kWh]
 
     @classmethod
     def of(cls, problem: DispatchProblem, carbon_price_cny_per_t: float) -> _Window:
@@ -261,6 +280,7 @@ class _Window:
         c_imp = problem.price_import_cny_per_kwh + carbon_price_cny_per_t * problem.co2_kg_per_kwh / 1e3
         w = cls(problem, index, account, c_imp, np.minimum(problem.price_export_cny_per_kwh, c_imp),
                 np.zeros((len(names), h)), np.zeros((len(names), h)), np.zeros(len(names)), [], {})
+        w.dr_adder = dr_price_adder(problem)
         for f in problem.forms:
             i = index[f.node]
             w.flex_kw[i] += _power_kw(f)
@@ -295,7 +315,7 @@ class _Window:
     def price(self, d: dict) -> np.ndarray:
         """The broadcast price per node and block. [CNY/kWh]"""
         return (d["pi"][self.account] + d["kappa"][self.account] + d["mu_imp"] - d["mu_exp"]
-                + (d["nu_imp"] - d["nu_exp"])[None, :])
+                + (d["nu_imp"] - d["nu_exp"] + self.dr_adder)[None, :])
 
     def update(self, d: dict, net_import_kw: np.ndarray, step: float, price_demand: bool) -> None:
         """One projected subgradient step on every multiplier, from the round's answers."""

@@ -69,6 +69,16 @@ fact; the defaults are stated in :class:`RuleOptions`):
    discharge covers the import (never more: no export from storage), down to
    ``peak_reserve_soc_frac`` of its energy range and its service envelope.
 
+6. *Demand-response calls* (once announced).  A block inside a peak-shaving
+   call is treated as a peak block whatever the tariff: storage discharges to
+   cover the import (rule 5), buildings hold the top of the band, EVs and batch
+   work charge only what their deadlines need (rule 1), nothing charges for the
+   tariff; and where covering the import delivers less than the call's
+   capacity, storage discharges further (exporting), up to the capacity.  A
+   block inside a valley-filling call is treated as a valley block: storage,
+   EVs and batch work charge, buildings pre-cool (rule 4).  The rules do not
+   bid: they deliver what these moves give.
+
 Otherwise storage that cannot discharge charges at the minimum rate of rule
 1 and storage that can discharge idles.  Curtailable sources are left
 uncontrolled (full output).
@@ -76,7 +86,7 @@ uncontrolled (full output).
 Per-window metrics (columns of ``Results.dispatch``), over the interval's
 steps: ``rule_surplus_absorbed_kwh`` (rule 3), ``rule_tariff_charged_kwh``
 (rule 4), ``rule_peak_discharged_kwh`` (rule 5), ``rule_valley_steps`` and
-``rule_peak_steps``.
+``rule_peak_steps``, ``rule_dr_discharged_kwh`` (rule 6).
 """
 
 from __future__ import annotations
@@ -87,11 +97,12 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from vpp.dispatch import Decision, DispatchProblem
+from vpp.dr import block_terms
 from vpp.flex import CurtailableSource, FixedProfile, SharedLimit, StorageLike, Thermal
 from vpp.optimizer.base import Strategy, StrategyOptions, register
 from vpp.optimizer.blocks import stack, stack_blocks
 
-__all__ = ["RuleOptions", "RuleBased", "classify_prices", "envelopes", "VALLEY", "FLAT", "PEAK"]
+__all__ = ["RuleOptions", "RuleBased", "classify_prices", "dr_classes", "envelopes", "VALLEY", "FLAT", "PEAK"]
 
 VALLEY, FLAT, PEAK = -1, 0, 1
 
@@ -401,6 +412,16 @@ class _Buildings:
         self.x = np.einsum("nij,nj->ni", self.a[:, t], self.x) + self.b[:, t] * (-p)[:, None] + self.d[:, t]
 
 
+def dr_classes(classes: np.ndarray, problem: DispatchProblem) -> np.ndarray:
+    """Tariff classes with announced demand-response calls laid over them (rule 6):
+    a block a peak-shaving call covers is a peak block, one a valley-filling call
+    covers a valley block."""
+    g, out = problem.grid, classes.copy()
+    for kind, cls in (("peak_shaving", PEAK), ("valley_filling", VALLEY)):
+        out[block_terms(problem.dr_events, kind, g.k0, g.starts, g.steps_per_block).share > 0] = cls
+    return out
+
+
 @register
 class RuleBased(Strategy):
     """Storage and flexible loads follow local surplus and the tariff by fixed rules (module docstring)."""
@@ -447,7 +468,7 @@ class RuleBased(Strategy):
         g = problem.grid
         node_index = {n.name: i for i, n in enumerate(problem.nodes)}
         n_nodes = len(problem.nodes)
-        classes = self._classes(problem)
+        classes = dr_classes(self._classes(problem), problem)
         surplus0 = np.zeros((n_nodes, g.n_blocks))
         for f in problem.forms:
             if isinstance(f, CurtailableSource):
@@ -463,11 +484,14 @@ class RuleBased(Strategy):
         parts = [p for p in parts if p.n]
         node = np.concatenate([p.node for p in parts]) if parts else np.zeros(0, dtype=int)
         plan = np.zeros((node.size, g.n_fine))
-        used = {"rule_surplus_absorbed_kwh": 0.0, "rule_tariff_charged_kwh": 0.0, "rule_peak_discharged_kwh": 0.0}
+        used = {"rule_surplus_absorbed_kwh": 0.0, "rule_tariff_charged_kwh": 0.0, "rule_peak_discharged_kwh": 0.0,
+                "rule_dr_discharged_kwh": 0.0}
+        dr_cap = block_terms(problem.dr_events, "peak_shaving", g.k0, g.starts, g.steps_per_block).cap_kw
         for t in range(g.n_fine if parts else 0):
             lv = [part.levels(t, int(classes[t])) for part in parts]
             lev = {k: np.concatenate([x[k] for x in lv]) for k in lv[0]}
-            p = self._allocate(lev, node, surplus0[:, t], import_limit, vpp_limit, int(classes[t]), g.dt_h[t], used)
+            p = self._allocate(lev, node, surplus0[:, t], import_limit, vpp_limit, int(classes[t]), g.dt_h[t], used,
+                               float(dr_cap[t]))
             plan[:, t] = p
             offset = 0
             for part in parts:
@@ -485,8 +509,9 @@ class RuleBased(Strategy):
 
     @staticmethod
     def _allocate(lev: dict, node: np.ndarray, surplus0: np.ndarray, import_limit: np.ndarray, vpp_limit: float,
-                  cls: int, dt_h: float, used: dict) -> np.ndarray:
-        """Rules 3-5 at one step; returns the power of every flexible asset. [kW]"""
+                  cls: int, dt_h: float, used: dict, dr_kw: float = 0.0) -> np.ndarray:
+        """Rules 3-6 at one step (*dr_kw*: a peak-shaving call's capacity); returns
+        the power of every flexible asset. [kW]"""
         lo, hi = lev["lo"], lev["hi"]
         clip = lambda x: np.clip(x, lo, hi)  # noqa: E731
         p = clip(lev["base"])
@@ -505,4 +530,10 @@ class RuleBased(Strategy):
             give = _share(room, node, np.maximum(-net(), 0.0))
             p = p + give
             used["rule_peak_discharged_kwh"] += float(give.sum()) * dt_h
+            if dr_kw > give.sum():                  # rule 6: a call asks for more than covering the import
+                room = room - give
+                by_node = np.bincount(node, weights=room, minlength=n_nodes)
+                more = _share(room, node, by_node * min(1.0, (dr_kw - give.sum()) / max(by_node.sum(), 1e-12)))
+                p = p + more
+                used["rule_dr_discharged_kwh"] += float(more.sum()) * dt_h
         return p

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from vpp.assets import FLEET_TYPES, FleetContext
 from vpp.assets.base import FleetParams
+from vpp.drcalls import DRCalls, event_table
 from vpp.engine import Engine
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous import Exogenous, Forecaster, build_exogenous
@@ -26,7 +28,7 @@ from vpp.optimizer import STRATEGIES, Strategy
 from vpp.optimizer.base import StrategyOptions
 from vpp.results import Results
 from vpp.rng import component_rng
-from vpp.scenario import Scenario, load_scenario, validation_error
+from vpp.scenario import DRConfig, OutputConfig, Scenario, load_scenario, validation_error
 
 __all__ = ["default_scenario_path", "load", "validate", "run", "compare", "Comparison", "BASELINE"]
 
@@ -156,16 +158,63 @@ def _check_breakers(prep: _Prepared, fleets: list) -> None:
                                     "set limits = \"soft\" for this node")
 
 
-def _engine(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress) -> Engine:
+def _engine(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
+            history: pd.Series | None = None) -> Engine:
     """Everything a run builds before its first step: fleets, forecaster, engine."""
     sc = prep.scenario
-    return Engine(sc, _fleets(prep, exo), strategy, exo, Forecaster(sc.forecast, sc.seed), progress)
+    return Engine(sc, _fleets(prep, exo), strategy, exo, Forecaster(sc.forecast, sc.seed), progress,
+                  _calls(prep, history))
 
 
-def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress) -> Results:
-    engine = _engine(prep, strategy, exo, progress)
+def _calls(prep: _Prepared, history: pd.Series | None) -> DRCalls:
+    """The run's demand-response calls, refused in one line if a baseline lacks history."""
+    calls = DRCalls(prep.scenario, history)
+    try:
+        calls.check_history()
+    except FieldError as e:
+        raise ScenarioError(prep.source, field_path(e.loc), str(e)) from None
+    return calls
+
+
+def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
+              history: pd.Series | None = None) -> Results:
+    engine = _engine(prep, strategy, exo, progress, history)
     recorder = engine.run()
     return recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
+
+
+def _net_import_kw(res: Results) -> np.ndarray:
+    """The VPP's metered net import per step. [kW]"""
+    n = res.nodes
+    return (n.xs("grid_import_kw", axis=1, level="quantity").sum(axis=1)
+            - n.xs("grid_export_kw", axis=1, level="quantity").sum(axis=1)).to_numpy()
+
+
+def _dr_history(prep: _Prepared) -> pd.Series | None:
+    """Metered VPP net import over ``dr.history_days`` before the run, simulated with
+    the baseline strategy (the same scenario without its calls), for the calls'
+    baselines; ``None`` without calls or with ``dr.history = "run"``."""
+    sc = prep.scenario
+    if not sc.dr.events or sc.dr.history != "baseline":
+        return None
+    _calls(prep, None)
+    days = dt.timedelta(days=sc.dr.history_days)
+    before = sc.model_copy(update={
+        "time": sc.time.model_copy(update={"start": sc.time.start - days, "end": sc.time.start}),
+        "dr": DRConfig(), "output": OutputConfig()})
+    hist_prep = _Prepared(before, prep.source, prep.fleet_params)
+    res = _simulate(hist_prep, _strategy(hist_prep, BASELINE), build_exogenous(before), None)
+    return pd.Series(_net_import_kw(res), index=res.index)
+
+
+def _settle_calls(prep: _Prepared, history: pd.Series | None, res: Results, base: Results) -> None:
+    """Put each run's per-event table in ``tables["dr_events"]`` (the baseline run
+    is the true counterfactual: it does not respond)."""
+    if not prep.scenario.dr.events:
+        return
+    counterfactual = _net_import_kw(base)
+    for r in {id(res): res, id(base): base}.values():
+        r.tables["dr_events"] = event_table(DRCalls(prep.scenario, history), _net_import_kw(r), counterfactual)
 
 
 def _progress(label: str, enabled: bool, timeline):
@@ -186,10 +235,11 @@ def _progress(label: str, enabled: bool, timeline):
     return update, bar
 
 
-def _run_one(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress: bool) -> Results:
+def _run_one(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress: bool,
+             history: pd.Series | None = None) -> Results:
     update, bar = _progress(strategy.name, progress, prep.scenario.timeline())
     try:
-        return _simulate(prep, strategy, exo, update)
+        return _simulate(prep, strategy, exo, update, history)
     finally:
         if bar is not None:
             bar.close()
@@ -220,9 +270,11 @@ def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy 
     prep = _prepare(sc, _source(sc, scenario))
     label, strat, p = _variant(prep, strategy, field="--strategy")
     exo = build_exogenous(sc)
-    res = _run_one(p, strat, exo, progress)
+    history = _dr_history(prep)
+    res = _run_one(p, strat, exo, progress, history)
     res.strategy = label
-    base = res if label == BASELINE else _run_one(prep, _strategy(prep, BASELINE), exo, progress)
+    base = res if label == BASELINE else _run_one(prep, _strategy(prep, BASELINE), exo, progress, history)
+    _settle_calls(prep, history, res, base)
     res.kpis = relative_kpis(compute_kpis(res), compute_kpis(base))
     res.baseline = base if base is not res else None
     return res
@@ -286,11 +338,14 @@ def compare(scenario: str | Path | Scenario | None = None,
     if BASELINE not in [label for label, _, _ in runs]:
         runs.insert(0, _variant(prep, BASELINE))
     exo = build_exogenous(sc)
+    history = _dr_history(prep)
     results = {}
     for label, strat, p in runs:
-        r = _run_one(p, strat, exo, progress)
+        r = _run_one(p, strat, exo, progress, history)
         r.strategy = label
         results[label] = r
+    for r in results.values():
+        _settle_calls(prep, history, r, results[BASELINE])
     base_kpis = compute_kpis(results[BASELINE])
     for r in results.values():
         r.kpis = relative_kpis(compute_kpis(r), base_kpis)

@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from vpp.dr import DREvent
 from vpp.flex import Form, HorizonGrid
 
 __all__ = ["NodeLimits", "DispatchProblem", "Decision"]
@@ -62,6 +63,9 @@ class DispatchProblem:
         (``inf``: none). [kW/h]
     net_import_prev_kw : float
         The VPP's net import in the step before the window (the ramp's start). [kW]
+    dr_events : tuple of DREvent
+        Demand-response calls announced by the window's start that have not
+        ended (:mod:`vpp.dr`); steps are absolute (``grid.k0`` is the window's).
     """
 
     grid: HorizonGrid
@@ -77,6 +81,7 @@ class DispatchProblem:
     vpp_export_limit_kw: float = float("inf")
     ramp_limit_kw_per_h: float = float("inf")
     net_import_prev_kw: float = 0.0
+    dr_events: tuple[DREvent, ...] = ()
 
     def __post_init__(self):
         names = {n.name for n in self.nodes}

@@ -4,6 +4,8 @@ Processes (engine time in seconds from the scenario start):
 
 * one *events* process per fleet with discrete events (EV arrivals and
   departures), applying each step's events in one batch;
+* the *calls* process: each demand-response call announced at its notice
+  (strategies see it from then on);
 * the *dispatcher*, every dispatch interval: forecasts with errors ->
   flexibility forms -> strategy -> setpoints for the next interval;
 * the *clock*, every step: every fleet steps once (vectorised), the export
@@ -26,6 +28,7 @@ import simpy
 
 from vpp.assets.base import Fleet
 from vpp.dispatch import Decision, DispatchProblem, NodeLimits
+from vpp.drcalls import DRCalls
 from vpp.exogenous import Exogenous, Forecaster
 from vpp.flex import HorizonGrid
 from vpp.optimizer.base import Strategy
@@ -69,8 +72,9 @@ class Engine:
 
     def __init__(self, scenario: Scenario, fleets: list[Fleet], strategy: Strategy,
                  exogenous: Exogenous, forecaster: Forecaster,
-                 progress: Callable[[int, int], None] | None = None):
+                 progress: Callable[[int, int], None] | None = None, calls: DRCalls | None = None):
         self.scenario, self.fleets, self.strategy = scenario, fleets, strategy
+        self.calls = calls if calls is not None else DRCalls(scenario)
         self.exo, self.forecaster, self.progress = exogenous, forecaster, progress
         self.timeline = scenario.timeline()
         self.nodes = tuple(NodeLimits(n.name, n.import_limit_kw, n.export_limit_kw) for n in scenario.nodes)
@@ -104,6 +108,8 @@ class Engine:
             requests = fleet.arrival_requests()
             if requests is not None:
                 start_queue(env, fleet, requests, tl.step_s, tl.n_steps)
+        if self.calls.configs:
+            env.process(self._announce(env))
         env.process(self._dispatcher(env))
         env.process(self._clock(env))
         env.run(until=self.timeline.n_steps * self.timeline.step_s)
@@ -118,6 +124,16 @@ class Engine:
                 return
             yield self._wait_for_step(env, int(k), EVENTS)
             fleet.apply_events(int(k))
+
+    def _announce(self, env):
+        """Demand-response calls, each at its notice (before that step's dispatch)."""
+        for k, i in self.calls.schedule():
+            if k >= self.timeline.n_steps:
+                return
+            yield self._wait_for_step(env, k, EVENTS)
+            e = self.calls.announce(i, k, -self.recorder.node_net_kw[:k].sum(axis=1))
+            self.recorder.event(k, "dr_notice", f"{e.name}: {e.kind} {e.capacity_kw:,.0f} kW from "
+                                f"{self.timeline.time_of(e.start_step)} to {self.timeline.time_of(e.end_step)}")
 
     def _dispatcher(self, env):
         every = self.cadence.interval_steps
@@ -151,6 +167,7 @@ class Engine:
             vpp_export_limit_kw=_or_inf(self.scenario.grid.vpp_export_limit_kw),
             ramp_limit_kw_per_h=_or_inf(self.scenario.grid.ramp_limit_kw_per_h),
             net_import_prev_kw=self.net_import_prev_kw,
+            dr_events=self.calls.active(k),
         )
 
     def _dispatch(self, k: int) -> None:

@@ -48,7 +48,8 @@ KPI_META = {
     "energy_cost_cny": ("CNY", "lower", "Import energy charges (time-of-use tariff)"),
     "export_revenue_cny": ("CNY", "none", "Revenue from exported energy"),
     "demand_charge_cny": ("CNY", "lower", "Maximum-demand charge, pro rata for the period"),
-    "total_cost_cny": ("CNY", "lower", "Energy cost - export revenue + demand charge (negative: net revenue)"),
+    "total_cost_cny": ("CNY", "lower", "Energy cost - export revenue + demand charge - DR payments + DR penalties "
+                       "(negative: net revenue)"),
     "co2_kg": ("kg", "lower", "CO2 of imported electricity"),
     "ev_energy_requested_kwh": ("kWh", "none", "Energy requested by departed EV sessions (cars that plugged in)"),
     "ev_energy_not_served_kwh": ("kWh", "lower", "Requested EV energy not delivered by departure (plugged cars)"),
@@ -62,6 +63,12 @@ KPI_META = {
     "comfort_too_cold_kh": ("K h", "lower", "Occupied-hours temperature below the comfort band"),
     "battery_cycles": ("-", "none", "Equivalent full cycles of stationary storage"),
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
+    "dr_payment_cny": ("CNY", "higher", "Demand-response payments, as settled against each call's baseline"),
+    "dr_penalty_cny": ("CNY", "lower", "Demand-response penalties for delivery below the floor"),
+    "dr_delivered_kwh": ("kWh", "higher", "Demand-response delivery as settled (baseline - metered; valley: reverse)"),
+    "dr_true_delivered_kwh": ("kWh", "higher",
+                              "Demand-response delivery against the true counterfactual (the baseline strategy's run)"),
+    "dr_delivered_ratio": ("-", "higher", "Settled delivery / bid energy, mean over calls"),
     "import_violation_kwh": ("kWh", "lower", "Import beyond node limits (soft limits only)"),
     "load_shed_kwh": ("kWh", "lower", "Load draw cut by hard node import limits (flexible and fixed)"),
     "load_unserved_kwh": ("kWh", "lower", "Fixed load cut by hard node import limits: energy not served"),
@@ -90,6 +97,18 @@ def _sum_where(r: Results, quantity: str, mask) -> pd.Series:
     if len(names) == 0:
         return pd.Series(0.0, index=r.index)
     return r.fleets.loc[:, (list(names), quantity)].sum(axis=1)
+
+
+def _dr(r: Results) -> dict[str, float]:
+    """Demand-response KPIs from ``tables["dr_events"]`` (zeros, and NaN ratio, without calls)."""
+    t = r.tables.get("dr_events")
+    if t is None or t.empty:
+        return {"dr_payment_cny": 0.0, "dr_penalty_cny": 0.0, "dr_delivered_kwh": 0.0, "dr_true_delivered_kwh": 0.0,
+                "dr_delivered_ratio": float("nan")}
+    true = float(t["true_delivered_kwh"].sum()) if "true_delivered_kwh" in t else float("nan")
+    return {"dr_payment_cny": float(t["payment_cny"].sum()), "dr_penalty_cny": float(t["penalty_cny"].sum()),
+            "dr_delivered_kwh": float(t["delivered_kwh"].sum()), "dr_true_delivered_kwh": true,
+            "dr_delivered_ratio": float(t["delivered_ratio"].mean())}
 
 
 def _node_total(nodes: pd.DataFrame, quantity: str) -> float:
@@ -227,6 +246,7 @@ def compute_kpis(r: Results) -> pd.Series:
     capacity = float(r.fleet_info.loc[storage, "capacity_kwh"].sum()) if "capacity_kwh" in r.fleet_info else 0.0
     discharged = float(v["storage_kw"].clip(lower=0.0).sum() * dt)
     nodes = r.nodes
+    dr = _dr(r)
     k = {
         "green_local_consumption_rate": _ratio(e["green_local_kw"], e["green_available_kw"]),
         "self_sufficiency": _ratio(e["green_local_kw"], e["load_kw"]),
@@ -241,7 +261,8 @@ def compute_kpis(r: Results) -> pd.Series:
         "ramp_max_kw_per_h": float(ramps.max()) if len(ramps) else 0.0,
         "ramp_mean_kw_per_h": float(ramps.mean()) if len(ramps) else 0.0,
         "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
-        "total_cost_cny": energy_cost - revenue + demand,
+        "total_cost_cny": energy_cost - revenue + demand - dr["dr_payment_cny"] + dr["dr_penalty_cny"],
+        **dr,
         "co2_kg": float((v["import_kw"] * x["co2_kg_per_kwh"]).sum() * dt),
         **_ev(r),
         **_processes(r),

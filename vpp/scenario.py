@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from vpp.dr import BASELINES
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous.config import CarbonConfig, ForecastConfig, SiteConfig, TariffConfig, WeatherConfig
 from vpp.params import InputModel, Limit
@@ -149,6 +150,56 @@ class GridConfig(_Section):
     ramp_limit_kw_per_h: Limit | None = Field(None, gt=0)
 
 
+class DREventConfig(_Section):
+    """One demand-response call (:mod:`vpp.dr`).  Times are local in
+    ``time.timezone`` (or carry their own offset); defaults are labelled in the README."""
+
+    name: str = Field(min_length=1)
+    kind: str = Field(pattern="^(peak_shaving|valley_filling)$")
+    start: dt.datetime
+    end: dt.datetime
+    notice: dt.datetime | None = None          # when the call is announced; default notice_h before start
+    notice_h: float = Field(24.0, ge=0)
+    capacity_kw: float = Field(gt=0)            # requested (bid) change of the VPP's import
+    price_cny_per_kwh: float = Field(1.5, ge=0)
+    baseline: str = "last5_working_days"
+    paid_min_frac: float = Field(0.5, ge=0)
+    paid_max_frac: float = Field(1.2, gt=0)
+    penalty_floor_frac: float = Field(0.0, ge=0)
+    penalty_cny_per_kwh: float = Field(0.0, ge=0)
+
+    @field_validator("baseline")
+    @classmethod
+    def _known_baseline(cls, v: str) -> str:
+        if v not in BASELINES:
+            raise ValueError(f"unknown baseline {v!r} (known: {', '.join(sorted(BASELINES))})")
+        return v
+
+    @model_validator(mode="after")
+    def _band(self):
+        if self.paid_min_frac > self.paid_max_frac:
+            raise FieldError(("paid_min_frac",), f"{self.paid_min_frac} is above paid_max_frac ({self.paid_max_frac})")
+        if self.end <= self.start:
+            raise FieldError(("end",), f"{self.end} is not after start ({self.start})")
+        return self
+
+
+class DRConfig(_Section):
+    """Demand-response calls and how their baselines get a history.
+
+    ``history = "baseline"`` simulates ``history_days`` before the run with the
+    baseline strategy (the same scenario, its own draws) for the baselines'
+    prior days; ``"run"`` uses the run's own metered days only (the events must
+    come late enough).  ``holidays``/``workdays`` extend China's statutory
+    calendar (:data:`vpp.dr.CN_HOLIDAYS`)."""
+
+    events: list[DREventConfig] = Field(default_factory=list)
+    history: str = Field("baseline", pattern="^(baseline|run)$")
+    history_days: int = Field(21, ge=1, le=366)
+    holidays: list[dt.date] = Field(default_factory=list)
+    workdays: list[dt.date] = Field(default_factory=list)
+
+
 class StrategyConfig(_Section):
     """Which strategy dispatches, and its options (validated by the strategy)."""
 
@@ -179,6 +230,7 @@ class Scenario(_Section):
     dispatch: DispatchConfig = DispatchConfig()
     grid: GridConfig = GridConfig()
     strategy: StrategyConfig = StrategyConfig()
+    dr: DRConfig = DRConfig()
     output: OutputConfig = OutputConfig()
     base_dir: Path = Field(Path("."), exclude=True)
     source: str = Field("<scenario>", exclude=True)   # the file it was read from, for messages
@@ -205,6 +257,36 @@ class Scenario(_Section):
         if d.horizon_h < d.fine_horizon_h:
             raise FieldError(("dispatch", "horizon_h"), "must be at least fine_horizon_h")
         return self
+
+    @model_validator(mode="after")
+    def _dr_events(self):
+        _unique([e.name for e in self.dr.events], "dr.events")
+        t, step = self.time, pd.Timedelta(minutes=self.time.step_min)
+        spans = []
+        for i, e in enumerate(self.dr.events):
+            start, end = t._ts(e.start), t._ts(e.end)
+            for name, ts in (("start", start), ("end", end)):
+                if not t.start_ts <= ts <= t.end_ts:
+                    raise FieldError(("dr", "events", i, name), f"{ts} is outside the run ({t.start_ts} to {t.end_ts})")
+                if (ts - t.start_ts) % step:
+                    raise FieldError(("dr", "events", i, name), f"{ts} is not on a step of {self.time.step_min} min")
+            if e.notice is not None and t._ts(e.notice) > start:
+                raise FieldError(("dr", "events", i, "notice"),
+                                 f"{t._ts(e.notice)} is after the event starts ({start})")
+            spans.append((start, end, i))
+        spans.sort()
+        for (_, end0, i0), (start1, _, i1) in zip(spans, spans[1:], strict=False):
+            if start1 < end0:
+                raise FieldError(("dr", "events", i1, "start"),
+                                 f"overlaps event {self.dr.events[i0].name!r}: one call at a time")
+        return self
+
+    def dr_notice_ts(self, event: DREventConfig) -> pd.Timestamp:
+        """When *event* is announced (its ``notice``, else ``notice_h`` before its start)."""
+        t = self.time
+        if event.notice is not None:
+            return t._ts(event.notice)
+        return t._ts(event.start) - pd.Timedelta(hours=event.notice_h)
 
     def timeline(self) -> Timeline:
         """The simulated steps, padded by one dispatch horizon for forecasts."""

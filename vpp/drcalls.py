@@ -1,0 +1,181 @@
+"""The grid operator's demand-response calls during a run (orchestration).
+
+:class:`DRCalls` turns a scenario's ``[[dr.events]]`` into :class:`vpp.dr.DREvent`
+objects at their notice (the engine's SimPy process announces them), with the
+baseline the VPP can compute at that moment, and settles every event after the
+run against each baseline method and the true counterfactual (:func:`event_table`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vpp.dr import (
+    BASELINES,
+    CN_HOLIDAYS,
+    CN_MAKEUP_WORKDAYS,
+    DREvent,
+    SettlementBand,
+    WorkCalendar,
+    caiso_10in10,
+    settle,
+)
+from vpp.errors import FieldError
+from vpp.scenario import DREventConfig, Scenario
+from vpp.timeline import Timeline
+
+__all__ = ["DRCalls", "event_table", "metered_series", "BASELINE_DAYS"]
+
+BASELINE_DAYS = {"caiso_10in10": 10, "top5_of_10": 10, "last5_working_days": 5}   # prior days each method needs
+
+
+def metered_series(timeline: Timeline, import_kw: np.ndarray, history_kw: pd.Series | None) -> pd.Series:
+    """The VPP's metered net import: the history before the run, then the run's
+    first ``len(import_kw)`` steps. [kW]"""
+    run = pd.Series(np.asarray(import_kw, dtype=float), index=timeline.index[: len(import_kw)])
+    out = run if history_kw is None or history_kw.empty else pd.concat([history_kw[history_kw.index < run.index[0]]
+                                                                       if len(run) else history_kw, run])
+    out.index.freq = None
+    return out
+
+
+class DRCalls:
+    """A run's demand-response calls.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    history_kw : Series, optional
+        Metered VPP net import before the run (the baselines' prior days). [kW]
+    """
+
+    def __init__(self, scenario: Scenario, history_kw: pd.Series | None = None):
+        self.scenario, self.history_kw = scenario, history_kw
+        self.timeline = scenario.timeline()
+        dr = scenario.dr
+        self.calendar = WorkCalendar(CN_HOLIDAYS | frozenset(dr.holidays), CN_MAKEUP_WORKDAYS | frozenset(dr.workdays))
+        self.configs = list(dr.events)
+        t = scenario.time
+        self.windows = [(self._step(t._ts(e.start)), self._step(t._ts(e.end))) for e in self.configs]
+        self.notices = [max(0, int(np.ceil(self._step_f(scenario.dr_notice_ts(e))))) for e in self.configs]
+        self.event_days = sorted({t._ts(e.start).date() for e in self.configs})
+        self.announced: list[DREvent] = []
+
+    def check_history(self) -> None:
+        """Raise ``FieldError`` at the first event whose baseline method needs more
+        prior days (or minutes) than the history will hold."""
+        sc, t = self.scenario, self.scenario.time
+        first = t.start_ts - (pd.Timedelta(days=sc.dr.history_days) if sc.dr.history == "baseline" else pd.Timedelta(0))
+        for i, cfg in enumerate(self.configs):
+            start = t._ts(cfg.start)
+            if cfg.baseline == "pre_event":
+                if start - pd.Timedelta(minutes=15) < first:
+                    raise FieldError(("dr", "events", i, "start"), f"the pre_event baseline needs the 15 minutes "
+                                     f"before {start}, before the history starts ({first})")
+                continue
+            need = BASELINE_DAYS[cfg.baseline]
+            days = pd.date_range(first.normalize() + (pd.Timedelta(days=1) if first != first.normalize()
+                                                      else pd.Timedelta(0)), start.normalize(), freq="D",
+                                 inclusive="left")
+            kind = self.calendar.is_working(start.date())
+            have = sum(1 for d in days if self.calendar.is_working(d.date()) == kind
+                       and d.date() not in self.event_days)
+            if have < need:
+                raise FieldError(("dr", "events", i, "baseline"),
+                                 f"{cfg.baseline} needs {need} prior {'working' if kind else 'non-working'} days "
+                                 f"without calls before {start.date()}; the history holds {have} (dr.history = "
+                                 f"{sc.dr.history!r}, history_days = {sc.dr.history_days})")
+
+    def _step_f(self, ts: pd.Timestamp) -> float:
+        return (ts - self.timeline.start).total_seconds() / self.timeline.step_s
+
+    def _step(self, ts: pd.Timestamp) -> int:
+        return int(round(self._step_f(ts)))
+
+    def schedule(self) -> list[tuple[int, int]]:
+        """(notice step, event index) in the order of announcement."""
+        return sorted((k, i) for i, k in enumerate(self.notices))
+
+    def announce(self, i: int, k: int, import_so_far_kw: np.ndarray) -> DREvent:
+        """Event *i* at its notice step *k*, with the baseline computable from the
+        metered import up to *k* (:meth:`planning_baseline`)."""
+        cfg = self.configs[i]
+        start, end = self.windows[i]
+        load = metered_series(self.timeline, import_so_far_kw[:k], self.history_kw)
+        event = DREvent(name=cfg.name, kind=cfg.kind, notice_step=k, start_step=start, end_step=end,
+                        capacity_kw=cfg.capacity_kw, price_cny_per_kwh=cfg.price_cny_per_kwh, baseline=cfg.baseline,
+                        band=_band(cfg), baseline_kw=self.planning_baseline(cfg, load, start, end))
+        self.announced.append(event)
+        return event
+
+    def planning_baseline(self, cfg: DREventConfig, load: pd.Series, start: int, end: int) -> np.ndarray:
+        """The event's baseline from the load metered so far: its own method where
+        the data it needs is in; else CAISO's without the day-of adjustment, or
+        for the pre-event method the last metered step held. [kW]"""
+        t0, t1 = self.timeline.time_of(start), self.timeline.time_of(start) + (end - start) * self._dt()
+        try:
+            return BASELINES[cfg.baseline](load, t0, t1, self.event_days, self.calendar)
+        except ValueError:
+            if cfg.baseline == "caiso_10in10":
+                return caiso_10in10(load, t0, t1, self.event_days, self.calendar, adjust=False)
+            if cfg.baseline == "pre_event" and len(load):
+                return np.full(end - start, float(load.iloc[-1]))
+            raise
+
+    def _dt(self) -> pd.Timedelta:
+        return pd.Timedelta(seconds=self.timeline.step_s)
+
+    def active(self, k: int) -> tuple[DREvent, ...]:
+        """Events announced by step *k* that have not ended."""
+        return tuple(e for e in self.announced if e.end_step > k)
+
+
+def _band(cfg: DREventConfig) -> SettlementBand:
+    return SettlementBand(cfg.paid_min_frac, cfg.paid_max_frac, cfg.penalty_floor_frac, cfg.penalty_cny_per_kwh)
+
+
+def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.ndarray | None) -> pd.DataFrame:
+    """One row per event: the window, the settlement against its own baseline
+    method, every method's baseline energy and its error against the true
+    counterfactual (the same draws run by the baseline strategy, which does not
+    respond), the true delivery, and the pre-event shift.
+
+    Energies over the window [kWh]; ``true_delivered_kwh`` is the counterfactual
+    minus metered import (peak shaving; the reverse for valley filling);
+    ``settled_minus_true_kwh`` is how much of the settled delivery is baseline
+    error; ``pre_event_shift_kwh`` is the import in the 3 hours before the
+    window above the counterfactual (load moved ahead of the event)."""
+    tl, dt = calls.timeline, calls.timeline.dt_h
+    load = metered_series(tl, import_kw, calls.history_kw)
+    rows = []
+    for i, cfg in enumerate(calls.configs):
+        start, end = calls.windows[i]
+        t0, t1 = tl.time_of(start), tl.time_of(start) + (end - start) * calls._dt()
+        metered = np.asarray(import_kw[start:end], dtype=float)
+        sign = 1.0 if cfg.kind == "peak_shaving" else -1.0
+        row = {"event": cfg.name, "kind": cfg.kind, "start": t0, "end": t1,
+               "notice": tl.time_of(calls.notices[i]) if calls.notices[i] < tl.n_steps else t0,
+               "capacity_kw": cfg.capacity_kw, "price_cny_per_kwh": cfg.price_cny_per_kwh, "baseline": cfg.baseline,
+               "history": calls.scenario.dr.history, "metered_kwh": float(metered.sum() * dt)}
+        for name, method in BASELINES.items():
+            try:
+                b = method(load, t0, t1, calls.event_days, calls.calendar)
+            except ValueError:
+                b = np.full(end - start, np.nan)
+            row[f"baseline_{name}_kwh"] = float(b.sum() * dt)
+            if name == cfg.baseline:
+                s = settle(cfg.kind, b, metered, dt, cfg.capacity_kw, cfg.price_cny_per_kwh, _band(cfg))
+                row.update(delivered_kwh=s.delivered_kwh, bid_kwh=s.bid_kwh, delivered_ratio=s.ratio,
+                           payment_cny=s.payment_cny, penalty_cny=s.penalty_cny)
+        if counterfactual_kw is not None:
+            true = np.asarray(counterfactual_kw[start:end], dtype=float)
+            row["counterfactual_kwh"] = float(true.sum() * dt)
+            row["true_delivered_kwh"] = float(sign * (true - metered).sum() * dt)
+            row["settled_minus_true_kwh"] = row["delivered_kwh"] - row["true_delivered_kwh"]
+            for name in BASELINES:
+                row[f"baseline_{name}_error_kwh"] = row[f"baseline_{name}_kwh"] - row["counterfactual_kwh"]
+            before = slice(max(start - int(round(3 / dt)), 0), start)
+            row["pre_event_shift_kwh"] = float((np.asarray(import_kw[before]) - counterfactual_kw[before]).sum() * dt)
+        rows.append(row)
+    return pd.DataFrame(rows)
