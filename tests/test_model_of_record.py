@@ -18,6 +18,7 @@ from test_optimizer import NO_EXTRAS, battery, problem
 
 import vpp
 from vpp.dispatch import DispatchProblem, NodeLimits
+from vpp.dr import DREvent, SettlementBand
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, SharedLimit, StorageLike, Thermal
 from vpp.optimizer.lp import new_highs
 from vpp.optimizer.model import DispatchModel, Weights
@@ -45,10 +46,23 @@ def pyomo_highs_optimum(model) -> float:
     return res.problem.lower_bound if model.objective.sense == 1 else res.problem.upper_bound
 
 
-def window(seed: int, limits: bool, ramp: bool, settlement: str) -> DispatchProblem:
+def calls(r: np.random.Generator, n_steps: int) -> tuple[DREvent, ...]:
+    """A peak-shaving and a valley-filling call at random steps of the window."""
+    out = []
+    for kind in ("peak_shaving", "valley_filling"):
+        start = int(r.integers(0, n_steps - 1))
+        end = int(r.integers(start + 1, n_steps + 1))
+        out.append(DREvent(kind, kind, 0, start, end, r.uniform(10, 200), r.uniform(0.5, 3.0), "pre_event",
+                           SettlementBand(paid_max_frac=r.uniform(1.0, 1.5)), r.uniform(-200, 600, end - start)))
+    if out[1].start_step < out[0].end_step and out[0].start_step < out[1].end_step:
+        out.pop()                                       # one call at a time
+    return tuple(out)
+
+
+def window(seed: int, limits: bool, ramp: bool, settlement: str, dr: bool = False) -> DispatchProblem:
     """A random window of a fixed structure: two nodes, batteries on a shared
-    connection, an EV-like store, one- and two-state buildings, PV, loads; the
-    numbers change with *seed*."""
+    connection, an EV-like store, one- and two-state buildings, PV, loads, and
+    with *dr* demand-response calls; the numbers change with *seed*."""
     r = np.random.default_rng(seed)
     g = HorizonGrid(0, np.array([1, 1, 1, 1, 4, 4]), 0.25)
     h = g.n_blocks
@@ -73,7 +87,7 @@ def window(seed: int, limits: bool, ramp: bool, settlement: str) -> DispatchProb
                            settlement, vpp_import_limit_kw=r.uniform(300, 900) if limits else np.inf,
                            vpp_export_limit_kw=r.uniform(0, 50) if limits else np.inf,
                            ramp_limit_kw_per_h=r.uniform(200, 2000) if ramp else np.inf,
-                           net_import_prev_kw=r.uniform(0, 500))
+                           net_import_prev_kw=r.uniform(0, 500), dr_events=calls(r, g.n_steps) if dr else ())
 
 
 def window_cap(m, pr):
@@ -84,13 +98,13 @@ def window_cap(m, pr):
 
 @settings(max_examples=12, deadline=None)
 @given(seeds=st.lists(st.integers(0, 2**31), min_size=2, max_size=4), limits=st.booleans(), ramp=st.booleans(),
-       settlement=st.sampled_from(["vpp", "node"]), hook=st.booleans())
+       settlement=st.sampled_from(["vpp", "node"]), hook=st.booleans(), dr=st.booleans())
 def test_every_window_of_the_model_written_out_gives_the_persistent_optimum(
-        tmp_path_factory, seeds, limits, ramp, settlement, hook):
+        tmp_path_factory, seeds, limits, ramp, settlement, hook, dr):
     tmp_path = tmp_path_factory.mktemp("lp")
     dm = None
     for seed in seeds:
-        pr = window(seed, limits, ramp, settlement)
+        pr = window(seed, limits, ramp, settlement, dr)
         if dm is None:
             dm = DispatchModel(pr, Weights(), extra_constraints=window_cap if hook else None)
         else:

@@ -45,6 +45,7 @@ __all__ = [
     "top5_of_10",
     "last5_working_days",
     "pre_event",
+    "recent_days_mean",
     "settle",
 ]
 
@@ -222,6 +223,21 @@ def _prior_days(load_kw: pd.Series, start: pd.Timestamp, n: int, skip: Iterable[
         raise ValueError(f"the load history holds {len(out)} eligible days before {start.date()}; "
                          f"the baseline needs {n}")
     return out
+
+
+def recent_days_mean(load_kw: pd.Series, start: pd.Timestamp, end: pd.Timestamp, n: int,
+                     event_days: Iterable[date] = (), calendar: WorkCalendar = WorkCalendar()) -> np.ndarray | None:
+    """The mean per interval of up to *n* most recent prior days of the event
+    day's kind that the record covers (fewer if fewer are there), or ``None``
+    if none is: a planning estimate while the history is short. [kW]"""
+    window = _offsets(load_kw, start, end)
+    for m in range(n, 0, -1):
+        try:
+            days = _prior_days(load_kw, start, m, event_days, calendar, window)
+        except ValueError:
+            continue
+        return np.mean([_on(load_kw, d, window) for d in days], axis=0)
+    return None
 
 
 def caiso_10in10(load_kw: pd.Series, start: pd.Timestamp, end: pd.Timestamp, event_days: Iterable[date] = (),

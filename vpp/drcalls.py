@@ -18,7 +18,7 @@ from vpp.dr import (
     DREvent,
     SettlementBand,
     WorkCalendar,
-    caiso_10in10,
+    recent_days_mean,
     settle,
 )
 from vpp.errors import FieldError
@@ -69,6 +69,9 @@ class DRCalls:
         first = t.start_ts - (pd.Timedelta(days=sc.dr.history_days) if sc.dr.history == "baseline" else pd.Timedelta(0))
         for i, cfg in enumerate(self.configs):
             start = t._ts(cfg.start)
+            if self.notices[i] == 0 and sc.dr.history == "run":
+                raise FieldError(("dr", "events", i, "notice"), "announced when the run starts, before anything is "
+                                 "metered: no baseline yet (set dr.history = \"baseline\" or a later notice)")
             if cfg.baseline == "pre_event":
                 if start - pd.Timedelta(minutes=15) < first:
                     raise FieldError(("dr", "events", i, "start"), f"the pre_event baseline needs the 15 minutes "
@@ -111,17 +114,19 @@ class DRCalls:
 
     def planning_baseline(self, cfg: DREventConfig, load: pd.Series, start: int, end: int) -> np.ndarray:
         """The event's baseline from the load metered so far: its own method where
-        the data it needs is in; else CAISO's without the day-of adjustment, or
-        for the pre-event method the last metered step held. [kW]"""
+        the data it needs is in; else the mean of the eligible prior days metered
+        so far (up to the method's number; without CAISO's day-of adjustment), or
+        failing those the last metered step held. [kW]"""
         t0, t1 = self.timeline.time_of(start), self.timeline.time_of(start) + (end - start) * self._dt()
         try:
             return BASELINES[cfg.baseline](load, t0, t1, self.event_days, self.calendar)
         except ValueError:
-            if cfg.baseline == "caiso_10in10":
-                return caiso_10in10(load, t0, t1, self.event_days, self.calendar, adjust=False)
-            if cfg.baseline == "pre_event" and len(load):
-                return np.full(end - start, float(load.iloc[-1]))
-            raise
+            pass
+        if cfg.baseline in BASELINE_DAYS:
+            days = recent_days_mean(load, t0, t1, BASELINE_DAYS[cfg.baseline], self.event_days, self.calendar)
+            if days is not None:
+                return days
+        return np.full(end - start, float(load.iloc[-1]))
 
     def _dt(self) -> pd.Timedelta:
         return pd.Timedelta(seconds=self.timeline.step_s)
