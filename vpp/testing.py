@@ -25,7 +25,8 @@ source capped exactly; a load cut exactly by a hard node limit's breaker
 random prices with a perfect forecast, the plan is sent to its physics step by
 step, and it must come out as planned.
 
-What they hold a strategy to, on a small two-day district: energy balance at
+What they hold a strategy to, on a small two-day district with one
+demand-response call: energy balance at
 every node and step (recomputed from the fleets' outputs and the recorded
 exchange, :func:`check_balance`), assets within their limits and no fallback;
 raw setpoints -- what the strategy returned, before any fleet clips them --
@@ -60,7 +61,7 @@ from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, SharedLimit, 
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.queueing import start_queue
 from vpp.results import Results
-from vpp.scenario import Scenario, StrategyConfig, scenario_from_dict
+from vpp.scenario import Scenario, StrategyConfig, read_scenario_dict, scenario_from_dict
 from vpp.timeline import Timeline
 
 __all__ = [
@@ -635,10 +636,21 @@ def check_balance(results: Results) -> None:
                 f"energy balance: node {node!r}: recorded {q} violation differs from the {q} beyond {lim:g} kW"
 
 
+# The strategy suite's demand-response call: peak shaving in the second afternoon,
+# announced 12 h ahead, settled on the pre-event load (no history run needed).
+SUITE_CALL = {"name": "suite_call", "kind": "peak_shaving", "start": "2024-07-23T16:00:00",
+              "end": "2024-07-23T18:00:00", "notice_h": 12.0, "capacity_kw": 1_000.0, "baseline": "pre_event"}
+
+
 def default_strategy_scenario() -> Scenario:
     """The scenario the strategy suite runs on: the small district (two days,
-    two nodes, PV, wind, offices, home chargers, batteries) shipped with vpp."""
-    return vpp.api.load(Path(str(resources.files("vpp.scenarios") / "small_district.toml")))
+    two nodes, PV, wind, offices, home chargers, batteries) shipped with vpp,
+    with one demand-response call (:data:`SUITE_CALL`), so every check also
+    holds while a strategy answers a call."""
+    path = Path(str(resources.files("vpp.scenarios") / "small_district.toml"))
+    data = read_scenario_dict(path)
+    data["dr"] = {"history": "run", "events": [SUITE_CALL]}
+    return scenario_from_dict(data, str(path), path.parent)
 
 
 def _strategy_instance(strategy: Strategy | type[Strategy] | str) -> Strategy:
