@@ -16,6 +16,7 @@ from vpp.cli import main
 from vpp.dr import DREvent, SettlementBand
 from vpp.drcalls import DRCalls
 from vpp.errors import ScenarioError
+from vpp.exogenous import build_exogenous
 from vpp.flex import FixedProfile
 from vpp.optimizer import STRATEGIES
 from vpp.optimizer.model import DispatchModel
@@ -191,3 +192,52 @@ def test_the_cli_refuses_a_bad_call_with_exit_2(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dr.events[0].end" in err[0]
+
+
+# -- calls from a CSV and from the seeded generator -----------------------------------------
+
+def with_csv(tmp_path, text, events=()):
+    path = tmp_path / "calls.csv"
+    path.write_text(text)
+    d = read_scenario_dict(SMALL)
+    d["dr"] = {"history": "run", "events_csv": str(path), "events": list(events)}
+    return scenario_from_dict(d, "<dr>", SMALL.parent)
+
+
+CSV_HEAD = "name,kind,start,end,notice_h,capacity_kw,baseline\n"
+
+
+def test_calls_are_read_from_a_csv(tmp_path):
+    sc = with_csv(tmp_path, CSV_HEAD + "c1,valley_filling,2024-07-23T11:00:00,2024-07-23T12:00:00,6,800,pre_event\n")
+    calls = DRCalls(sc).configs
+    got = [(c.name, c.kind, c.capacity_kw, c.price_cny_per_kwh) for c in calls]
+    assert got == [("c1", "valley_filling", 800.0, 1.5)]
+    vpp.validate(sc)
+
+
+@pytest.mark.parametrize("row, where", [
+    ("c1,peak_shaving,2024-07-23T11:00:00,2024-07-23T12:00:00,6,-5,pre_event", r"row 2, capacity_kw: .*greater than 0"),
+    ("c1,peak_shaving,2024-07-23T13:30:00,2024-07-23T14:00:00,6,5,pre_event", r"row 2, start: overlaps event 'e'"),
+    ("c1,surge,2024-07-23T11:00:00,2024-07-23T12:00:00,6,5,pre_event", r"row 2, kind: "),
+])
+def test_a_bad_csv_row_is_named(tmp_path, row, where):
+    with pytest.raises(ScenarioError, match=r"dr\.events_csv: .*calls\.csv " + where):
+        vpp.validate(with_csv(tmp_path, CSV_HEAD + row + "\n", [event()]))
+
+
+def generated(prob, hot_c=20.0, events=()):
+    d = read_scenario_dict(SMALL)
+    d["dr"] = {"events": list(events), "generator": {"capacity_kw": 1000.0, "hot_day_c": hot_c,
+                                                      "peak_call_prob": prob}}
+    sc = scenario_from_dict(d, "<dr>", SMALL.parent)
+    return [c.name for c in DRCalls(sc, None, build_exogenous(sc)).configs]
+
+
+def test_the_generator_calls_on_hot_working_days_by_its_probability():
+    """The small district's two days are hot working days (Monday and Tuesday in July)."""
+    assert generated(1.0) == ["peak_shaving_2024-07-22", "peak_shaving_2024-07-23"]
+    assert generated(0.0) == []
+    assert generated(1.0, hot_c=60.0) == []
+    assert generated(0.5) == generated(0.5)                               # seeded
+    listed = generated(1.0, events=[event()])                             # a listed call's day is left alone
+    assert listed == ["e", "peak_shaving_2024-07-22"]

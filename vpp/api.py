@@ -163,13 +163,13 @@ def _engine(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
     """Everything a run builds before its first step: fleets, forecaster, engine."""
     sc = prep.scenario
     return Engine(sc, _fleets(prep, exo), strategy, exo, Forecaster(sc.forecast, sc.seed), progress,
-                  _calls(prep, history))
+                  _calls(prep, history, exo))
 
 
-def _calls(prep: _Prepared, history: pd.Series | None) -> DRCalls:
+def _calls(prep: _Prepared, history: pd.Series | None, exo: Exogenous) -> DRCalls:
     """The run's demand-response calls, refused in one line if a baseline lacks history."""
-    calls = DRCalls(prep.scenario, history)
     try:
+        calls = DRCalls(prep.scenario, history, exo)
         calls.check_history()
     except FieldError as e:
         raise ScenarioError(prep.source, field_path(e.loc), str(e)) from None
@@ -195,9 +195,9 @@ def _dr_history(prep: _Prepared) -> pd.Series | None:
     the baseline strategy (the same scenario without its calls), for the calls'
     baselines; ``None`` without calls or with ``dr.history = "run"``."""
     sc = prep.scenario
-    if not sc.dr.events or sc.dr.history != "baseline":
+    if (not sc.dr.events and sc.dr.generator is None) or sc.dr.history != "baseline":
         return None
-    _calls(prep, None)
+    _calls(prep, None, build_exogenous(sc))
     days = dt.timedelta(days=sc.dr.history_days)
     before = sc.model_copy(update={
         "time": sc.time.model_copy(update={"start": sc.time.start - days, "end": sc.time.start}),
@@ -207,14 +207,16 @@ def _dr_history(prep: _Prepared) -> pd.Series | None:
     return pd.Series(_net_import_kw(res), index=res.index)
 
 
-def _settle_calls(prep: _Prepared, history: pd.Series | None, res: Results, base: Results) -> None:
+def _settle_calls(prep: _Prepared, history: pd.Series | None, exo: Exogenous, res: Results, base: Results) -> None:
     """Put each run's per-event table in ``tables["dr_events"]`` (the baseline run
     is the true counterfactual: it does not respond)."""
-    if not prep.scenario.dr.events:
+    if not prep.scenario.dr.events and prep.scenario.dr.generator is None:
         return
     counterfactual = _net_import_kw(base)
     for r in {id(res): res, id(base): base}.values():
-        r.tables["dr_events"] = event_table(DRCalls(prep.scenario, history), _net_import_kw(r), counterfactual)
+        table = event_table(DRCalls(prep.scenario, history, exo), _net_import_kw(r), counterfactual)
+        if len(table):
+            r.tables["dr_events"] = table
 
 
 def _progress(label: str, enabled: bool, timeline):
@@ -274,7 +276,7 @@ def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy 
     res = _run_one(p, strat, exo, progress, history)
     res.strategy = label
     base = res if label == BASELINE else _run_one(prep, _strategy(prep, BASELINE), exo, progress, history)
-    _settle_calls(prep, history, res, base)
+    _settle_calls(prep, history, exo, res, base)
     res.kpis = relative_kpis(compute_kpis(res), compute_kpis(base))
     res.baseline = base if base is not res else None
     return res
@@ -345,7 +347,7 @@ def compare(scenario: str | Path | Scenario | None = None,
         r.strategy = label
         results[label] = r
     for r in results.values():
-        _settle_calls(prep, history, r, results[BASELINE])
+        _settle_calls(prep, history, exo, r, results[BASELINE])
     base_kpis = compute_kpis(results[BASELINE])
     for r in results.values():
         r.kpis = relative_kpis(compute_kpis(r), base_kpis)

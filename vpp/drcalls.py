@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from vpp.dr import (
     BASELINES,
@@ -22,10 +23,12 @@ from vpp.dr import (
     settle,
 )
 from vpp.errors import FieldError
+from vpp.exogenous import Exogenous
+from vpp.rng import component_rng
 from vpp.scenario import DREventConfig, Scenario
 from vpp.timeline import Timeline
 
-__all__ = ["DRCalls", "event_table", "metered_series", "BASELINE_DAYS"]
+__all__ = ["DRCalls", "event_table", "generate_calls", "read_calls_csv", "metered_series", "BASELINE_DAYS"]
 
 BASELINE_DAYS = {"caiso_10in10": 10, "top5_of_10": 10, "last5_working_days": 5}   # prior days each method needs
 
@@ -48,14 +51,20 @@ class DRCalls:
     scenario : Scenario
     history_kw : Series, optional
         Metered VPP net import before the run (the baselines' prior days). [kW]
+    exogenous : Exogenous, optional
+        The run's weather, for ``dr.generator`` (no generated calls without it).
     """
 
-    def __init__(self, scenario: Scenario, history_kw: pd.Series | None = None):
+    def __init__(self, scenario: Scenario, history_kw: pd.Series | None = None, exogenous: Exogenous | None = None):
         self.scenario, self.history_kw = scenario, history_kw
         self.timeline = scenario.timeline()
         dr = scenario.dr
         self.calendar = WorkCalendar(CN_HOLIDAYS | frozenset(dr.holidays), CN_MAKEUP_WORKDAYS | frozenset(dr.workdays))
         self.configs = list(dr.events)
+        if dr.events_csv is not None:
+            self.configs += read_calls_csv(scenario)
+        if dr.generator is not None and exogenous is not None:
+            self.configs += generate_calls(scenario, exogenous, self.calendar)
         t = scenario.time
         self.windows = [(self._step(t._ts(e.start)), self._step(t._ts(e.end))) for e in self.configs]
         self.notices = [max(0, int(np.ceil(self._step_f(scenario.dr_notice_ts(e))))) for e in self.configs]
@@ -134,6 +143,69 @@ class DRCalls:
     def active(self, k: int) -> tuple[DREvent, ...]:
         """Events announced by step *k* that have not ended."""
         return tuple(e for e in self.announced if e.end_step > k)
+
+
+def read_calls_csv(scenario: Scenario) -> list[DREventConfig]:
+    """The calls of ``dr.events_csv`` (columns: the fields of ``[[dr.events]]``;
+    empty cells take the defaults), checked with the listed ones; a mistake is
+    a ``FieldError`` at ``dr.events_csv`` naming the file, row and column."""
+    path = scenario.resolve_path(scenario.dr.events_csv)
+    where = ("dr", "events_csv")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise FieldError(where, f"{path}: cannot read ({type(e).__name__}: {e})") from None
+    out = []
+    for r, row in enumerate(table.to_dict("records"), start=2):
+        try:
+            out.append(DREventConfig.model_validate({k.strip(): v.strip() for k, v in row.items() if v.strip()}))
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            col = ".".join(str(x) for x in err["loc"]) or "row"
+            raise FieldError(where, f"{path} row {r}, {col}: {err['msg']}") from None
+    listed = list(scenario.dr.events)
+    try:
+        scenario.check_dr_calls(listed + out)
+    except FieldError as e:
+        i = e.loc[2] - len(listed) if len(e.loc) > 2 and isinstance(e.loc[2], int) else -1
+        if i < 0:
+            raise
+        raise FieldError(where, f"{path} row {i + 2}, {e.loc[3]}: {e}") from None
+    return out
+
+
+def generate_calls(scenario: Scenario, exogenous: Exogenous, calendar: WorkCalendar) -> list[DREventConfig]:
+    """Calls drawn by ``dr.generator`` from the run's weather (its docstring
+    states the rules); one uniform draw per day of the run, in order, from the
+    scenario's ``dr/generator`` stream, so a call depends only on its own day."""
+    g, t = scenario.dr.generator, scenario.time
+    rng = component_rng(scenario.seed, "dr/generator")
+    n = scenario.timeline().n_steps
+    idx = exogenous.index[:n]
+    temp = pd.Series(np.asarray(exogenous.temp_air_c[:n], dtype=float), index=idx)
+    ghi = pd.Series(np.asarray(exogenous.ghi_w_m2[:n], dtype=float), index=idx)
+    listed = {t._ts(e.start).date() for e in scenario.dr.events}
+    out = []
+    for day in idx.normalize().unique():
+        u = rng.random()
+        today = idx.normalize() == day
+        if day.date() in listed:
+            continue
+        if calendar.is_working(day.date()):
+            kind, hour = "peak_shaving", g.peak_start_hour
+            hit = temp[today].max() >= g.hot_day_c and u < g.peak_call_prob
+        else:
+            kind, hour = "valley_filling", g.valley_start_hour
+            midday = ghi[today & (idx.hour >= 11) & (idx.hour < 14)]
+            hit = len(midday) > 0 and midday.mean() >= g.sunny_ghi_w_m2 and u < g.valley_call_prob
+        start = day + pd.Timedelta(hours=hour)
+        end = start + pd.Timedelta(hours=g.window_h)
+        if hit and start >= t.start_ts and end <= t.end_ts:
+            out.append(DREventConfig(
+                name=f"{kind}_{day.date()}", kind=kind, start=start.to_pydatetime(), end=end.to_pydatetime(),
+                notice=(day - pd.Timedelta(days=1) + pd.Timedelta(hours=g.notice_hour)).to_pydatetime(),
+                capacity_kw=g.capacity_kw, price_cny_per_kwh=g.price_cny_per_kwh, baseline=g.baseline))
+    return out
 
 
 def _band(cfg: DREventConfig) -> SettlementBand:

@@ -184,8 +184,42 @@ class DREventConfig(_Section):
         return self
 
 
+class DRGeneratorConfig(_Section):
+    """Seeded demand-response calls (every default an assumption, labelled in the README).
+
+    Peak shaving: each working day whose highest air temperature reaches
+    ``hot_day_c`` gets a call with probability ``peak_call_prob``, from
+    ``peak_start_hour`` for ``window_h``.  Valley filling: each non-working day
+    whose midday (11-14 h) mean irradiance reaches ``sunny_ghi_w_m2`` gets a call
+    with probability ``valley_call_prob``, from ``valley_start_hour``.  Calls
+    are announced at ``notice_hour`` the day before, for ``capacity_kw``."""
+
+    capacity_kw: float = Field(gt=0)
+    price_cny_per_kwh: float = Field(1.5, ge=0)
+    baseline: str = "last5_working_days"
+    hot_day_c: float = 35.0
+    peak_call_prob: float = Field(0.5, ge=0, le=1)
+    peak_start_hour: int = Field(13, ge=0, le=23)
+    sunny_ghi_w_m2: float = Field(700.0, ge=0)
+    valley_call_prob: float = Field(0.0, ge=0, le=1)
+    valley_start_hour: int = Field(11, ge=0, le=23)
+    window_h: int = Field(2, ge=1, le=12)
+    notice_hour: int = Field(16, ge=0, le=23)
+
+    @field_validator("baseline")
+    @classmethod
+    def _known_baseline(cls, v: str) -> str:
+        if v not in BASELINES:
+            raise ValueError(f"unknown baseline {v!r} (known: {', '.join(sorted(BASELINES))})")
+        return v
+
+
 class DRConfig(_Section):
     """Demand-response calls and how their baselines get a history.
+
+    Calls are listed (``events``), read from ``events_csv`` (one per row, the
+    same fields as columns; relative to the scenario file) and/or drawn from
+    the weather by a seeded ``generator`` (on days without a listed call).
 
     ``history = "baseline"`` simulates ``history_days`` before the run with the
     baseline strategy (the same scenario, its own draws) for the baselines'
@@ -194,6 +228,8 @@ class DRConfig(_Section):
     calendar (:data:`vpp.dr.CN_HOLIDAYS`)."""
 
     events: list[DREventConfig] = Field(default_factory=list)
+    events_csv: str | None = None          # more calls, one per row, columns as in [[dr.events]]
+    generator: DRGeneratorConfig | None = None
     history: str = Field("baseline", pattern="^(baseline|run)$")
     history_days: int = Field(21, ge=1, le=366)
     holidays: list[dt.date] = Field(default_factory=list)
@@ -260,10 +296,17 @@ class Scenario(_Section):
 
     @model_validator(mode="after")
     def _dr_events(self):
-        _unique([e.name for e in self.dr.events], "dr.events")
+        self.check_dr_calls(self.dr.events)
+        return self
+
+    def check_dr_calls(self, events: list[DREventConfig]) -> None:
+        """Raise ``FieldError`` at ``dr.events[i]``'s field for a call outside the
+        run, off the step grid, announced after it starts, named twice or
+        overlapping another (one call at a time)."""
+        _unique([e.name for e in events], "dr.events")
         t, step = self.time, pd.Timedelta(minutes=self.time.step_min)
         spans = []
-        for i, e in enumerate(self.dr.events):
+        for i, e in enumerate(events):
             start, end = t._ts(e.start), t._ts(e.end)
             for name, ts in (("start", start), ("end", end)):
                 if not t.start_ts <= ts <= t.end_ts:
@@ -278,8 +321,7 @@ class Scenario(_Section):
         for (_, end0, i0), (start1, _, i1) in zip(spans, spans[1:], strict=False):
             if start1 < end0:
                 raise FieldError(("dr", "events", i1, "start"),
-                                 f"overlaps event {self.dr.events[i0].name!r}: one call at a time")
-        return self
+                                 f"overlaps event {events[i0].name!r}: one call at a time")
 
     def dr_notice_ts(self, event: DREventConfig) -> pd.Timestamp:
         """When *event* is announced (its ``notice``, else ``notice_h`` before its start)."""
