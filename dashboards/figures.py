@@ -63,6 +63,7 @@ from vpp.dashboards._style import (
     _step_y,
     _text,
     _tz_label,
+    power_unit,
 )
 from vpp.kpi import vpp_series
 from vpp.results import Results
@@ -77,6 +78,7 @@ __all__ = [
     "solve_time_figure",
     "slack_figure",
     "shadow_price_figure",
+    "dr_events_figure",
 ]
 
 
@@ -323,6 +325,84 @@ def baseline_overlay_figure(results: Results, baseline: Results | None = None) -
 
 
 
+
+
+# -- 5. demand-response calls ---------------------------------------------------------------
+_METHOD_COLORS = {"caiso_10in10": _OKABE_ITO["reddish_purple"], "top5_of_10": _OKABE_ITO["sky_blue"],
+                  "last5_working_days": _OKABE_ITO["bluish_green"], "pre_event": _OKABE_ITO["orange"]}
+DR_CONTEXT_H = 3.0       # hours shown before and after each call's window
+
+
+def dr_events_figure(results: Results) -> go.Figure:
+    """Each demand-response call: the VPP's metered net import around the
+    window, the true counterfactual (the baseline strategy's run on the same
+    draws), every baseline method's estimate over the window, and the paid
+    band of the settling method (baseline minus ``paid_min``..``paid_max`` x
+    capacity for peak shaving, plus for valley filling).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One panel per call, titled with its settlement. [kW or MW]
+    """
+    events = results.tables.get("dr_events")
+    if events is None or events.empty:
+        return _empty_figure("Demand-response calls", "No demand-response call in this run.")
+    base = results.tables.get("dr_baselines", pd.DataFrame(columns=["event", "method", "time", "baseline_kw"]))
+    unit = _larger_unit(results, results.baseline) if results.baseline is not None else power_unit(results)
+    v = vpp_series(results)["net_import_kw"]
+    cf = vpp_series(results.baseline)["net_import_kw"] if results.baseline is not None else None
+    titles = [_dr_title(e, unit) for _, e in events.iterrows()]
+    fig = make_subplots(rows=len(events), cols=1, subplot_titles=titles, vertical_spacing=0.12 / max(len(events), 1))
+    pad = pd.Timedelta(hours=DR_CONTEXT_H)
+    for row, (_, e) in enumerate(events.iterrows(), start=1):
+        near = (v.index >= e["start"] - pad) & (v.index < e["end"] + pad)
+        first = row == 1
+        fig.add_trace(go.Scatter(x=v.index[near], y=v[near] * unit.factor, name="metered net import",
+                                 mode="lines",
+                                 line=dict(color=_OKABE_ITO["blue"], width=2, shape="hv"), legendgroup="metered",
+                                 showlegend=first), row=row, col=1)
+        if cf is not None:
+            fig.add_trace(go.Scatter(x=cf.index[near], y=cf[near] * unit.factor, name="true counterfactual",
+                                     mode="lines",
+                                     line=dict(color=_BASELINE_COLOR, width=1.5, dash="dash", shape="hv"),
+                                     legendgroup="cf", showlegend=first), row=row, col=1)
+        mine = base[base["event"] == e["event"]]
+        for method, b in mine.groupby("method", sort=False):
+            y = b["baseline_kw"].to_numpy() * unit.factor
+            fig.add_trace(go.Scatter(x=b["time"], y=y, name=f"baseline: {method}", legendgroup=method,
+                                     mode="lines",
+                                     showlegend=first, line=dict(color=_METHOD_COLORS.get(method, "#777777"),
+                                                                 width=3 if method == e["baseline"] else 1.2,
+                                                                 dash="solid" if method == e["baseline"] else "dot",
+                                                                 shape="hv")), row=row, col=1)
+            if method == e["baseline"]:
+                _dr_band(fig, row, b["time"], y, e, unit, first)
+        fig.update_yaxes(title_text=f"[{unit.power}]", row=row, col=1)
+    return _layout(fig, "Demand-response calls: metered import, baselines and the paid band"
+                   "<br><sub>thick: the settling baseline; shaded: delivery paid (50-120 % of the bid by "
+                   "default); dashed: what the load would have been</sub>", 260 + 300 * len(events))
+
+
+def _dr_band(fig: go.Figure, row: int, times, baseline_y, e: pd.Series, unit, first: bool) -> None:
+    """Shade the import levels whose delivery is paid."""
+    sign = -1.0 if e["kind"] == "peak_shaving" else 1.0
+    cap = e["capacity_kw"] * unit.factor
+    lo_frac = e.get("paid_min_frac", 0.5)
+    hi_frac = e.get("paid_max_frac", 1.2)
+    for frac, fill in ((lo_frac, None), (hi_frac, "tonexty")):
+        fig.add_trace(go.Scatter(x=times, y=baseline_y + sign * frac * cap, mode="lines", fill=fill,
+                                 line=dict(width=0, shape="hv"), fillcolor="rgba(0,158,115,0.18)",
+                                 name="paid band", legendgroup="band", showlegend=first and fill is not None,
+                                 hoverinfo="skip"), row=row, col=1)
+
+
+def _dr_title(e: pd.Series, unit) -> str:
+    paid = f"paid {e['payment_cny']:,.0f} CNY" if e["payment_cny"] > 0 else "not paid"
+    true = f"; true {e['true_delivered_kwh'] * unit.factor:,.1f}" if "true_delivered_kwh" in e else ""
+    return (f"{_text(e['event'])} ({e['kind'].replace('_', ' ')}, {e['baseline']}): delivered "
+            f"{e['delivered_kwh'] * unit.factor:,.1f}{true} {unit.energy} of {e['bid_kwh'] * unit.factor:,.1f} "
+            f"bid ({e['delivered_ratio']:.0%}), {paid}")
 
 
 # -- 6. extras: storage, buildings, dispatch ---------------------------------------------------

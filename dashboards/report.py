@@ -36,6 +36,7 @@ from vpp.dashboards.figures import (
     _thermal_fleets,
     baseline_overlay_figure,
     building_temperature_figure,
+    dr_events_figure,
     green_power_figure,
     grid_exchange_figure,
     shadow_price_figure,
@@ -337,6 +338,8 @@ def run_report(results: Results, *, title: str | None = None) -> str:
         figures.append(("This strategy vs the baseline", baseline_overlay_figure(results)))
     figures += [("Supply and demand", supply_demand_figure(results)),
                 ("Grid exchange per node", grid_exchange_figure(results))]
+    if "dr_events" in results.tables:
+        figures.append(("Demand-response calls", dr_events_figure(results)))
     for k, (heading, fig) in enumerate(figures):
         body.append(_section(heading, _figure(fig, f"fig-{k}")))
     body.append(_section("KPIs", _kpi_table_html(results, unit)))

@@ -241,3 +241,26 @@ def test_the_generator_calls_on_hot_working_days_by_its_probability():
     assert generated(0.5) == generated(0.5)                               # seeded
     listed = generated(1.0, events=[event()])                             # a listed call's day is left alone
     assert listed == ["e", "peak_shaving_2024-07-22"]
+
+
+# -- the report's view of the calls ---------------------------------------------------------
+
+def test_the_report_shows_each_call_with_its_baselines_band_and_counterfactual(answered):
+    from vpp.dashboards.figures import dr_events_figure
+    from vpp.dashboards.report import run_report
+
+    fig = dr_events_figure(answered)
+    names = {t.name for t in fig.data}
+    assert {"metered net import", "true counterfactual", "paid band", "baseline: last5_working_days"} <= names
+    band = [t for t in fig.data if t.name == "paid band"]
+    base = [t for t in fig.data if t.name == "baseline: last5_working_days"][0]
+    np.testing.assert_allclose(band[0].y, np.asarray(base.y) - 0.5 * 2000.0)     # the small district is in kW
+    assert "Demand-response calls" in run_report(answered)
+
+
+def test_a_run_without_calls_says_so():
+    from vpp.dashboards.figures import dr_events_figure
+
+    res = vpp.run(small([]), strategy="source_follows_load")
+    assert "dr_events" not in res.tables
+    assert "No demand-response call" in dr_events_figure(res).layout.annotations[0].text

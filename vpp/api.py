@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from vpp.assets import FLEET_TYPES, FleetContext
 from vpp.assets.base import FleetParams
-from vpp.drcalls import DRCalls, event_table
+from vpp.drcalls import DRCalls, baseline_table, event_table
 from vpp.engine import Engine
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous import Exogenous, Forecaster, build_exogenous
@@ -214,9 +214,11 @@ def _settle_calls(prep: _Prepared, history: pd.Series | None, exo: Exogenous, re
         return
     counterfactual = _net_import_kw(base)
     for r in {id(res): res, id(base): base}.values():
-        table = event_table(DRCalls(prep.scenario, history, exo), _net_import_kw(r), counterfactual)
+        calls = DRCalls(prep.scenario, history, exo)
+        table = event_table(calls, _net_import_kw(r), counterfactual)
         if len(table):
             r.tables["dr_events"] = table
+            r.tables["dr_baselines"] = baseline_table(calls, _net_import_kw(r))
 
 
 def _progress(label: str, enabled: bool, timeline):

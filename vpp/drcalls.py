@@ -28,7 +28,8 @@ from vpp.rng import component_rng
 from vpp.scenario import DREventConfig, Scenario
 from vpp.timeline import Timeline
 
-__all__ = ["DRCalls", "event_table", "generate_calls", "read_calls_csv", "metered_series", "BASELINE_DAYS"]
+__all__ = ["DRCalls", "baseline_table", "event_table", "generate_calls", "read_calls_csv", "metered_series",
+           "BASELINE_DAYS"]
 
 BASELINE_DAYS = {"caiso_10in10": 10, "top5_of_10": 10, "last5_working_days": 5}   # prior days each method needs
 
@@ -212,6 +213,26 @@ def _band(cfg: DREventConfig) -> SettlementBand:
     return SettlementBand(cfg.paid_min_frac, cfg.paid_max_frac, cfg.penalty_floor_frac, cfg.penalty_cny_per_kwh)
 
 
+def baseline_table(calls: DRCalls, import_kw: np.ndarray) -> pd.DataFrame:
+    """Every baseline method's baseline per step of every event's window
+    (long form: event, method, time, baseline_kw), for the report. [kW]"""
+    tl = calls.timeline
+    load = metered_series(tl, import_kw, calls.history_kw)
+    rows = []
+    for i, cfg in enumerate(calls.configs):
+        start, end = calls.windows[i]
+        t0, t1 = tl.time_of(start), tl.time_of(start) + (end - start) * calls._dt()
+        times = tl.index[start:end]
+        for name, method in BASELINES.items():
+            try:
+                b = method(load, t0, t1, calls.event_days, calls.calendar)
+            except ValueError:
+                continue
+            rows += [{"event": cfg.name, "method": name, "time": t, "baseline_kw": float(v)}
+                     for t, v in zip(times, b, strict=True)]
+    return pd.DataFrame(rows, columns=["event", "method", "time", "baseline_kw"])
+
+
 def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.ndarray | None) -> pd.DataFrame:
     """One row per event: the window, the settlement against its own baseline
     method, every method's baseline energy and its error against the true
@@ -234,6 +255,7 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
         row = {"event": cfg.name, "kind": cfg.kind, "start": t0, "end": t1,
                "notice": tl.time_of(calls.notices[i]) if calls.notices[i] < tl.n_steps else t0,
                "capacity_kw": cfg.capacity_kw, "price_cny_per_kwh": cfg.price_cny_per_kwh, "baseline": cfg.baseline,
+               "paid_min_frac": cfg.paid_min_frac, "paid_max_frac": cfg.paid_max_frac,
                "history": calls.scenario.dr.history, "metered_kwh": float(metered.sum() * dt)}
         for name, method in BASELINES.items():
             try:
