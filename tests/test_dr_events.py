@@ -6,6 +6,7 @@ import dataclasses
 import pathlib
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -151,6 +152,13 @@ def test_the_event_table_follows_its_definitions(answered):
     paid = min(t["delivered_kwh"], 1.2 * t["bid_kwh"]) if t["delivered_ratio"] >= 0.5 else 0.0
     assert t["payment_cny"] == pytest.approx(1.5 * paid)
     assert answered.kpis.loc["dr_payment_cny", "value"] == pytest.approx(t["payment_cny"])
+    b = answered.baseline.nodes
+    cf = b.xs("grid_import_kw", axis=1, level="quantity").sum(axis=1) - b.xs("grid_export_kw", axis=1,
+                                                                             level="quantity").sum(axis=1)
+    after = (metered.index >= t["end"]) & (metered.index < t["end"] + pd.Timedelta(hours=3))
+    before = (metered.index >= t["start"] - pd.Timedelta(hours=3)) & (metered.index < t["start"])
+    assert t["rebound_kwh"] == pytest.approx((metered[after] - cf[after]).sum() * dt)
+    assert t["pre_event_shift_kwh"] == pytest.approx((metered[before] - cf[before]).sum() * dt)
 
 
 def test_the_centralised_strategy_answers_the_call(answered):

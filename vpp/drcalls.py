@@ -31,6 +31,7 @@ from vpp.timeline import Timeline
 __all__ = ["DRCalls", "baseline_table", "event_table", "generate_calls", "read_calls_csv", "metered_series",
            "BASELINE_DAYS"]
 
+SHIFT_SPAN_H = 3.0     # hours before and after a call in which moved load is counted [h]
 BASELINE_DAYS = {"caiso_10in10": 10, "top5_of_10": 10, "last5_working_days": 5}   # prior days each method needs
 
 
@@ -242,8 +243,11 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
     Energies over the window [kWh]; ``true_delivered_kwh`` is the counterfactual
     minus metered import (peak shaving; the reverse for valley filling);
     ``settled_minus_true_kwh`` is how much of the settled delivery is baseline
-    error; ``pre_event_shift_kwh`` is the import in the 3 hours before the
-    window above the counterfactual (load moved ahead of the event)."""
+    error; ``pre_event_shift_kwh`` is the import in the :data:`SHIFT_SPAN_H`
+    hours before the window above the counterfactual (load moved ahead of the
+    event), ``rebound_kwh`` the import in as many hours after it above the
+    counterfactual for peak shaving (below it for valley filling): load the
+    physics (buildings, batches, cars, storage) moved behind the event."""
     tl, dt = calls.timeline, calls.timeline.dt_h
     load = metered_series(tl, import_kw, calls.history_kw)
     rows = []
@@ -274,7 +278,10 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
             row["settled_minus_true_kwh"] = row["delivered_kwh"] - row["true_delivered_kwh"]
             for name in BASELINES:
                 row[f"baseline_{name}_error_kwh"] = row[f"baseline_{name}_kwh"] - row["counterfactual_kwh"]
-            before = slice(max(start - int(round(3 / dt)), 0), start)
-            row["pre_event_shift_kwh"] = float((np.asarray(import_kw[before]) - counterfactual_kw[before]).sum() * dt)
+            span = int(round(SHIFT_SPAN_H / dt))
+            before, after = slice(max(start - span, 0), start), slice(end, end + span)
+            extra = np.asarray(import_kw, dtype=float) - np.asarray(counterfactual_kw, dtype=float)
+            row["pre_event_shift_kwh"] = float(extra[before].sum() * dt)
+            row["rebound_kwh"] = float(sign * extra[after].sum() * dt)
         rows.append(row)
     return pd.DataFrame(rows)
