@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from vpp.dispatch import Decision, DispatchProblem
+from vpp.dr import DREvent
 from vpp.params import InputModel
 
 __all__ = ["Strategy", "StrategyOptions", "STRATEGIES", "register", "strategy_class"]
@@ -46,6 +47,13 @@ class Strategy(ABC):
     @abstractmethod
     def decide(self, problem: DispatchProblem | None) -> Decision:
         """Setpoints for the next dispatch interval (see :class:`Decision`)."""
+
+    def bid_kw(self, problem: DispatchProblem, event: DREvent) -> float | None:
+        """The capacity to offer for demand-response *event* at its notice
+        (``problem`` is the window at the notice, *event* among its calls with
+        the requested capacity, the most that may be offered); ``None`` takes
+        the requested capacity (the default: no bidding). [kW]"""
+        return None
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}

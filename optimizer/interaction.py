@@ -16,9 +16,11 @@ import time
 from dataclasses import fields
 from typing import Callable, Literal
 
+import numpy as np
 from pydantic import Field
 
 from vpp.dispatch import Decision, DispatchProblem
+from vpp.dr import DREvent, block_terms
 from vpp.optimizer.base import Strategy, StrategyOptions, register
 from vpp.optimizer.lp import SolverOptions
 from vpp.optimizer.model import DispatchModel, Weights, signature
@@ -89,6 +91,26 @@ class SourceLoadInteraction(Strategy):
         return Decision(setpoints=setpoints, status=status, build_time_s=build_s, solve_time_s=solve_s,
                         objective_cny=self.model.objective_cny, n_variables=lp.n_cols, n_constraints=lp.n_rows,
                         metrics=metrics or {})
+
+    def planning_problem(self, problem: DispatchProblem) -> DispatchProblem:
+        """The problem this strategy's model solves for *problem* (itself here)."""
+        return problem
+
+    def bid_kw(self, problem: DispatchProblem, event: DREvent) -> float | None:
+        """Offer what the plan at the notice delivers: the window is solved with
+        the call at its requested capacity, and the bid is the mean paid delivery
+        the plan finds over the call's blocks in the horizon (so the planned ratio
+        is 1, the middle of the paid band), at most the request.  ``None`` (the
+        request) where the plan fails or the call lies beyond the horizon."""
+        status, _, _ = self.solve_window(self.planning_problem(problem))
+        g = problem.grid
+        share = block_terms((event,), event.kind, g.k0, g.starts, g.steps_per_block).share
+        if not status.startswith("optimal") or not share.any():
+            return None
+        delivered = self.model.dr_delivery_kw(event.kind)
+        weight = share * g.dt_h
+        planned = float((np.maximum(delivered, 0.0) * weight).sum() / weight.sum())
+        return float(np.clip(planned, 0.0, event.capacity_kw))
 
     def decide(self, problem: DispatchProblem) -> Decision:
         status, build_s, solve_s = self.solve_window(problem)

@@ -625,6 +625,14 @@ class DispatchModel:
         prices = {f"shadow_price_cny_per_kwh_{k}": float(v[0]) for k, v in self.shadow_prices().items()}
         return {**self.slack_use(), **prices}
 
+    def dr_delivery_kw(self, kind: str) -> np.ndarray:
+        """The last solve's paid delivery of calls of *kind* ("peak_shaving" or
+        "valley_filling") per block; zeros without calls. [kW]"""
+        net = self.network
+        if not net.has_dr:
+            return np.zeros(net.H)
+        return self.lp.values(net.c_dr["p" if kind == "peak_shaving" else "v"])
+
     def setpoints(self, n_steps: int) -> dict[str, np.ndarray]:
         """Per-fleet setpoints for the first *n_steps* (one-step) blocks. [kW]"""
         out = {}

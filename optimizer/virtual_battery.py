@@ -599,6 +599,10 @@ class VirtualBattery(SourceLoadInteraction):
             return "pro_rata" if bool(np.any(np.asarray(form.p_discharge_max_kw) > 0)) else "least_laxity"
         return rule
 
+    def planning_problem(self, problem: DispatchProblem) -> DispatchProblem:
+        """The aggregated problem (one virtual asset per fleet), as :meth:`decide` solves."""
+        return aggregate_problem(problem)
+
     def decide(self, problem: DispatchProblem) -> Decision:
         t0 = time.perf_counter()
         agg = aggregate_problem(problem)

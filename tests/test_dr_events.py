@@ -272,3 +272,30 @@ def test_a_run_without_calls_says_so():
     res = vpp.run(small([]), strategy="source_follows_load")
     assert "dr_events" not in res.tables
     assert "No demand-response call" in dr_events_figure(res).layout.annotations[0].text
+
+
+# -- capacity bidding -------------------------------------------------------------------------
+
+def test_the_centralised_strategy_offers_what_its_plan_delivers():
+    """A 4 kW battery behind a 10 kW call: the plan discharges 4 kW in the call's
+    block, so the offer is 4 kW (a planned ratio of 1), not the 10 kW asked."""
+    pr = problem([battery(p_kw=4.0, e0=10.0, target=10.0, h=3), FixedProfile("load", "n", np.full(3, -10.0))],
+                 [1.0, 1.0, 1.0])
+    e = call(capacity=10.0)
+    pr = dataclasses.replace(pr, dr_events=(e,))
+    for name in ("source_load_interaction", "virtual_battery"):
+        assert STRATEGIES[name]().bid_kw(pr, e) == pytest.approx(4.0, abs=1e-4)
+    for name in ("rule_based", "price_signal", "source_follows_load"):
+        assert STRATEGIES[name]().bid_kw(pr, e) is None
+
+
+def test_a_run_settles_each_call_against_the_strategys_offer():
+    """A call announced 6 h ahead, inside the small district's 12 h horizon (a
+    call beyond the horizon at its notice is offered as requested)."""
+    answered = vpp.run(small([event(notice_h=6.0, capacity_kw=5000.0)]), strategy="source_load_interaction")
+    t = answered.tables["dr_events"].iloc[0]
+    bids = answered.tables["dr_bids"]
+    assert t["capacity_kw"] == pytest.approx(float(bids.loc[bids["event"] == "e", "bid_kw"].iloc[0]))
+    assert t["capacity_kw"] <= t["requested_kw"]
+    assert t["bid_kwh"] == pytest.approx(t["capacity_kw"] * 2.0)
+    assert "offered" in answered.events.loc[answered.events["kind"] == "dr_notice", "detail"].iloc[0]

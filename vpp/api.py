@@ -180,7 +180,11 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
               history: pd.Series | None = None) -> Results:
     engine = _engine(prep, strategy, exo, progress, history)
     recorder = engine.run()
-    return recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
+    res = recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
+    if engine.calls.bids:
+        res.tables["dr_bids"] = pd.DataFrame({"event": list(engine.calls.bids),
+                                              "bid_kw": list(engine.calls.bids.values())})
+    return res
 
 
 def _net_import_kw(res: Results) -> np.ndarray:
@@ -215,7 +219,9 @@ def _settle_calls(prep: _Prepared, history: pd.Series | None, exo: Exogenous, re
     counterfactual = _net_import_kw(base)
     for r in {id(res): res, id(base): base}.values():
         calls = DRCalls(prep.scenario, history, exo)
-        table = event_table(calls, _net_import_kw(r), counterfactual)
+        bids = r.tables.get("dr_bids")
+        bids = dict(zip(bids["event"], bids["bid_kw"], strict=True)) if bids is not None else None
+        table = event_table(calls, _net_import_kw(r), counterfactual, bids)
         if len(table):
             r.tables["dr_events"] = table
             r.tables["dr_baselines"] = baseline_table(calls, _net_import_kw(r))

@@ -8,6 +8,8 @@ run against each baseline method and the true counterfactual (:func:`event_table
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
@@ -72,6 +74,7 @@ class DRCalls:
         self.notices = [max(0, int(np.ceil(self._step_f(scenario.dr_notice_ts(e))))) for e in self.configs]
         self.event_days = sorted({t._ts(e.start).date() for e in self.configs})
         self.announced: list[DREvent] = []
+        self.bids: dict[str, float] = {}          # capacity offered per call, where a strategy bid [kW]
 
     def check_history(self) -> None:
         """Raise ``FieldError`` at the first event whose baseline method needs more
@@ -141,6 +144,14 @@ class DRCalls:
 
     def _dt(self) -> pd.Timedelta:
         return pd.Timedelta(seconds=self.timeline.step_s)
+
+    def set_bid(self, event: DREvent, bid_kw: float) -> DREvent:
+        """The announced *event* with the capacity a strategy offered (at most the request)."""
+        bid = float(np.clip(bid_kw, 0.0, event.capacity_kw))
+        offered = dataclasses.replace(event, capacity_kw=bid)
+        self.announced[self.announced.index(event)] = offered
+        self.bids[event.name] = bid
+        return offered
 
     def active(self, k: int) -> tuple[DREvent, ...]:
         """Events announced by step *k* that have not ended."""
@@ -234,7 +245,8 @@ def baseline_table(calls: DRCalls, import_kw: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["event", "method", "time", "baseline_kw"])
 
 
-def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.ndarray | None) -> pd.DataFrame:
+def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.ndarray | None,
+                bids: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per event: the window, the settlement against its own baseline
     method, every method's baseline energy and its error against the true
     counterfactual (the same draws run by the baseline strategy, which does not
@@ -256,9 +268,11 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
         t0, t1 = tl.time_of(start), tl.time_of(start) + (end - start) * calls._dt()
         metered = np.asarray(import_kw[start:end], dtype=float)
         sign = 1.0 if cfg.kind == "peak_shaving" else -1.0
+        capacity = (bids or {}).get(cfg.name, cfg.capacity_kw)
         row = {"event": cfg.name, "kind": cfg.kind, "start": t0, "end": t1,
                "notice": tl.time_of(calls.notices[i]) if calls.notices[i] < tl.n_steps else t0,
-               "capacity_kw": cfg.capacity_kw, "price_cny_per_kwh": cfg.price_cny_per_kwh, "baseline": cfg.baseline,
+               "requested_kw": cfg.capacity_kw, "capacity_kw": capacity,
+               "price_cny_per_kwh": cfg.price_cny_per_kwh, "baseline": cfg.baseline,
                "paid_min_frac": cfg.paid_min_frac, "paid_max_frac": cfg.paid_max_frac,
                "history": calls.scenario.dr.history, "metered_kwh": float(metered.sum() * dt)}
         for name, method in BASELINES.items():
@@ -268,7 +282,7 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
                 b = np.full(end - start, np.nan)
             row[f"baseline_{name}_kwh"] = float(b.sum() * dt)
             if name == cfg.baseline:
-                s = settle(cfg.kind, b, metered, dt, cfg.capacity_kw, cfg.price_cny_per_kwh, _band(cfg))
+                s = settle(cfg.kind, b, metered, dt, capacity, cfg.price_cny_per_kwh, _band(cfg))
                 row.update(delivered_kwh=s.delivered_kwh, bid_kwh=s.bid_kwh, delivered_ratio=s.ratio,
                            payment_cny=s.payment_cny, penalty_cny=s.penalty_cny)
         if counterfactual_kw is not None:

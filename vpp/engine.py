@@ -132,8 +132,14 @@ class Engine:
                 return
             yield self._wait_for_step(env, k, EVENTS)
             e = self.calls.announce(i, k, -self.recorder.node_net_kw[:k].sum(axis=1))
+            offer = ""
+            if self.strategy.uses_forecasts:
+                bid = self.strategy.bid_kw(self.problem(k), e)
+                if bid is not None:
+                    offer = f"; offered {self.calls.set_bid(e, bid).capacity_kw:,.0f} kW"
             self.recorder.event(k, "dr_notice", f"{e.name}: {e.kind} {e.capacity_kw:,.0f} kW from "
-                                f"{self.timeline.time_of(e.start_step)} to {self.timeline.time_of(e.end_step)}")
+                                f"{self.timeline.time_of(e.start_step)} to {self.timeline.time_of(e.end_step)}"
+                                + offer)
 
     def _dispatcher(self, env):
         every = self.cadence.interval_steps
