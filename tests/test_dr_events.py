@@ -299,3 +299,16 @@ def test_a_run_settles_each_call_against_the_strategys_offer():
     assert t["capacity_kw"] <= t["requested_kw"]
     assert t["bid_kwh"] == pytest.approx(t["capacity_kw"] * 2.0)
     assert "offered" in answered.events.loc[answered.events["kind"] == "dr_notice", "detail"].iloc[0]
+
+
+def test_a_history_simulated_by_the_strategy_itself_moves_its_baseline():
+    """dr.history = "strategy": the baselines come from the strategy's own operation;
+    the baseline strategy's history (and so its settlement) is the same either way."""
+    calls = [event(notice_h=6.0, baseline="last5_working_days")]
+    own = vpp.run(small(calls, history="strategy"), strategy="rule_based")
+    shared = vpp.run(small(calls, history="baseline"), strategy="rule_based")
+    a, b = own.tables["dr_events"].iloc[0], shared.tables["dr_events"].iloc[0]
+    assert a["history"] == "strategy" and b["history"] == "baseline"
+    assert a["baseline_last5_working_days_kwh"] != pytest.approx(b["baseline_last5_working_days_kwh"], rel=1e-6)
+    pd.testing.assert_frame_equal(own.baseline.tables["dr_events"].drop(columns="history"),
+                                  shared.baseline.tables["dr_events"].drop(columns="history"))

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from importlib import resources
@@ -194,31 +195,50 @@ def _net_import_kw(res: Results) -> np.ndarray:
             - n.xs("grid_export_kw", axis=1, level="quantity").sum(axis=1)).to_numpy()
 
 
-def _dr_history(prep: _Prepared) -> pd.Series | None:
-    """Metered VPP net import over ``dr.history_days`` before the run, simulated with
-    the baseline strategy (the same scenario without its calls), for the calls'
-    baselines; ``None`` without calls or with ``dr.history = "run"``."""
+def _dr_history(prep: _Prepared, strategy: Strategy) -> pd.Series:
+    """Metered VPP net import over ``dr.history_days`` before the run, simulated by
+    *strategy* on the same scenario without its calls. [kW]"""
     sc = prep.scenario
-    if (not sc.dr.events and sc.dr.generator is None) or sc.dr.history != "baseline":
-        return None
-    _calls(prep, None, build_exogenous(sc))
     days = dt.timedelta(days=sc.dr.history_days)
     before = sc.model_copy(update={
         "time": sc.time.model_copy(update={"start": sc.time.start - days, "end": sc.time.start}),
         "dr": DRConfig(), "output": OutputConfig()})
-    hist_prep = _Prepared(before, prep.source, prep.fleet_params)
-    res = _simulate(hist_prep, _strategy(hist_prep, BASELINE), build_exogenous(before), None)
+    res = _simulate(_Prepared(before, prep.source, prep.fleet_params), strategy, build_exogenous(before), None)
     return pd.Series(_net_import_kw(res), index=res.index)
 
 
-def _settle_calls(prep: _Prepared, history: pd.Series | None, exo: Exogenous, res: Results, base: Results) -> None:
+class _Histories:
+    """Each run's metered history before the run, for its calls' baselines:
+    ``dr.history = "baseline"``, one simulated by the baseline strategy for every
+    run; ``"strategy"``, one per strategy, simulated by a copy of it (a VPP's meter
+    shows its own operation); ``"run"``, none (the run's own days)."""
+
+    def __init__(self, prep: _Prepared, exo: Exogenous):
+        self.prep, self.exo, self._cache = prep, exo, {}
+        dr = prep.scenario.dr
+        self.mode = "none" if (not dr.events and dr.generator is None and dr.events_csv is None) else dr.history
+        if self.mode in ("baseline", "strategy"):
+            _calls(prep, None, exo)                # refuse a bad call before simulating any history
+
+    def of(self, label: str, strategy: Strategy, prep: _Prepared | None = None) -> pd.Series | None:
+        if self.mode not in ("baseline", "strategy"):
+            return None
+        key = BASELINE if self.mode == "baseline" else label
+        if key not in self._cache:
+            p = self.prep if key == BASELINE else (prep or self.prep)
+            runner = _strategy(self.prep, BASELINE) if key == BASELINE else copy.deepcopy(strategy)
+            self._cache[key] = _dr_history(p, runner)
+        return self._cache[key]
+
+
+def _settle_calls(prep: _Prepared, histories: _Histories, exo: Exogenous, res: Results, base: Results) -> None:
     """Put each run's per-event table in ``tables["dr_events"]`` (the baseline run
     is the true counterfactual: it does not respond)."""
-    if not prep.scenario.dr.events and prep.scenario.dr.generator is None:
+    if histories.mode == "none":
         return
     counterfactual = _net_import_kw(base)
     for r in {id(res): res, id(base): base}.values():
-        calls = DRCalls(prep.scenario, history, exo)
+        calls = DRCalls(prep.scenario, histories.of(r.strategy, None), exo)
         bids = r.tables.get("dr_bids")
         bids = dict(zip(bids["event"], bids["bid_kw"], strict=True)) if bids is not None else None
         table = event_table(calls, _net_import_kw(r), counterfactual, bids)
@@ -280,11 +300,15 @@ def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy 
     prep = _prepare(sc, _source(sc, scenario))
     label, strat, p = _variant(prep, strategy, field="--strategy")
     exo = build_exogenous(sc)
-    history = _dr_history(prep)
-    res = _run_one(p, strat, exo, progress, history)
+    hist = _Histories(prep, exo)
+    res = _run_one(p, strat, exo, progress, hist.of(label, strat, p))
     res.strategy = label
-    base = res if label == BASELINE else _run_one(prep, _strategy(prep, BASELINE), exo, progress, history)
-    _settle_calls(prep, history, exo, res, base)
+    if label == BASELINE:
+        base = res
+    else:
+        base_strat = _strategy(prep, BASELINE)
+        base = _run_one(prep, base_strat, exo, progress, hist.of(BASELINE, base_strat))
+    _settle_calls(prep, hist, exo, res, base)
     res.kpis = relative_kpis(compute_kpis(res), compute_kpis(base))
     res.baseline = base if base is not res else None
     return res
@@ -348,14 +372,14 @@ def compare(scenario: str | Path | Scenario | None = None,
     if BASELINE not in [label for label, _, _ in runs]:
         runs.insert(0, _variant(prep, BASELINE))
     exo = build_exogenous(sc)
-    history = _dr_history(prep)
+    hist = _Histories(prep, exo)
     results = {}
     for label, strat, p in runs:
-        r = _run_one(p, strat, exo, progress, history)
+        r = _run_one(p, strat, exo, progress, hist.of(label, strat, p))
         r.strategy = label
         results[label] = r
     for r in results.values():
-        _settle_calls(prep, history, exo, r, results[BASELINE])
+        _settle_calls(prep, hist, exo, r, results[BASELINE])
     base_kpis = compute_kpis(results[BASELINE])
     for r in results.values():
         r.kpis = relative_kpis(compute_kpis(r), base_kpis)

@@ -80,7 +80,8 @@ class DRCalls:
         """Raise ``FieldError`` at the first event whose baseline method needs more
         prior days (or minutes) than the history will hold."""
         sc, t = self.scenario, self.scenario.time
-        first = t.start_ts - (pd.Timedelta(days=sc.dr.history_days) if sc.dr.history == "baseline" else pd.Timedelta(0))
+        simulated = sc.dr.history in ("baseline", "strategy")
+        first = t.start_ts - (pd.Timedelta(days=sc.dr.history_days) if simulated else pd.Timedelta(0))
         for i, cfg in enumerate(self.configs):
             start = t._ts(cfg.start)
             if self.notices[i] == 0 and sc.dr.history == "run":
