@@ -17,11 +17,11 @@ import datetime as dt
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from vpp.dr import BASELINES
 from vpp.errors import FieldError, ScenarioError, field_path
@@ -150,6 +150,15 @@ class GridConfig(_Section):
     ramp_limit_kw_per_h: Limit | None = Field(None, gt=0)
 
 
+def _known_baseline(v: str) -> str:
+    if v not in BASELINES:
+        raise ValueError(f"unknown baseline {v!r} (known: {', '.join(sorted(BASELINES))})")
+    return v
+
+
+BaselineName = Annotated[str, AfterValidator(_known_baseline)]   # a key of vpp.dr.BASELINES
+
+
 class DREventConfig(_Section):
     """One demand-response call (:mod:`vpp.dr`).  Times are local in
     ``time.timezone`` (or carry their own offset); defaults are labelled in the README."""
@@ -162,18 +171,11 @@ class DREventConfig(_Section):
     notice_h: float = Field(24.0, ge=0)
     capacity_kw: float = Field(gt=0)            # requested (bid) change of the VPP's import
     price_cny_per_kwh: float = Field(1.5, ge=0)
-    baseline: str = "last5_working_days"
+    baseline: BaselineName = "last5_working_days"
     paid_min_frac: float = Field(0.5, ge=0)
     paid_max_frac: float = Field(1.2, gt=0)
     penalty_floor_frac: float = Field(0.0, ge=0)
     penalty_cny_per_kwh: float = Field(0.0, ge=0)
-
-    @field_validator("baseline")
-    @classmethod
-    def _known_baseline(cls, v: str) -> str:
-        if v not in BASELINES:
-            raise ValueError(f"unknown baseline {v!r} (known: {', '.join(sorted(BASELINES))})")
-        return v
 
     @model_validator(mode="after")
     def _band(self):
@@ -196,7 +198,7 @@ class DRGeneratorConfig(_Section):
 
     capacity_kw: float = Field(gt=0)
     price_cny_per_kwh: float = Field(1.5, ge=0)
-    baseline: str = "last5_working_days"
+    baseline: BaselineName = "last5_working_days"
     hot_day_c: float = 35.0
     peak_call_prob: float = Field(0.5, ge=0, le=1)
     peak_start_hour: int = Field(13, ge=0, le=23)
@@ -205,13 +207,6 @@ class DRGeneratorConfig(_Section):
     valley_start_hour: int = Field(11, ge=0, le=23)
     window_h: int = Field(2, ge=1, le=12)
     notice_hour: int = Field(16, ge=0, le=23)
-
-    @field_validator("baseline")
-    @classmethod
-    def _known_baseline(cls, v: str) -> str:
-        if v not in BASELINES:
-            raise ValueError(f"unknown baseline {v!r} (known: {', '.join(sorted(BASELINES))})")
-        return v
 
 
 class DRConfig(_Section):
