@@ -65,9 +65,10 @@ KPI_META = {
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
     "dr_payment_cny": ("CNY", "higher", "Demand-response payments, as settled against each call's baseline"),
     "dr_penalty_cny": ("CNY", "lower", "Demand-response penalties for delivery below the floor"),
-    "dr_delivered_kwh": ("kWh", "higher", "Demand-response delivery as settled (baseline - metered; valley: reverse)"),
+    "dr_delivered_kwh": ("kWh", "higher", "Demand-response delivery as settled: baseline - metered, "
+                         "reversed for valley filling"),
     "dr_true_delivered_kwh": ("kWh", "higher",
-                              "Demand-response delivery against the true counterfactual (the baseline strategy's run)"),
+                              "Demand-response delivery against the true counterfactual, the baseline strategy's run"),
     "dr_delivered_ratio": ("-", "higher", "Settled delivery / bid energy, mean over calls"),
     "import_violation_kwh": ("kWh", "lower", "Import beyond node limits (soft limits only)"),
     "load_shed_kwh": ("kWh", "lower", "Load draw cut by hard node import limits (flexible and fixed)"),
