@@ -19,6 +19,7 @@ from vpp.drcalls import DRCalls
 from vpp.errors import ScenarioError
 from vpp.exogenous import build_exogenous
 from vpp.flex import FixedProfile
+from vpp.kpi import vpp_series
 from vpp.optimizer import STRATEGIES
 from vpp.optimizer.model import DispatchModel
 from vpp.scenario import read_scenario_dict, scenario_from_dict
@@ -312,3 +313,21 @@ def test_a_history_simulated_by_the_strategy_itself_moves_its_baseline():
     assert a["baseline_last5_working_days_kwh"] != pytest.approx(b["baseline_last5_working_days_kwh"], rel=1e-6)
     pd.testing.assert_frame_equal(own.baseline.tables["dr_events"].drop(columns="history"),
                                   shared.baseline.tables["dr_events"].drop(columns="history"))
+
+
+def test_the_counterfactual_can_be_the_strategy_itself_without_the_calls():
+    """dr.counterfactual = "strategy": each call is measured against the same strategy
+    run on the same draws without calls (checked against that run made separately)."""
+    calls = [event(notice_h=6.0, kind="valley_filling", start="2024-07-23T11:00:00", end="2024-07-23T13:00:00")]
+    sc = small(calls)
+    sc = sc.model_copy(update={"dr": sc.dr.model_copy(update={"counterfactual": "strategy"})})
+    res = vpp.run(sc, strategy="rule_based")
+    alone = vpp.run(small([]), strategy="rule_based")
+    t = res.tables["dr_events"].iloc[0]
+    net = alone.nodes.xs("grid_import_kw", axis=1, level="quantity").sum(axis=1) \
+        - alone.nodes.xs("grid_export_kw", axis=1, level="quantity").sum(axis=1)
+    window = (net.index >= t["start"]) & (net.index < t["end"])
+    assert t["counterfactual_kwh"] == pytest.approx(net[window].sum() * 0.25)
+    assert t["true_delivered_kwh"] == pytest.approx(t["metered_kwh"] - t["counterfactual_kwh"])
+    green = vpp_series(res)["green_local_kw"] - vpp_series(alone)["green_local_kw"]
+    assert t["green_absorbed_kwh"] == pytest.approx(green[window].sum() * 0.25)

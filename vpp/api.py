@@ -24,7 +24,7 @@ from vpp.drcalls import DRCalls, baseline_table, event_table
 from vpp.engine import Engine
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous import Exogenous, Forecaster, build_exogenous
-from vpp.kpi import compute_kpis, relative_kpis
+from vpp.kpi import compute_kpis, relative_kpis, vpp_series
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.optimizer.base import StrategyOptions
 from vpp.results import Results
@@ -231,17 +231,34 @@ class _Histories:
         return self._cache[key]
 
 
-def _settle_calls(prep: _Prepared, histories: _Histories, exo: Exogenous, res: Results, base: Results) -> None:
-    """Put each run's per-event table in ``tables["dr_events"]`` (the baseline run
-    is the true counterfactual: it does not respond)."""
+def _without_calls(prep: _Prepared) -> _Prepared:
+    """The same prepared scenario without demand-response calls."""
+    return _Prepared(prep.scenario.model_copy(update={"dr": DRConfig()}), prep.source, prep.fleet_params)
+
+
+def _counterfactual(prep: _Prepared, hist: _Histories, label: str, strategy: Strategy, exo: Exogenous,
+                    progress: bool) -> Results | None:
+    """With ``dr.counterfactual = "strategy"`` and calls, a copy of the (still
+    unused) strategy run on the same draws without the calls, which *label*'s
+    calls are then measured against; else ``None`` (the baseline run)."""
+    if hist.mode == "none" or label == BASELINE or prep.scenario.dr.counterfactual != "strategy":
+        return None
+    return _run_one(_without_calls(prep), copy.deepcopy(strategy), exo, progress)
+
+
+def _settle_calls(prep: _Prepared, histories: _Histories, exo: Exogenous, res: Results, base: Results,
+                  counterfactual: Results | None = None) -> None:
+    """Put each run's per-event table in ``tables["dr_events"]``, against *counterfactual*
+    (default: the baseline run; the baseline run is always its own)."""
     if histories.mode == "none":
         return
-    counterfactual = _net_import_kw(base)
     for r in {id(res): res, id(base): base}.values():
+        cf = base if r is base or counterfactual is None else counterfactual
         calls = DRCalls(prep.scenario, histories.of(r.strategy, None), exo)
         bids = r.tables.get("dr_bids")
         bids = dict(zip(bids["event"], bids["bid_kw"], strict=True)) if bids is not None else None
-        table = event_table(calls, _net_import_kw(r), counterfactual, bids)
+        table = event_table(calls, _net_import_kw(r), _net_import_kw(cf), bids,
+                            vpp_series(r)["green_local_kw"].to_numpy(), vpp_series(cf)["green_local_kw"].to_numpy())
         if len(table):
             r.tables["dr_events"] = table
             r.tables["dr_baselines"] = baseline_table(calls, _net_import_kw(r))
@@ -301,14 +318,16 @@ def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy 
     label, strat, p = _variant(prep, strategy, field="--strategy")
     exo = build_exogenous(sc)
     hist = _Histories(prep, exo)
-    res = _run_one(p, strat, exo, progress, hist.of(label, strat, p))
+    history = hist.of(label, strat, p)
+    cf = _counterfactual(p, hist, label, strat, exo, progress)
+    res = _run_one(p, strat, exo, progress, history)
     res.strategy = label
     if label == BASELINE:
         base = res
     else:
         base_strat = _strategy(prep, BASELINE)
         base = _run_one(prep, base_strat, exo, progress, hist.of(BASELINE, base_strat))
-    _settle_calls(prep, hist, exo, res, base)
+    _settle_calls(prep, hist, exo, res, base, cf)
     res.kpis = relative_kpis(compute_kpis(res), compute_kpis(base))
     res.baseline = base if base is not res else None
     return res
@@ -374,12 +393,15 @@ def compare(scenario: str | Path | Scenario | None = None,
     exo = build_exogenous(sc)
     hist = _Histories(prep, exo)
     results = {}
+    counterfactuals = {}
     for label, strat, p in runs:
-        r = _run_one(p, strat, exo, progress, hist.of(label, strat, p))
+        history = hist.of(label, strat, p)
+        counterfactuals[label] = _counterfactual(p, hist, label, strat, exo, progress)
+        r = _run_one(p, strat, exo, progress, history)
         r.strategy = label
         results[label] = r
-    for r in results.values():
-        _settle_calls(prep, hist, exo, r, results[BASELINE])
+    for label, r in results.items():
+        _settle_calls(prep, hist, exo, r, results[BASELINE], counterfactuals[label])
     base_kpis = compute_kpis(results[BASELINE])
     for r in results.values():
         r.kpis = relative_kpis(compute_kpis(r), base_kpis)

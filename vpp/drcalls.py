@@ -247,11 +247,18 @@ def baseline_table(calls: DRCalls, import_kw: np.ndarray) -> pd.DataFrame:
 
 
 def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.ndarray | None,
-                bids: dict[str, float] | None = None) -> pd.DataFrame:
+                bids: dict[str, float] | None = None, green_local_kw: np.ndarray | None = None,
+                counterfactual_green_kw: np.ndarray | None = None) -> pd.DataFrame:
     """One row per event: the window, the settlement against its own baseline
     method, every method's baseline energy and its error against the true
-    counterfactual (the same draws run by the baseline strategy, which does not
-    respond), the true delivery, and the pre-event shift.
+    counterfactual (the same draws without the calls: the baseline strategy's
+    run, or the strategy's own run without them), the true delivery, the load
+    moved around the window, and the local green power absorbed.
+
+    *bids*: the capacity the strategy offered per call (else the request), which
+    the delivery is settled against.  With the local green power used per step
+    in the run and in the counterfactual, ``green_absorbed_kwh`` is how much
+    more of it the run used in the window.
 
     Energies over the window [kWh]; ``true_delivered_kwh`` is the counterfactual
     minus metered import (peak shaving; the reverse for valley filling);
@@ -298,5 +305,8 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
             extra = np.asarray(import_kw, dtype=float) - np.asarray(counterfactual_kw, dtype=float)
             row["pre_event_shift_kwh"] = float(extra[before].sum() * dt)
             row["rebound_kwh"] = float(sign * extra[after].sum() * dt)
+            if green_local_kw is not None and counterfactual_green_kw is not None:
+                more = np.asarray(green_local_kw[start:end]) - np.asarray(counterfactual_green_kw[start:end])
+                row["green_absorbed_kwh"] = float(more.sum() * dt)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -220,13 +220,18 @@ class DRConfig(_Section):
     baseline strategy (the same scenario, its own draws) for the baselines'
     prior days; ``"strategy"`` simulates them with each run's own strategy (a
     VPP's meter history shows its own operation); ``"run"`` uses the run's own
-    metered days only (the events must come late enough).  ``holidays``/``workdays`` extend China's statutory
-    calendar (:data:`vpp.dr.CN_HOLIDAYS`)."""
+    metered days only (the events must come late enough).  The true
+    counterfactual a call's delivery is measured against is the baseline
+    strategy's run on the same draws (``counterfactual = "baseline"``), or each
+    strategy's own run without the calls (``"strategy"``, one more run each).
+    ``holidays``/``workdays`` extend China's statutory calendar
+    (:data:`vpp.dr.CN_HOLIDAYS`)."""
 
     events: list[DREventConfig] = Field(default_factory=list)
     events_csv: str | None = None          # more calls, one per row, columns as in [[dr.events]]
     generator: DRGeneratorConfig | None = None
     history: str = Field("baseline", pattern="^(baseline|strategy|run)$")
+    counterfactual: str = Field("baseline", pattern="^(baseline|strategy)$")
     history_days: int = Field(21, ge=1, le=366)
     holidays: list[dt.date] = Field(default_factory=list)
     workdays: list[dt.date] = Field(default_factory=list)
