@@ -11,6 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+import numpy as np
+
 from vpp.dispatch import Decision, DispatchProblem
 from vpp.dr import DREvent
 from vpp.params import InputModel
@@ -53,6 +55,12 @@ class Strategy(ABC):
         (``problem`` is the window at the notice, *event* among its calls with
         the requested capacity, the most that may be offered); ``None`` takes
         the requested capacity (the default: no bidding). [kW]"""
+        return None
+
+    def commit_kw(self, problem: DispatchProblem, d0: int, d1: int) -> np.ndarray | None:
+        """In a two-settlement market, the day-ahead net import to commit for steps
+        ``d0 .. d1 - 1`` at gate closure (``problem`` is the window at the gate,
+        reaching ``d1``); ``None`` leaves it to the engine's persistence forecast. [kW]"""
         return None
 
 

@@ -112,6 +112,18 @@ class SourceLoadInteraction(Strategy):
         planned = float((np.maximum(delivered, 0.0) * weight).sum() / weight.sum())
         return float(np.clip(planned, 0.0, event.capacity_kw))
 
+    def commit_kw(self, problem: DispatchProblem, d0: int, d1: int) -> np.ndarray | None:
+        """Commit what the plan at the gate imports: the window (priced at the
+        day-ahead prices, the expected real-time ones) is solved and each step's
+        position is the VPP's planned net import in its block.  ``None`` (the
+        engine's persistence forecast) where the plan fails."""
+        status, _, _ = self.solve_window(self.planning_problem(problem))
+        if not status.startswith("optimal"):
+            return None
+        g = problem.grid
+        block = np.searchsorted(g.starts, np.arange(d0, d1) - g.k0, side="right") - 1
+        return self.model.net_import_kw()[block]
+
     def decide(self, problem: DispatchProblem) -> Decision:
         status, build_s, solve_s = self.solve_window(problem)
         if not status.startswith("optimal"):

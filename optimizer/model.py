@@ -71,7 +71,8 @@ def signature(problem: DispatchProblem) -> tuple:
          f.group.tobytes() if isinstance(f, SharedLimit) else None)
         for f in problem.forms)
     limits = (bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw)),
-              bool(np.isfinite(problem.ramp_limit_kw_per_h)), bool(problem.dr_events))
+              bool(np.isfinite(problem.ramp_limit_kw_per_h)), bool(problem.dr_events),
+              problem.position_kw is not None)
     return (tuple(problem.grid.steps_per_block.tolist()), tuple(n.name for n in problem.nodes),
             problem.settlement, forms, limits)
 
@@ -133,6 +134,7 @@ class _GridBlock:
         self.has_limits = bool(np.isfinite(problem.vpp_import_limit_kw) or np.isfinite(problem.vpp_export_limit_kw))
         self.has_ramp = bool(np.isfinite(problem.ramp_limit_kw_per_h))
         self.has_dr = bool(problem.dr_events)
+        self.has_position = problem.position_kw is not None
         rhs = self._rhs(problem)
         fixed_rhs = rhs["balance"][0].tolist()
 
@@ -162,6 +164,13 @@ class _GridBlock:
         self._vpp_limits(m, problem, nodes, T, net, big)
         if self.has_dr:
             self._dr_rows(m, problem, nodes, T, net)
+        if self.has_position:
+            m.dev_up = Var(T, bounds=(0.0, None))
+            m.dev_dn = Var(T, bounds=(0.0, None))
+            m.dev_up_def = Constraint(T, rule=lambda _, t: linear(
+                [(c, x) for n in nodes for c, x in net(n, t)] + [(-1.0, m.dev_up[t])]) <= 0.0)
+            m.dev_dn_def = Constraint(T, rule=lambda _, t: linear(
+                [(-c, x) for n in nodes for c, x in net(n, t)] + [(-1.0, m.dev_dn[t])]) <= 0.0)
         self._pyomo_peak0 = np.asarray(peak0, dtype=float)
         for name, (lo, hi) in rhs.items():
             if name != "balance" and hasattr(m, name):
@@ -318,6 +327,9 @@ class _GridBlock:
                                                for name in ("vx_imp", "vx_exp", "vx_ramp") if hasattr(m, name)]
         dr = [(c, x) for kind, (_, _, cost) in self._dr_terms(problem).items()
               for c, x in zip(cost.tolist(), getattr(m, f"dr_{kind}").values(), strict=True)] if self.has_dr else []
+        if self.has_position:
+            pen = (problem.deviation_penalty_cny_per_kwh * problem.grid.dt_h).tolist()
+            dr += [(pen[t], x) for name in ("dev_up", "dev_dn") for t, x in enumerate(getattr(m, name).values())]
         return (dr + [(buy[k][t], x) for k, row in enumerate(v["buy"]) for t, x in enumerate(row)]
                 + [(sell[k][t], x) for k, row in enumerate(v["sell"]) for t, x in enumerate(row)]
                 + [(demand, x) for x in v["peak"]]
@@ -332,7 +344,8 @@ class _GridBlock:
             self.mode.cols = lp.cols(m.w).reshape(K, H)
         self.rows = {name: lp.rows(getattr(m, name)).reshape(-1, H)
                      for name in ("balance", "settle", "vpp_imp", "vpp_exp", "ramp_up", "ramp_dn", "dr_p_def",
-                                  "dr_v_def") if hasattr(m, name)}
+                                  "dr_v_def", "dev_up_def", "dev_dn_def") if hasattr(m, name)}
+        self.c_dev = [lp.cols(getattr(m, name)) for name in ("dev_up", "dev_dn")] if self.has_position else []
         self.c_dr = {kind: lp.cols(getattr(m, f"dr_{kind}")) for kind in ("p", "v") if self.has_dr}
 
     def _rhs(self, problem: DispatchProblem) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -353,6 +366,11 @@ class _GridBlock:
         if self.has_dr:
             for kind, (rhs, _, _) in self._dr_terms(problem).items():
                 out[f"dr_{kind}_def"] = (np.full(H, -np.inf), rhs)
+        if self.has_position:
+            p = np.asarray(problem.position_kw, dtype=float)
+            band = problem.deviation_tolerance_frac * np.abs(p)
+            out["dev_up_def"] = (np.full(H, -np.inf), np.where(np.isfinite(p), p + band, DR_FREE_ROW))
+            out["dev_dn_def"] = (np.full(H, -np.inf), np.where(np.isfinite(p), -p + band, DR_FREE_ROW))
         return out
 
     def update(self, lp, problem: DispatchProblem):
@@ -366,6 +384,8 @@ class _GridBlock:
             for kind, (_, cap, cost) in self._dr_terms(problem).items():
                 lp.set_col_bounds(self.c_dr[kind], _dr_floor(cap), cap)
                 lp.set_costs(self.c_dr[kind], cost)
+        for cols in self.c_dev:
+            lp.set_costs(cols, problem.deviation_penalty_cny_per_kwh * problem.grid.dt_h)
 
     def sync(self) -> None:
         """Write the current window's right-hand sides and peak bound into the Pyomo model."""
@@ -624,6 +644,11 @@ class DispatchModel:
         per node and ``shadow_price_cny_per_kwh_vpp`` for the VPP's account."""
         prices = {f"shadow_price_cny_per_kwh_{k}": float(v[0]) for k, v in self.shadow_prices().items()}
         return {**self.slack_use(), **prices}
+
+    def net_import_kw(self) -> np.ndarray:
+        """The last solve's VPP net import per block (bought less sold, all accounts). [kW]"""
+        net = self.network
+        return (self.lp.values(net.c_buy) - self.lp.values(net.c_sell)).reshape(len(net.accounts), net.H).sum(axis=0)
 
     def dr_delivery_kw(self, kind: str) -> np.ndarray:
         """The last solve's paid delivery of calls of *kind* ("peak_shaving" or

@@ -56,3 +56,106 @@ def test_real_time_noise_has_the_stated_spread_and_memory():
     assert e.std() == pytest.approx(1.0, rel=0.05)
     lag = np.corrcoef(e[:-8], e[8:])[0, 1]                              # 2 h later: exp(-1)
     assert lag == pytest.approx(np.exp(-1.0), abs=0.05)
+
+
+# -- the optimizer's deviation terms, by hand ---------------------------------------------------
+
+def test_the_plan_pays_the_penalty_beyond_the_band():
+    """A fixed 10 kW load, import priced 1 CNY/kWh, one-hour blocks.  Positions of 10
+    and 5 kW with a 10 % band and 2 CNY/kWh penalty: block 1 deviates 10 - 5.5 = 4.5 kWh
+    beyond the band.  Cost 20 + 9 = 29; without a position, 20."""
+    import dataclasses
+
+    from test_optimizer import OBJ_TOL, problem, solve
+
+    from vpp.flex import FixedProfile
+
+    pr = problem([FixedProfile("load", "n", np.full(2, -10.0))], [1.0, 1.0], export_prices=[1.0, 1.0])
+    assert solve(pr).objective_cny == pytest.approx(20.0, rel=OBJ_TOL)
+    held = dataclasses.replace(pr, position_kw=np.array([10.0, 5.0]), deviation_tolerance_frac=0.1,
+                               deviation_penalty_cny_per_kwh=2.0)
+    assert solve(held).objective_cny == pytest.approx(29.0, rel=OBJ_TOL)
+
+
+def test_a_battery_holds_the_position_where_the_penalty_pays():
+    """Positions 10 then 0 kW against a 10 kW load, no band, penalty 5 CNY/kWh, a
+    lossless 10 kW / 10 kWh battery starting full and free to end empty: discharging
+    10 kW in block 1 meets the position; cost 10 (block 0) + 0."""
+    import dataclasses
+
+    from test_optimizer import OBJ_TOL, battery, problem, solve
+
+    from vpp.flex import FixedProfile
+
+    pr = problem([battery(e_max=10.0, e0=10.0, target=0.0), FixedProfile("load", "n", np.full(2, -10.0))],
+                 [1.0, 1.0], export_prices=[1.0, 1.0])
+    held = dataclasses.replace(pr, position_kw=np.array([10.0, 0.0]), deviation_tolerance_frac=0.0,
+                               deviation_penalty_cny_per_kwh=5.0)
+    dm = solve(held)
+    assert dm.objective_cny == pytest.approx(10.0, rel=OBJ_TOL)
+    assert dm.setpoints(2)["bat"][0, 1] == pytest.approx(10.0, abs=1e-4)
+
+
+# -- runs: gate closure, causality, settlement ----------------------------------------------------
+
+def market_run(strategy, recorder=None):
+    import pathlib
+
+    import vpp
+    from vpp.scenario import read_scenario_dict, scenario_from_dict
+    from vpp.testing import RecordingStrategy
+
+    small = pathlib.Path(__file__).resolve().parents[1] / "scenarios" / "small_district.toml"
+    d = read_scenario_dict(small)
+    d["market"] = {"mode": "two_settlement", "gate_closure_hour": 12}
+    d["dispatch"]["horizon_h"] = 24                   # windows before the gate reach the next day
+    sc = scenario_from_dict(d, "<market>", small.parent)
+    rec = RecordingStrategy(vpp.optimizer.STRATEGIES[strategy]()) if recorder else None
+    return vpp.run(sc, strategy=rec or strategy), rec
+
+
+def test_positions_are_seen_only_once_committed_and_never_move():
+    """Day 1 is committed at the run's start, day 2 at 12:00 on day 1; a window
+    before that noon sees day 2 uncommitted (NaN), a window after sees the
+    position the run settles."""
+    assert_positions_causal(*market_run("source_load_interaction", recorder=True))
+
+
+def test_the_causality_check_fails_on_a_gate_that_closes_at_the_start(monkeypatch):
+    from vpp.trading import Trading
+
+    gates = Trading.gates
+    monkeypatch.setattr(Trading, "gates", lambda self: [(0, d0, d1) for _, d0, d1 in gates(self)])
+    with pytest.raises(AssertionError):
+        assert_positions_causal(*market_run("source_load_interaction", recorder=True))
+
+
+def assert_positions_causal(res, rec):
+    table = res.tables["market"]
+    settled = table["position_kw"].to_numpy()
+    assert np.isfinite(settled).all()
+    for pr, _ in rec.calls:
+        g = pr.grid
+        first = g.k0 + g.starts
+        day2 = first >= 96
+        if g.k0 < 48:
+            assert day2.any() or g.k0 + g.n_steps <= 96
+            assert np.isnan(pr.position_kw[day2]).all()
+        whole = g.starts + g.steps_per_block <= 192 - g.k0
+        mean = np.add.reduceat(np.append(settled, np.zeros(400))[g.k0:g.k0 + g.n_steps], g.starts) / g.steps_per_block
+        known = np.isfinite(pr.position_kw) & whole
+        np.testing.assert_allclose(pr.position_kw[known], mean[known])
+
+
+def test_the_market_kpis_settle_the_table():
+    from vpp.market import settle_market
+
+    res, _ = market_run("source_follows_load")
+    t = res.tables["market"]
+    s = settle_market(t["position_kw"], t["metered_kw"], t["da_cny_per_kwh"].to_numpy(),
+                      t["rt_cny_per_kwh"].to_numpy(), 0.25, 0.1, 0.1)
+    k = res.kpis["value"]
+    assert k["market_day_ahead_cny"] == pytest.approx(s.day_ahead_cny)
+    assert k["market_penalty_cny"] == pytest.approx(s.penalty_cny)
+    assert k["total_cost_cny"] == pytest.approx(s.net_cny + k["demand_charge_cny"])
+    assert (res.events["kind"] == "da_commit").sum() == 2

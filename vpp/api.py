@@ -30,6 +30,7 @@ from vpp.optimizer.base import StrategyOptions
 from vpp.results import Results
 from vpp.rng import component_rng
 from vpp.scenario import DRConfig, OutputConfig, Scenario, load_scenario, validation_error
+from vpp.trading import Trading
 
 __all__ = ["default_scenario_path", "load", "validate", "run", "compare", "Comparison", "BASELINE"]
 
@@ -163,8 +164,9 @@ def _engine(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
             history: pd.Series | None = None) -> Engine:
     """Everything a run builds before its first step: fleets, forecaster, engine."""
     sc = prep.scenario
+    trading = Trading(sc, exo) if sc.market.mode == "two_settlement" else None
     return Engine(sc, _fleets(prep, exo), strategy, exo, Forecaster(sc.forecast, sc.seed), progress,
-                  _calls(prep, history, exo))
+                  _calls(prep, history, exo), trading)
 
 
 def _calls(prep: _Prepared, history: pd.Series | None, exo: Exogenous) -> DRCalls:
@@ -182,6 +184,8 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
     engine = _engine(prep, strategy, exo, progress, history)
     recorder = engine.run()
     res = recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
+    if engine.trading is not None:
+        res.tables["market"] = engine.trading.table(_net_import_kw(res)).reset_index(names="time")
     if engine.calls.bids:
         res.tables["dr_bids"] = pd.DataFrame({"event": list(engine.calls.bids),
                                               "bid_kw": list(engine.calls.bids.values())})

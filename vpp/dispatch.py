@@ -66,6 +66,12 @@ class DispatchProblem:
     dr_events : tuple of DREvent
         Demand-response calls announced by the window's start that have not
         ended (:mod:`vpp.dr`); steps are absolute (``grid.k0`` is the window's).
+    position_kw : ndarray, shape (H,), optional
+        In a two-settlement market, the VPP's committed day-ahead net import per
+        block (NaN where not yet committed); the import and export prices are
+        then the expected real-time price.  ``None`` under a tariff. [kW]
+    deviation_tolerance_frac, deviation_penalty_cny_per_kwh : float
+        Deviations from the position beyond this share of it pay this penalty.
     """
 
     grid: HorizonGrid
@@ -82,6 +88,9 @@ class DispatchProblem:
     ramp_limit_kw_per_h: float = float("inf")
     net_import_prev_kw: float = 0.0
     dr_events: tuple[DREvent, ...] = ()
+    position_kw: np.ndarray | None = None
+    deviation_tolerance_frac: float = 0.0
+    deviation_penalty_cny_per_kwh: float = 0.0
 
     def __post_init__(self):
         names = {n.name for n in self.nodes}

@@ -30,12 +30,13 @@ from vpp.assets.base import Fleet
 from vpp.dispatch import Decision, DispatchProblem, NodeLimits
 from vpp.drcalls import DRCalls
 from vpp.exogenous import Exogenous, Forecaster
-from vpp.flex import HorizonGrid
+from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid
 from vpp.optimizer.base import Strategy
 from vpp.queueing import start_queue
 from vpp.recorder import Recorder
 from vpp.scenario import Scenario
 from vpp.sim import CLOCK, DISPATCH, EVENTS, at_step
+from vpp.trading import Trading
 
 __all__ = ["Engine"]
 
@@ -72,9 +73,11 @@ class Engine:
 
     def __init__(self, scenario: Scenario, fleets: list[Fleet], strategy: Strategy,
                  exogenous: Exogenous, forecaster: Forecaster,
-                 progress: Callable[[int, int], None] | None = None, calls: DRCalls | None = None):
+                 progress: Callable[[int, int], None] | None = None, calls: DRCalls | None = None,
+                 trading: Trading | None = None):
         self.scenario, self.fleets, self.strategy = scenario, fleets, strategy
         self.calls = calls if calls is not None else DRCalls(scenario)
+        self.trading = trading
         self.exo, self.forecaster, self.progress = exogenous, forecaster, progress
         self.timeline = scenario.timeline()
         self.nodes = tuple(NodeLimits(n.name, n.import_limit_kw, n.export_limit_kw) for n in scenario.nodes)
@@ -110,6 +113,8 @@ class Engine:
                 start_queue(env, fleet, requests, tl.step_s, tl.n_steps)
         if self.calls.configs:
             env.process(self._announce(env))
+        if self.trading is not None:
+            env.process(self._gates(env))
         env.process(self._dispatcher(env))
         env.process(self._clock(env))
         env.run(until=self.timeline.n_steps * self.timeline.step_s)
@@ -124,6 +129,42 @@ class Engine:
                 return
             yield self._wait_for_step(env, int(k), EVENTS)
             fleet.apply_events(int(k))
+
+    def _gates(self, env):
+        """Day-ahead gate closures: the strategy commits each day's net import."""
+        for k, d0, d1 in self.trading.gates():
+            if k >= self.timeline.n_steps:
+                return
+            yield self._wait_for_step(env, k, EVENTS)
+            schedule = self._schedule(k, d0, d1)
+            self.trading.commit(d0, d1, schedule)
+            self.recorder.event(k, "da_commit", f"{self.timeline.time_of(d0):%Y-%m-%d}: mean position "
+                                f"{float(np.mean(schedule)):,.0f} kW")
+
+    def _schedule(self, k: int, d0: int, d1: int) -> np.ndarray:
+        """The strategy's commitment for steps ``d0 .. d1 - 1`` made at step *k*
+        (its window reaching the end of the day); where it makes none, the
+        persistence forecast: each step's import at the same time on the latest
+        metered day, and before anything is metered the window's inflexible
+        forecast (fixed loads less available green power). [kW]"""
+        horizon = max(d1 - k, self.cadence.horizon_steps)
+        problem = self.problem(k, horizon)
+        made = self.strategy.commit_kw(problem, d0, d1) if self.strategy.uses_forecasts else None
+        if made is not None:
+            return np.asarray(made, dtype=float)
+        per_day = int(round(24 / self.timeline.dt_h))
+        metered = -self.recorder.node_net_kw[:k].sum(axis=1)
+        out = np.empty(d1 - d0)
+        for i, j in enumerate(range(d0, d1)):
+            back = j - per_day * int(np.ceil((j - k + 1) / per_day))
+            out[i] = metered[back] if 0 <= back < k else np.nan
+        if np.isnan(out).any():
+            fixed = -sum(f.p_kw for f in problem.forms if isinstance(f, FixedProfile))
+            green = sum(f.p_max_kw.sum(axis=0) for f in problem.forms if isinstance(f, CurtailableSource))
+            inflexible = np.asarray(fixed - green, dtype=float) * np.ones(problem.grid.n_blocks)
+            block = np.searchsorted(problem.grid.starts, np.arange(d0, d1) - k, side="right") - 1
+            out = np.where(np.isnan(out), inflexible[block], out)
+        return out
 
     def _announce(self, env):
         """Demand-response calls, each at its notice (before that step's dispatch)."""
@@ -155,16 +196,27 @@ class Engine:
                 self.progress(k + 1, self.timeline.n_steps)
 
     # -- dispatch --------------------------------------------------------
-    def problem(self, k: int) -> DispatchProblem:
-        """The dispatch problem a strategy sees at step *k* (forecasts, forms, limits)."""
+    def problem(self, k: int, horizon_steps: int | None = None) -> DispatchProblem:
+        """The dispatch problem a strategy sees at step *k* (forecasts, forms, limits),
+        over the scenario's horizon or *horizon_steps*."""
         c = self.cadence
-        grid = HorizonGrid.build(k, self.timeline.dt_h, c.fine_steps, c.horizon_steps, c.coarse_steps)
+        grid = HorizonGrid.build(k, self.timeline.dt_h, c.fine_steps, horizon_steps or c.horizon_steps,
+                                 c.coarse_steps)
         fc = self.forecaster.forecast(self.exo, k, grid.n_steps)
         forms = tuple(form for fleet in self.fleets for form in fleet.flexibility(grid, fc))
+        price_imp, price_exp = grid.mean(fc.price_import_cny_per_kwh), grid.mean(fc.price_export_cny_per_kwh)
+        market = {}
+        if self.trading is not None:
+            steps = slice(k, k + grid.n_steps)
+            price_imp = price_exp = grid.mean(self.trading.da[steps])    # the expected real-time price
+            cfg = self.scenario.market
+            market = dict(position_kw=grid.mean(self.trading.position_kw[steps]),
+                          deviation_tolerance_frac=cfg.tolerance_frac,
+                          deviation_penalty_cny_per_kwh=cfg.penalty_cny_per_kwh)
         return DispatchProblem(
             grid=grid, nodes=self.nodes, forms=forms,
-            price_import_cny_per_kwh=grid.mean(fc.price_import_cny_per_kwh),
-            price_export_cny_per_kwh=grid.mean(fc.price_export_cny_per_kwh),
+            price_import_cny_per_kwh=price_imp,
+            price_export_cny_per_kwh=price_exp,
             co2_kg_per_kwh=grid.mean(fc.co2_kg_per_kwh),
             peak_import_so_far_kw=self.peak_so_far_kw.copy(),
             demand_charge_cny_per_kw=self.demand_charge_cny_per_kw,
@@ -173,7 +225,7 @@ class Engine:
             vpp_export_limit_kw=_or_inf(self.scenario.grid.vpp_export_limit_kw),
             ramp_limit_kw_per_h=_or_inf(self.scenario.grid.ramp_limit_kw_per_h),
             net_import_prev_kw=self.net_import_prev_kw,
-            dr_events=self.calls.active(k),
+            dr_events=self.calls.active(k), **market,
         )
 
     def _dispatch(self, k: int) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vpp.market import settle_market
 from vpp.results import Results
 
 __all__ = ["KPI_META", "COMPARISON_META", "vpp_series", "compute_kpis", "relative_kpis"]
@@ -63,6 +64,10 @@ KPI_META = {
     "comfort_too_cold_kh": ("K h", "lower", "Occupied-hours temperature below the comfort band"),
     "battery_cycles": ("-", "none", "Equivalent full cycles of stationary storage"),
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
+    "market_day_ahead_cny": ("CNY", "none", "Two-settlement market: the day-ahead position at day-ahead prices"),
+    "market_real_time_cny": ("CNY", "none", "Two-settlement market: deviations from the position at real-time prices"),
+    "market_penalty_cny": ("CNY", "lower", "Two-settlement market: penalty on deviations beyond the tolerance band"),
+    "market_deviation_kwh": ("kWh", "lower", "Two-settlement market: metered net import minus position, absolute"),
     "dr_payment_cny": ("CNY", "higher", "Demand-response payments, as settled against each call's baseline"),
     "dr_penalty_cny": ("CNY", "lower", "Demand-response penalties for delivery below the floor"),
     "dr_delivered_kwh": ("kWh", "higher", "Demand-response delivery as settled: baseline - metered, "
@@ -98,6 +103,19 @@ def _sum_where(r: Results, quantity: str, mask) -> pd.Series:
     if len(names) == 0:
         return pd.Series(0.0, index=r.index)
     return r.fleets.loc[:, (list(names), quantity)].sum(axis=1)
+
+
+def _market(r: Results) -> dict[str, float]:
+    """Two-settlement KPIs from ``tables["market"]`` (zeros under a tariff)."""
+    t = r.tables.get("market")
+    if t is None or t.empty:
+        return dict.fromkeys(("market_day_ahead_cny", "market_real_time_cny", "market_penalty_cny",
+                              "market_deviation_kwh"), 0.0)
+    s = settle_market(t["position_kw"].to_numpy(), t["metered_kw"].to_numpy(), t["da_cny_per_kwh"].to_numpy(),
+                      t["rt_cny_per_kwh"].to_numpy(), r.dt_h, float(t["tolerance_frac"].iloc[0]),
+                      float(t["penalty_cny_per_kwh"].iloc[0]))
+    return {"market_day_ahead_cny": s.day_ahead_cny, "market_real_time_cny": s.real_time_cny,
+            "market_penalty_cny": s.penalty_cny, "market_deviation_kwh": s.deviation_kwh}
 
 
 def _dr(r: Results) -> dict[str, float]:
@@ -242,6 +260,10 @@ def compute_kpis(r: Results) -> pd.Series:
     ramps = net.diff().abs().dropna() / dt if dt else pd.Series(dtype=float)
     energy_cost = float((v["import_kw"] * x["price_import_cny_per_kwh"]).sum() * dt)
     revenue = float((v["export_kw"] * x["price_export_cny_per_kwh"]).sum() * dt)
+    market = _market(r)
+    if market["market_day_ahead_cny"] or market["market_real_time_cny"]:      # the market replaces the tariff
+        energy_cost = market["market_day_ahead_cny"] + market["market_real_time_cny"] + market["market_penalty_cny"]
+        revenue = 0.0
     demand = r.demand_charge_cny_per_kw * _billed_peak_kw(r, v)
     storage = r.fleet_info["role"] == "storage"
     capacity = float(r.fleet_info.loc[storage, "capacity_kwh"].sum()) if "capacity_kwh" in r.fleet_info else 0.0
@@ -263,7 +285,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "ramp_mean_kw_per_h": float(ramps.mean()) if len(ramps) else 0.0,
         "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
         "total_cost_cny": energy_cost - revenue + demand - dr["dr_payment_cny"] + dr["dr_penalty_cny"],
-        **dr,
+        **dr, **market,
         "co2_kg": float((v["import_kw"] * x["co2_kg_per_kwh"]).sum() * dt),
         **_ev(r),
         **_processes(r),

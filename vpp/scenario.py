@@ -237,6 +237,27 @@ class DRConfig(_Section):
     workdays: list[dt.date] = Field(default_factory=list)
 
 
+class MarketConfig(_Section):
+    """How the VPP buys and sells energy: the tariff (default) or a two-settlement
+    market (:mod:`vpp.market`).  In the market the VPP commits its net import for
+    each step of day D at ``gate_closure_hour`` on D-1 (the first day at the
+    run's start); the position is settled at day-ahead prices, deviations at
+    real-time prices plus ``penalty_cny_per_kwh`` beyond ``tolerance_frac`` of
+    the position.  Prices are generated from the weather (:class:`vpp.market.PriceShape`);
+    every default is an assumption, labelled in the README."""
+
+    mode: str = Field("tariff", pattern="^(tariff|two_settlement)$")
+    gate_closure_hour: int = Field(12, ge=0, le=23)
+    tolerance_frac: float = Field(0.1, ge=0)
+    penalty_cny_per_kwh: float = Field(0.1, ge=0)
+    mean_cny_per_kwh: float = Field(0.4155, gt=0)
+    evening_peak_frac: float = Field(0.5, ge=0)
+    solar_dip_frac: float = Field(0.9, ge=0)
+    heat_frac_per_k: float = Field(0.03, ge=0)
+    rt_noise_frac: float = Field(0.15, ge=0)
+    rt_noise_h: float = Field(2.0, gt=0)
+
+
 class StrategyConfig(_Section):
     """Which strategy dispatches, and its options (validated by the strategy)."""
 
@@ -268,6 +289,7 @@ class Scenario(_Section):
     grid: GridConfig = GridConfig()
     strategy: StrategyConfig = StrategyConfig()
     dr: DRConfig = DRConfig()
+    market: MarketConfig = MarketConfig()
     output: OutputConfig = OutputConfig()
     base_dir: Path = Field(Path("."), exclude=True)
     source: str = Field("<scenario>", exclude=True)   # the file it was read from, for messages
