@@ -79,6 +79,7 @@ __all__ = [
     "slack_figure",
     "shadow_price_figure",
     "dr_events_figure",
+    "market_figure",
 ]
 
 
@@ -403,6 +404,49 @@ def _dr_title(e: pd.Series, unit) -> str:
     return (f"{_text(e['event'])} ({e['kind'].replace('_', ' ')}, {e['baseline']}): delivered "
             f"{e['delivered_kwh'] * unit.factor:,.1f}{true} {unit.energy} of {e['bid_kwh'] * unit.factor:,.1f} "
             f"bid ({e['delivered_ratio']:.0%}), {paid}")
+
+
+def market_figure(results: Results) -> go.Figure:
+    """Two-settlement market: the committed day-ahead position against the
+    metered net import, the deviation (shaded beyond the tolerance band), and
+    the day-ahead and real-time prices.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Three panels sharing the time axis. [kW or MW; CNY/kWh]
+    """
+    t = results.tables.get("market")
+    if t is None or t.empty:
+        return _empty_figure("Day-ahead market", "This run is settled by the tariff, not a market.")
+    unit = power_unit(results)
+    x = pd.DatetimeIndex(t["time"])
+    pos, met = t["position_kw"].to_numpy() * unit.factor, t["metered_kw"].to_numpy() * unit.factor
+    band = t["tolerance_frac"].to_numpy() * np.abs(pos)
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.42, 0.29, 0.29],
+                        subplot_titles=["day-ahead position and metered net import (import > 0)",
+                                        "deviation: metered minus position (shaded: the tolerance band)",
+                                        "prices"])
+    step = dict(shape="hv")
+    fig.add_trace(go.Scatter(x=x, y=pos, name="day-ahead position", mode="lines",
+                             line=dict(color=_BASELINE_COLOR, dash="dash", width=1.8, **step)), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=met, name="metered net import", mode="lines",
+                             line=dict(color=_OKABE_ITO["blue"], width=1.8, **step)), row=1, col=1)
+    for y, fill in ((band, None), (-band, "tonexty")):
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", fill=fill, line=dict(width=0, **step), showlegend=False,
+                                 fillcolor="rgba(0,158,115,0.18)", hoverinfo="skip"), row=2, col=1)
+    fig.add_trace(go.Scatter(x=x, y=met - pos, name="deviation", mode="lines",
+                             line=dict(color=_OKABE_ITO["vermillion"], width=1.4, **step)), row=2, col=1)
+    for col, name, color in (("da_cny_per_kwh", "day-ahead price", _OKABE_ITO["reddish_purple"]),
+                             ("rt_cny_per_kwh", "real-time price", _OKABE_ITO["orange"])):
+        fig.add_trace(go.Scatter(x=x, y=t[col], name=name, mode="lines", line=dict(color=color, width=1.4, **step)),
+                      row=3, col=1)
+    for row, label in ((1, f"[{unit.power}]"), (2, f"[{unit.power}]"), (3, "[CNY/kWh]")):
+        fig.update_yaxes(title_text=label, row=row, col=1)
+    dev = float(np.abs(met - pos).sum() * results.dt_h)
+    fig.update_xaxes(title_text=_tz_label(results.index), row=3, col=1)
+    return _layout(fig, f"Day-ahead market: position, metered import and prices; deviation {dev:,.1f} "
+                   f"{unit.energy} in total", 760)
 
 
 # -- 6. extras: storage, buildings, dispatch ---------------------------------------------------

@@ -39,6 +39,7 @@ from vpp.dashboards.figures import (
     dr_events_figure,
     green_power_figure,
     grid_exchange_figure,
+    market_figure,
     shadow_price_figure,
     slack_figure,
     solve_time_figure,
@@ -340,6 +341,8 @@ def run_report(results: Results, *, title: str | None = None) -> str:
                 ("Grid exchange per node", grid_exchange_figure(results))]
     if "dr_events" in results.tables:
         figures.append(("Demand-response calls", dr_events_figure(results)))
+    if "market" in results.tables:
+        figures.append(("Day-ahead market", market_figure(results)))
     for k, (heading, fig) in enumerate(figures):
         body.append(_section(heading, _figure(fig, f"fig-{k}")))
     body.append(_section("KPIs", _kpi_table_html(results, unit)))

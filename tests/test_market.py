@@ -159,3 +159,16 @@ def test_the_market_kpis_settle_the_table():
     assert k["market_penalty_cny"] == pytest.approx(s.penalty_cny)
     assert k["total_cost_cny"] == pytest.approx(s.net_cny + k["demand_charge_cny"])
     assert (res.events["kind"] == "da_commit").sum() == 2
+
+
+def test_the_report_shows_the_market():
+    from vpp.dashboards.figures import market_figure
+    from vpp.dashboards.report import run_report
+
+    res, _ = market_run("source_follows_load")
+    fig = market_figure(res)
+    names = {t.name for t in fig.data}
+    assert {"day-ahead position", "metered net import", "deviation", "day-ahead price", "real-time price"} <= names
+    metered = [t for t in fig.data if t.name == "metered net import"][0]
+    np.testing.assert_allclose(metered.y, res.tables["market"]["metered_kw"])       # the small district is in kW
+    assert "Day-ahead market" in run_report(res)
