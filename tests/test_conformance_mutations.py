@@ -19,6 +19,7 @@ from vpp.dispatch import Decision
 from vpp.flex import FixedProfile, SharedLimit, StorageLike
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.optimizer.baseline import SourceFollowsLoad
+from vpp.optimizer.rule_based import RuleBased
 from vpp.testing import (
     FleetCase,
     RecordingStrategy,
@@ -207,12 +208,24 @@ class IgnoringOptions(SourceFollowsLoad):
     Options = LooseOptions
 
 
+class Uncommitted(RuleBased):
+    """In a market, commits no position for the second half of each day."""
+
+    name = "broken_commitment"
+
+    def commit_kw(self, problem, d0, d1):
+        out = np.zeros(d1 - d0)
+        out[(d1 - d0) // 2:] = np.nan
+        return out
+
+
 @pytest.mark.parametrize("strategy, check, why", [
     (Overreaching(), "check_strategy_setpoints_within_forms",
      r"StorageLike\): setpoint row \d+, step \d+ is .*, outside"),
     (Unseeded(), "check_strategy_deterministic", "different setpoints"),
     (CrashingOnOptions(), "check_strategy_option_error", "raised KeyError"),
     (IgnoringOptions(), "check_strategy_option_error", "'no_such_option' was accepted"),
+    (Uncommitted(), "check_strategy_in_market", "commitment .* is not finite"),
 ], ids=lambda x: x if isinstance(x, str) else getattr(x, "name", ""))
 def test_each_strategy_check_fails_on_its_broken_strategy(strategy, check, why):
     (c,) = [c for c in strategy_checks(strategy) if c.name == check]

@@ -151,7 +151,11 @@ class Engine:
         problem = self.problem(k, horizon)
         made = self.strategy.commit_kw(problem, d0, d1) if self.strategy.uses_forecasts else None
         if made is not None:
-            return np.asarray(made, dtype=float)
+            made = np.asarray(made, dtype=float)
+            if made.shape != (d1 - d0,) or not np.isfinite(made).all():
+                raise RuntimeError(f"{self.strategy.name}: the day-ahead commitment for steps {d0}..{d1 - 1} "
+                                   f"(shape {made.shape}) is not finite with one value per step")
+            return made
         per_day = int(round(24 / self.timeline.dt_h))
         metered = -self.recorder.node_net_kw[:k].sum(axis=1)
         out = np.empty(d1 - d0)

@@ -61,7 +61,7 @@ from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid, SharedLimit, 
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.queueing import start_queue
 from vpp.results import Results
-from vpp.scenario import Scenario, StrategyConfig, read_scenario_dict, scenario_from_dict
+from vpp.scenario import MarketConfig, Scenario, StrategyConfig, read_scenario_dict, scenario_from_dict
 from vpp.timeline import Timeline
 
 __all__ = [
@@ -498,7 +498,8 @@ class RecordingStrategy(Strategy):
     strategy does not use one (:attr:`Strategy.uses_forecasts` False: it is
     still given ``None``), so its setpoints can be checked against the forms
     offered in that window.  ``calls`` holds ``(problem, decision)`` pairs,
-    the decision's setpoints copied before any fleet sees them.
+    the decision's setpoints copied before any fleet sees them.  Bids for
+    demand-response calls and day-ahead commitments are the strategy's own.
     """
 
     def __init__(self, strategy: Strategy):
@@ -507,6 +508,12 @@ class RecordingStrategy(Strategy):
         self.options = getattr(strategy, "options", None)
         self.uses_forecasts = True
         self.calls: list[tuple[DispatchProblem, Decision]] = []
+
+    def bid_kw(self, problem: DispatchProblem, event):
+        return self.strategy.bid_kw(problem, event)
+
+    def commit_kw(self, problem: DispatchProblem, d0: int, d1: int):
+        return self.strategy.commit_kw(problem, d0, d1)
 
     def decide(self, problem: DispatchProblem | None) -> Decision:
         decision = self.strategy.decide(problem if self.strategy.uses_forecasts else None)
@@ -646,7 +653,8 @@ def default_strategy_scenario() -> Scenario:
     """The scenario the strategy suite runs on: the small district (two days,
     two nodes, PV, wind, offices, home chargers, batteries) shipped with vpp,
     with one demand-response call (:data:`SUITE_CALL`), so every check also
-    holds while a strategy answers a call."""
+    holds while a strategy answers a call.  One check runs it in a
+    two-settlement market."""
     path = Path(str(resources.files("vpp.scenarios") / "small_district.toml"))
     data = read_scenario_dict(path)
     data["dr"] = {"history": "run", "events": [SUITE_CALL]}
@@ -681,19 +689,23 @@ class _Runs:
         self.strategy, self.scenario = strategy, scenario
         self._runs: dict[int, tuple[Results | None, list, BaseException | None]] = {}
 
-    def get(self, i: int = 0) -> tuple[Results | None, list, BaseException | None]:
-        """Run *i* (a fresh copy of the strategy): results or the error, and the recorded windows."""
-        if i not in self._runs:
-            scenario = self.scenario if self.scenario is not None else default_strategy_scenario()
+    def get(self, i: int = 0, market: bool = False) -> tuple[Results | None, list, BaseException | None]:
+        """Run *i* (a fresh copy of the strategy), in the scenario's own mode or
+        in a two-settlement market: results or the error, and the recorded windows."""
+        key = (i, market)
+        if key not in self._runs:
+            scenario = vpp.api.load(self.scenario if self.scenario is not None else default_strategy_scenario())
+            if market:
+                scenario = scenario.model_copy(update={"market": MarketConfig(mode="two_settlement")})
             rec = RecordingStrategy(copy.deepcopy(self.strategy))
             try:
-                self._runs[i] = (vpp.api.run(scenario, strategy=rec), rec.calls, None)
+                self._runs[key] = (vpp.api.run(scenario, strategy=rec), rec.calls, None)
             except Exception as e:  # reported by the checks that need the run
-                self._runs[i] = (None, rec.calls, e)
-        return self._runs[i]
+                self._runs[key] = (None, rec.calls, e)
+        return self._runs[key]
 
-    def results(self, i: int = 0) -> Results:
-        res, _, err = self.get(i)
+    def results(self, i: int = 0, market: bool = False) -> Results:
+        res, _, err = self.get(i, market)
         if err is not None:
             raise AssertionError(f"the run raised {type(err).__name__}: {err}") from err
         return res
@@ -737,6 +749,20 @@ def _check_deterministic_strategy(runs: _Runs) -> None:
     pd.testing.assert_frame_equal(runs.results(0).fleets, runs.results(1).fleets, obj="fleets of two runs")
 
 
+def _check_in_market(runs: _Runs) -> None:
+    """In a two-settlement market: balance, setpoints within the forms, no
+    fallback, and every step of the run committed at its gate closure."""
+    res = runs.results(market=True)
+    check_balance(res)
+    _, calls, _ = runs.get(market=True)
+    for problem, decision in calls:
+        check_setpoints(problem, decision)
+    fell = res.dispatch["status"][res.dispatch["fallback"].astype(bool)]
+    assert fell.empty, f"in the market, {len(fell)} windows fell back to the baseline (first: {fell.iloc[0]})"
+    position = res.tables["market"]["position_kw"].to_numpy(dtype=float)
+    assert np.isfinite(position).all(), f"{int((~np.isfinite(position)).sum())} steps have no day-ahead position"
+
+
 def _check_option_error(runs: _Runs) -> None:
     strategy = runs.strategy
     scenario = vpp.api.load(runs.scenario if runs.scenario is not None else default_strategy_scenario())
@@ -758,6 +784,7 @@ _STRATEGY_CHECKS = {
     "check_strategy_setpoints_within_forms": _check_setpoints_within_forms,
     "check_strategy_deterministic": _check_deterministic_strategy,
     "check_strategy_option_error": _check_option_error,
+    "check_strategy_in_market": _check_in_market,
 }
 
 
