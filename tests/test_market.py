@@ -172,3 +172,39 @@ def test_the_report_shows_the_market():
     metered = [t for t in fig.data if t.name == "metered net import"][0]
     np.testing.assert_allclose(metered.y, res.tables["market"]["metered_kw"])       # the small district is in kW
     assert "Day-ahead market" in run_report(res)
+
+
+def _csv_market(tmp_path, rows):
+    import pathlib
+
+    from vpp.scenario import read_scenario_dict, scenario_from_dict
+
+    small = pathlib.Path(__file__).resolve().parents[1] / "scenarios" / "small_district.toml"
+    path = tmp_path / "prices.csv"
+    path.write_text("timestamp,da_cny_per_kwh,rt_cny_per_kwh\n" + rows)
+    d = read_scenario_dict(small)
+    d["market"] = {"mode": "two_settlement", "price_csv": str(path)}
+    return scenario_from_dict(d, "<market>", small.parent)
+
+
+def test_prices_are_read_from_a_csv(tmp_path):
+    """Hourly rows held over their hour: -0.1 CNY/kWh day-ahead at noon, 0.5 otherwise."""
+    import vpp
+
+    hours = pd.date_range("2024-07-22", "2024-07-25", freq="h", inclusive="left")
+    rows = "".join(f"{t:%Y-%m-%dT%H:%M:%S},{-0.1 if t.hour == 12 else 0.5},0.6\n" for t in hours)
+    res = vpp.run(_csv_market(tmp_path, rows), strategy="source_follows_load")
+    t = res.tables["market"].set_index("time")
+    assert (t["da_cny_per_kwh"].between_time("12:00", "12:45") == -0.1).all()
+    assert (t["da_cny_per_kwh"].between_time("13:00", "23:45") == 0.5).all()
+    assert (t["rt_cny_per_kwh"] == 0.6).all()
+
+
+def test_a_bad_price_row_is_one_clear_error(tmp_path):
+    import vpp
+    from vpp.errors import ScenarioError
+
+    hours = pd.date_range("2024-07-22", "2024-07-25", freq="h", inclusive="left")
+    rows = "".join(f"{t:%Y-%m-%dT%H:%M:%S},0.5,{'cheap' if t.hour == 5 else 0.6}\n" for t in hours)
+    with pytest.raises(ScenarioError, match=r"prices\.csv.*rt_cny_per_kwh.*'cheap'"):
+        vpp.validate(_csv_market(tmp_path, rows))

@@ -243,8 +243,9 @@ class MarketConfig(_Section):
     each step of day D at ``gate_closure_hour`` on D-1 (the first day at the
     run's start); the position is settled at day-ahead prices, deviations at
     real-time prices plus ``penalty_cny_per_kwh`` beyond ``tolerance_frac`` of
-    the position.  Prices are generated from the weather (:class:`vpp.market.PriceShape`);
-    every default is an assumption, labelled in the README."""
+    the position.  Prices are read from ``price_csv`` (relative to the scenario
+    file) or generated from the weather (:class:`vpp.market.PriceShape`); every
+    default is an assumption, labelled in the README."""
 
     mode: str = Field("tariff", pattern="^(tariff|two_settlement)$")
     gate_closure_hour: int = Field(12, ge=0, le=23)
@@ -256,6 +257,7 @@ class MarketConfig(_Section):
     heat_frac_per_k: float = Field(0.03, ge=0)
     rt_noise_frac: float = Field(0.15, ge=0)
     rt_noise_h: float = Field(2.0, gt=0)
+    price_csv: str | None = None        # da_cny_per_kwh (and rt_cny_per_kwh) per time, instead of generated
 
 
 class StrategyConfig(_Section):

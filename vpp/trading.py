@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from vpp.exogenous import Exogenous
+from vpp.exogenous.csvsource import read_market_csv
 from vpp.market import PriceShape, generate_prices, settle_market
 from vpp.rng import component_rng
 from vpp.scenario import Scenario
@@ -30,8 +31,12 @@ class Trading:
         self.cfg = cfg
         shape = PriceShape(cfg.mean_cny_per_kwh, cfg.evening_peak_frac, cfg.solar_dip_frac, cfg.heat_frac_per_k,
                            cfg.rt_noise_frac, cfg.rt_noise_h)
-        self.da, self.rt = generate_prices(exogenous.index, exogenous.ghi_w_m2, exogenous.temp_air_c, shape,
-                                           component_rng(scenario.seed, "market/prices"))
+        if cfg.price_csv is not None:
+            self.da, self.rt = read_market_csv(scenario.resolve_path(cfg.price_csv), exogenous.index,
+                                               self.timeline.step_s)
+        else:
+            self.da, self.rt = generate_prices(exogenous.index, exogenous.ghi_w_m2, exogenous.temp_air_c, shape,
+                                               component_rng(scenario.seed, "market/prices"))
         self.position_kw = np.full(self.timeline.n_total, np.nan)
 
     def gates(self) -> list[tuple[int, int, int]]:

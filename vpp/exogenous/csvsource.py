@@ -486,3 +486,21 @@ def read_carbon_csv(path: str | Path, index: pd.DatetimeIndex, step_s: float) ->
     table = read_csv_table(path, index.tz)
     co2 = table.numbers("co2_kg_per_kwh", minimum=0.0, what="carbon intensity", **_CO2)
     return np.maximum(align(table, co2, index, step_s, hold=False), 0.0)
+
+
+def read_market_csv(path: str | Path, index: pd.DatetimeIndex, step_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Day-ahead and real-time prices from a CSV, held per row interval: columns
+    ``da_cny_per_kwh`` and, optionally, ``rt_cny_per_kwh`` (else the day-ahead
+    price).  Market prices may be negative. [CNY/kWh]
+
+    Raises
+    ------
+    ScenarioError
+        One line naming the file, the column and row, and the reason.
+    """
+    table = read_csv_table(path, index.tz)
+    span = {"between": (-PRICE_MAX_CNY_PER_KWH, PRICE_MAX_CNY_PER_KWH), "hint": _PRICE["hint"]}
+    da = align(table, table.numbers("da_cny_per_kwh", what="price", **span), index, step_s, hold=True)
+    if "rt_cny_per_kwh" not in table.cells:
+        return da, da.copy()
+    return da, align(table, table.numbers("rt_cny_per_kwh", what="price", **span), index, step_s, hold=True)
