@@ -208,3 +208,26 @@ def test_a_bad_price_row_is_one_clear_error(tmp_path):
     rows = "".join(f"{t:%Y-%m-%dT%H:%M:%S},0.5,{'cheap' if t.hour == 5 else 0.6}\n" for t in hours)
     with pytest.raises(ScenarioError, match=r"prices\.csv.*rt_cny_per_kwh.*'cheap'"):
         vpp.validate(_csv_market(tmp_path, rows))
+
+
+def test_a_call_in_a_market_is_answered_and_both_are_settled():
+    """Demand response and the market together: the call is offered and settled,
+    the position settled, and the total cost nets both."""
+    import pathlib
+
+    import vpp
+    from vpp.scenario import read_scenario_dict, scenario_from_dict
+
+    small = pathlib.Path(__file__).resolve().parents[1] / "scenarios" / "small_district.toml"
+    d = read_scenario_dict(small)
+    d["market"] = {"mode": "two_settlement"}
+    d["dr"] = {"events": [{"name": "e", "kind": "peak_shaving", "start": "2024-07-23T16:00:00",
+                           "end": "2024-07-23T18:00:00", "notice_h": 6.0, "capacity_kw": 1000.0}]}
+    res = vpp.run(scenario_from_dict(d, "<both>", small.parent), strategy="source_load_interaction")
+    k = res.kpis["value"]
+    t = res.tables["dr_events"].iloc[0]
+    assert 0.0 <= t["capacity_kw"] <= t["requested_kw"]          # the plan's offer (it may see nothing to gain)
+    assert np.isfinite(res.tables["market"]["position_kw"]).all()
+    market = k["market_day_ahead_cny"] + k["market_real_time_cny"] + k["market_penalty_cny"]
+    assert k["total_cost_cny"] == pytest.approx(market + k["demand_charge_cny"] - k["dr_payment_cny"]
+                                                + k["dr_penalty_cny"])
