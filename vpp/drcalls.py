@@ -223,7 +223,7 @@ def generate_calls(scenario: Scenario, exogenous: Exogenous, calendar: WorkCalen
 
 
 def _band(cfg: DREventConfig) -> SettlementBand:
-    return SettlementBand(cfg.paid_min_frac, cfg.paid_max_frac, cfg.penalty_floor_frac, cfg.penalty_cny_per_kwh)
+    return SettlementBand(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(SettlementBand)})
 
 
 def baseline_table(calls: DRCalls, import_kw: np.ndarray) -> pd.DataFrame:

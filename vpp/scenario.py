@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from vpp.dr import BASELINES
+from vpp.dr import BASELINES, SettlementBand
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous.config import CarbonConfig, ForecastConfig, SiteConfig, TariffConfig, WeatherConfig
+from vpp.market import PriceShape
 from vpp.params import InputModel, Limit
 from vpp.timeline import Timeline
 
@@ -172,10 +173,11 @@ class DREventConfig(_Section):
     capacity_kw: float = Field(gt=0)            # requested (bid) change of the VPP's import
     price_cny_per_kwh: float = Field(1.5, ge=0)
     baseline: BaselineName = "last5_working_days"
-    paid_min_frac: float = Field(0.5, ge=0)
-    paid_max_frac: float = Field(1.2, gt=0)
-    penalty_floor_frac: float = Field(0.0, ge=0)
-    penalty_cny_per_kwh: float = Field(0.0, ge=0)
+    # the settlement band; defaults from vpp.dr.SettlementBand, the one place they are stated
+    paid_min_frac: float = Field(SettlementBand.paid_min_frac, ge=0)
+    paid_max_frac: float = Field(SettlementBand.paid_max_frac, gt=0)
+    penalty_floor_frac: float = Field(SettlementBand.penalty_floor_frac, ge=0)
+    penalty_cny_per_kwh: float = Field(SettlementBand.penalty_cny_per_kwh, ge=0)
 
     @model_validator(mode="after")
     def _band(self):
@@ -251,12 +253,13 @@ class MarketConfig(_Section):
     gate_closure_hour: int = Field(12, ge=0, le=23)
     tolerance_frac: float = Field(0.1, ge=0)
     penalty_cny_per_kwh: float = Field(0.1, ge=0)
-    mean_cny_per_kwh: float = Field(0.4155, gt=0)
-    evening_peak_frac: float = Field(0.5, ge=0)
-    solar_dip_frac: float = Field(0.9, ge=0)
-    heat_frac_per_k: float = Field(0.03, ge=0)
-    rt_noise_frac: float = Field(0.15, ge=0)
-    rt_noise_h: float = Field(2.0, gt=0)
+    # the generated prices' shape; defaults from vpp.market.PriceShape, the one place they are stated
+    mean_cny_per_kwh: float = Field(PriceShape.mean_cny_per_kwh, gt=0)
+    evening_peak_frac: float = Field(PriceShape.evening_peak_frac, ge=0)
+    solar_dip_frac: float = Field(PriceShape.solar_dip_frac, ge=0)
+    heat_frac_per_k: float = Field(PriceShape.heat_frac_per_k, ge=0)
+    rt_noise_frac: float = Field(PriceShape.rt_noise_frac, ge=0)
+    rt_noise_h: float = Field(PriceShape.rt_noise_h, gt=0)
     price_csv: str | None = None        # da_cny_per_kwh (and rt_cny_per_kwh) per time, instead of generated
 
 

@@ -1,14 +1,16 @@
-"""A run's day-ahead trading (orchestration): prices, gate closures, the committed
-position, and its settlement after the run (:mod:`vpp.market`)."""
+"""A run's day-ahead trading (orchestration): prices, gate closures and the
+committed position, tabled for the settlement after the run (:mod:`vpp.market`)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 
 from vpp.exogenous import Exogenous
 from vpp.exogenous.csvsource import read_market_csv
-from vpp.market import PriceShape, generate_prices, settle_market
+from vpp.market import PriceShape, generate_prices
 from vpp.rng import component_rng
 from vpp.scenario import Scenario
 
@@ -29,8 +31,7 @@ class Trading:
     def __init__(self, scenario: Scenario, exogenous: Exogenous):
         cfg, self.timeline = scenario.market, scenario.timeline()
         self.cfg = cfg
-        shape = PriceShape(cfg.mean_cny_per_kwh, cfg.evening_peak_frac, cfg.solar_dip_frac, cfg.heat_frac_per_k,
-                           cfg.rt_noise_frac, cfg.rt_noise_h)
+        shape = PriceShape(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(PriceShape)})
         if cfg.price_csv is not None:
             self.da, self.rt = read_market_csv(scenario.resolve_path(cfg.price_csv), exogenous.index,
                                                self.timeline.step_s)
@@ -67,8 +68,3 @@ class Trading:
                              "tolerance_frac": self.cfg.tolerance_frac,
                              "penalty_cny_per_kwh": self.cfg.penalty_cny_per_kwh},
                             index=self.timeline.index[:n])
-
-    def settle(self, import_kw: np.ndarray):
-        n = len(import_kw)
-        return settle_market(self.position_kw[:n], import_kw, self.da[:n], self.rt[:n], self.timeline.dt_h,
-                             self.cfg.tolerance_frac, self.cfg.penalty_cny_per_kwh)
