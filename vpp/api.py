@@ -20,11 +20,11 @@ from pydantic import ValidationError
 
 from vpp.assets import FLEET_TYPES, FleetContext
 from vpp.assets.base import FleetParams
-from vpp.drcalls import DRCalls, baseline_table, event_table
+from vpp.drcalls import DRCalls, settle_calls
 from vpp.engine import Engine
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous import Exogenous, Forecaster, build_exogenous
-from vpp.kpi import compute_kpis, relative_kpis, vpp_series
+from vpp.kpi import compute_kpis, net_import_kw, relative_kpis, vpp_series
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.optimizer.base import StrategyOptions
 from vpp.results import Results
@@ -185,18 +185,11 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
     recorder = engine.run()
     res = recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
     if engine.trading is not None:
-        res.tables["market"] = engine.trading.table(_net_import_kw(res)).reset_index(names="time")
+        res.tables["market"] = engine.trading.table(net_import_kw(res).to_numpy()).reset_index(names="time")
     if engine.calls.bids:
         res.tables["dr_bids"] = pd.DataFrame({"event": list(engine.calls.bids),
                                               "bid_kw": list(engine.calls.bids.values())})
     return res
-
-
-def _net_import_kw(res: Results) -> np.ndarray:
-    """The VPP's metered net import per step. [kW]"""
-    n = res.nodes
-    return (n.xs("grid_import_kw", axis=1, level="quantity").sum(axis=1)
-            - n.xs("grid_export_kw", axis=1, level="quantity").sum(axis=1)).to_numpy()
 
 
 def _dr_history(prep: _Prepared, strategy: Strategy) -> pd.Series:
@@ -208,7 +201,7 @@ def _dr_history(prep: _Prepared, strategy: Strategy) -> pd.Series:
         "time": sc.time.model_copy(update={"start": sc.time.start - days, "end": sc.time.start}),
         "dr": DRConfig(), "output": OutputConfig()})
     res = _simulate(_Prepared(before, prep.source, prep.fleet_params), strategy, build_exogenous(before), None)
-    return pd.Series(_net_import_kw(res), index=res.index)
+    return net_import_kw(res)
 
 
 class _Histories:
@@ -261,11 +254,11 @@ def _settle_calls(prep: _Prepared, histories: _Histories, exo: Exogenous, res: R
         calls = DRCalls(prep.scenario, histories.of(r.strategy, None), exo)
         bids = r.tables.get("dr_bids")
         bids = dict(zip(bids["event"], bids["bid_kw"], strict=True)) if bids is not None else None
-        table = event_table(calls, _net_import_kw(r), _net_import_kw(cf), bids,
-                            vpp_series(r)["green_local_kw"].to_numpy(), vpp_series(cf)["green_local_kw"].to_numpy())
-        if len(table):
-            r.tables["dr_events"] = table
-            r.tables["dr_baselines"] = baseline_table(calls, _net_import_kw(r))
+        run, other = vpp_series(r), vpp_series(cf)
+        events, baselines = settle_calls(calls, run["net_import_kw"].to_numpy(), other["net_import_kw"].to_numpy(),
+                                         bids, run["green_local_kw"].to_numpy(), other["green_local_kw"].to_numpy())
+        if len(events):
+            r.tables["dr_events"], r.tables["dr_baselines"] = events, baselines
 
 
 def _progress(label: str, enabled: bool, timeline):

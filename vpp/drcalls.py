@@ -3,7 +3,7 @@
 :class:`DRCalls` turns a scenario's ``[[dr.events]]`` into :class:`vpp.dr.DREvent`
 objects at their notice (the engine's SimPy process announces them), with the
 baseline the VPP can compute at that moment, and settles every event after the
-run against each baseline method and the true counterfactual (:func:`event_table`).
+run against each baseline method and the true counterfactual (:func:`settle_calls`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from vpp.rng import component_rng
 from vpp.scenario import DREventConfig, Scenario
 from vpp.timeline import Timeline
 
-__all__ = ["DRCalls", "baseline_table", "event_table", "generate_calls", "read_calls_csv", "metered_series",
-           "BASELINE_DAYS"]
+__all__ = ["DRCalls", "settle_calls", "generate_calls", "read_calls_csv", "metered_series", "BASELINE_DAYS"]
 
 SHIFT_SPAN_H = 3.0     # hours before and after a call in which moved load is counted [h]
 BASELINE_DAYS = {"caiso_10in10": 10, "top5_of_10": 10, "last5_working_days": 5}   # prior days each method needs
@@ -111,6 +110,12 @@ class DRCalls:
     def _step(self, ts: pd.Timestamp) -> int:
         return int(round(self._step_f(ts)))
 
+    def window_times(self, i: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """Start and end time of event *i*'s window."""
+        start, end = self.windows[i]
+        t0 = self.timeline.time_of(start)
+        return t0, t0 + (end - start) * pd.Timedelta(seconds=self.timeline.step_s)
+
     def schedule(self) -> list[tuple[int, int]]:
         """(notice step, event index) in the order of announcement."""
         return sorted((k, i) for i, k in enumerate(self.notices))
@@ -123,28 +128,24 @@ class DRCalls:
         load = metered_series(self.timeline, import_so_far_kw[:k], self.history_kw)
         event = DREvent(name=cfg.name, kind=cfg.kind, notice_step=k, start_step=start, end_step=end,
                         capacity_kw=cfg.capacity_kw, price_cny_per_kwh=cfg.price_cny_per_kwh, baseline=cfg.baseline,
-                        band=_band(cfg), baseline_kw=self.planning_baseline(cfg, load, start, end))
+                        band=_band(cfg), baseline_kw=self.planning_baseline(i, load))
         self.announced.append(event)
         return event
 
-    def planning_baseline(self, cfg: DREventConfig, load: pd.Series, start: int, end: int) -> np.ndarray:
+    def planning_baseline(self, i: int, load: pd.Series) -> np.ndarray:
         """The event's baseline from the load metered so far: its own method where
         the data it needs is in; else the mean of the eligible prior days metered
         so far (up to the method's number; without CAISO's day-of adjustment), or
         failing those the last metered step held. [kW]"""
-        t0, t1 = self.timeline.time_of(start), self.timeline.time_of(start) + (end - start) * self._dt()
-        try:
-            return BASELINES[cfg.baseline](load, t0, t1, self.event_days, self.calendar)
-        except ValueError:
-            pass
+        cfg, (start, end), (t0, t1) = self.configs[i], self.windows[i], self.window_times(i)
+        own = _estimate(BASELINES[cfg.baseline], load, t0, t1, self)
+        if own is not None:
+            return own
         if cfg.baseline in BASELINE_DAYS:
             days = recent_days_mean(load, t0, t1, BASELINE_DAYS[cfg.baseline], self.event_days, self.calendar)
             if days is not None:
                 return days
         return np.full(end - start, float(load.iloc[-1]))
-
-    def _dt(self) -> pd.Timedelta:
-        return pd.Timedelta(seconds=self.timeline.step_s)
 
     def set_bid(self, event: DREvent, bid_kw: float) -> DREvent:
         """The announced *event* with the capacity a strategy offered (at most the request)."""
@@ -226,30 +227,13 @@ def _band(cfg: DREventConfig) -> SettlementBand:
     return SettlementBand(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(SettlementBand)})
 
 
-def baseline_table(calls: DRCalls, import_kw: np.ndarray) -> pd.DataFrame:
-    """Every baseline method's baseline per step of every event's window
-    (long form: event, method, time, baseline_kw), for the report. [kW]"""
-    tl = calls.timeline
-    load = metered_series(tl, import_kw, calls.history_kw)
-    rows = []
-    for i, cfg in enumerate(calls.configs):
-        start, end = calls.windows[i]
-        t0, t1 = tl.time_of(start), tl.time_of(start) + (end - start) * calls._dt()
-        times = tl.index[start:end]
-        for name, method in BASELINES.items():
-            try:
-                b = method(load, t0, t1, calls.event_days, calls.calendar)
-            except ValueError:
-                continue
-            rows += [{"event": cfg.name, "method": name, "time": t, "baseline_kw": float(v)}
-                     for t, v in zip(times, b, strict=True)]
-    return pd.DataFrame(rows, columns=["event", "method", "time", "baseline_kw"])
-
-
-def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.ndarray | None,
-                bids: dict[str, float] | None = None, green_local_kw: np.ndarray | None = None,
-                counterfactual_green_kw: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per event: the window, the settlement against its own baseline
+def settle_calls(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.ndarray | None,
+                 bids: dict[str, float] | None = None, green_local_kw: np.ndarray | None = None,
+                 counterfactual_green_kw: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's calls settled: ``(events, baselines)``, each method's baseline
+    computed once per call.  ``baselines`` holds every method's baseline per step
+    of every call's window (long form: event, method, time, baseline_kw [kW]),
+    for the report; ``events`` one row per call: the window, the settlement against its own baseline
     method, every method's baseline energy and its error against the true
     counterfactual (the same draws without the calls: the baseline strategy's
     run, or the strategy's own run without them), the true delivery, the load
@@ -270,10 +254,14 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
     physics (buildings, batches, cars, storage) moved behind the event."""
     tl, dt = calls.timeline, calls.timeline.dt_h
     load = metered_series(tl, import_kw, calls.history_kw)
-    rows = []
+    rows, steps = [], []
     for i, cfg in enumerate(calls.configs):
         start, end = calls.windows[i]
-        t0, t1 = tl.time_of(start), tl.time_of(start) + (end - start) * calls._dt()
+        t0, t1 = calls.window_times(i)
+        estimates = {name: _estimate(method, load, t0, t1, calls) for name, method in BASELINES.items()}
+        steps += [{"event": cfg.name, "method": name, "time": t, "baseline_kw": float(v)}
+                  for name, b in estimates.items() if b is not None
+                  for t, v in zip(tl.index[start:end], b, strict=True)]
         metered = np.asarray(import_kw[start:end], dtype=float)
         sign = 1.0 if cfg.kind == "peak_shaving" else -1.0
         capacity = (bids or {}).get(cfg.name, cfg.capacity_kw)
@@ -283,11 +271,8 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
                "price_cny_per_kwh": cfg.price_cny_per_kwh, "baseline": cfg.baseline,
                "paid_min_frac": cfg.paid_min_frac, "paid_max_frac": cfg.paid_max_frac,
                "history": calls.scenario.dr.history, "metered_kwh": float(metered.sum() * dt)}
-        for name, method in BASELINES.items():
-            try:
-                b = method(load, t0, t1, calls.event_days, calls.calendar)
-            except ValueError:
-                b = np.full(end - start, np.nan)
+        for name, b in estimates.items():
+            b = np.full(end - start, np.nan) if b is None else b
             row[f"baseline_{name}_kwh"] = float(b.sum() * dt)
             if name == cfg.baseline:
                 s = settle(cfg.kind, b, metered, dt, capacity, cfg.price_cny_per_kwh, _band(cfg))
@@ -309,4 +294,13 @@ def event_table(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nda
                 more = np.asarray(green_local_kw[start:end]) - np.asarray(counterfactual_green_kw[start:end])
                 row["green_absorbed_kwh"] = float(more.sum() * dt)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.DataFrame(steps, columns=["event", "method", "time", "baseline_kw"])
+
+
+def _estimate(method, load: pd.Series, t0: pd.Timestamp, t1: pd.Timestamp, calls: DRCalls) -> np.ndarray | None:
+    """A baseline method's estimate over ``[t0, t1)``, or ``None`` where the
+    history lacks what it needs. [kW]"""
+    try:
+        return method(load, t0, t1, calls.event_days, calls.calendar)
+    except ValueError:
+        return None

@@ -138,6 +138,13 @@ def _node_total(nodes: pd.DataFrame, quantity: str) -> float:
     return float(nodes.xs(quantity, axis=1, level="quantity").to_numpy().sum())
 
 
+def net_import_kw(r: Results) -> pd.Series:
+    """The VPP's metered net import per step: every node's import less its export. [kW]"""
+    n = r.nodes
+    return (n.xs("grid_import_kw", axis=1, level="quantity").sum(axis=1)
+            - n.xs("grid_export_kw", axis=1, level="quantity").sum(axis=1))
+
+
 def vpp_series(r: Results) -> pd.DataFrame:
     """VPP-level per-step series [kW] used by KPIs and reports.
 
@@ -152,10 +159,8 @@ def vpp_series(r: Results) -> pd.DataFrame:
     avail = _sum_where(r, "p_available_kw", green & curt) + _sum_where(r, "p_kw", green & ~curt)
     load = -_sum_where(r, "p_kw", (info["role"] == "load").to_numpy())
     storage = _sum_where(r, "p_kw", (info["role"] == "storage").to_numpy())
-    nodes = r.nodes
-    node_imp = nodes.xs("grid_import_kw", axis=1, level="quantity")
-    node_exp = nodes.xs("grid_export_kw", axis=1, level="quantity")
-    net = node_imp.sum(axis=1) - node_exp.sum(axis=1)
+    node_imp, node_exp = (r.nodes.xs(q, axis=1, level="quantity") for q in ("grid_import_kw", "grid_export_kw"))
+    net = net_import_kw(r)
     if r.settlement == "vpp":
         imp, exp = net.clip(lower=0.0), (-net).clip(lower=0.0)
     else:
