@@ -579,9 +579,7 @@ class EVFleet(Fleet):
         """*total_kw* of the chargers' power *p_charge* (plugged chargers *idx*),
         taken whole from the cars with the most laxity after step *k*, and in
         part from the last one. [kW]"""
-        left_kwh = self._req_kwh[idx] - self._e_kwh[idx]
-        lax = laxity_h((self._dep_step[idx] - k - 1) * self.dt_h, left_kwh, self.efficiency[idx] * self._p_max_kw[idx])
-        order = np.argsort(-lax, kind="stable")
+        order = np.argsort(-self._laxity_h(k + 1, idx), kind="stable")
         before = np.cumsum(p_charge[order]) - p_charge[order]
         cut = np.empty_like(p_charge)
         cut[order] = np.clip(total_kw - before, 0.0, p_charge[order])
@@ -597,9 +595,14 @@ class EVFleet(Fleet):
             return keys
         keys["arrival_h"][idx] = self.sessions.arrival_s[self._session[idx]] / 3600.0
         keys["departure_h"][idx] = self._dep_step[idx] * self.dt_h
-        keys["laxity_h"][idx] = laxity_h((self._dep_step[idx] - k) * self.dt_h, self._req_kwh[idx] - self._e_kwh[idx],
-                                         self.efficiency[idx] * self._p_max_kw[idx])
+        keys["laxity_h"][idx] = self._laxity_h(k, idx)
         return keys
+
+    def _laxity_h(self, k: int, idx: np.ndarray) -> np.ndarray:
+        """Laxity at the start of step *k* of the cars on chargers *idx*, at the
+        charger's battery-side maximum (:func:`~vpp.assets.ev_station.laxity_h`). [h]"""
+        return laxity_h((self._dep_step[idx] - k) * self.dt_h, self._req_kwh[idx] - self._e_kwh[idx],
+                        self.efficiency[idx] * self._p_max_kw[idx])
 
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """Uncontrolled charging: full power from plug-in, no V2G (the physics clips). [kW]"""
