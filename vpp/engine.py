@@ -148,8 +148,8 @@ class Engine:
         metered day, and before anything is metered the window's inflexible
         forecast (fixed loads less available green power). [kW]"""
         horizon = max(d1 - k, self.cadence.horizon_steps)
-        problem = self.problem(k, horizon)
-        made = self.strategy.commit_kw(problem, d0, d1) if self.strategy.uses_forecasts else None
+        problem = self.problem(k, horizon) if self.strategy.uses_forecasts else None
+        made = self.strategy.commit_kw(problem, d0, d1) if problem is not None else None
         if made is not None:
             made = np.asarray(made, dtype=float)
             if made.shape != (d1 - d0,) or not np.isfinite(made).all():
@@ -157,12 +157,13 @@ class Engine:
                                    f"(shape {made.shape}) is not finite with one value per step")
             return made
         per_day = int(round(24 / self.timeline.dt_h))
-        metered = -self.recorder.node_net_kw[:k].sum(axis=1)
+        metered = self.recorder.net_import_kw(k)
         out = np.empty(d1 - d0)
         for i, j in enumerate(range(d0, d1)):
             back = j - per_day * int(np.ceil((j - k + 1) / per_day))
             out[i] = metered[back] if 0 <= back < k else np.nan
         if np.isnan(out).any():
+            problem = problem or self.problem(k, horizon)
             fixed = -sum(f.p_kw for f in problem.forms if isinstance(f, FixedProfile))
             green = sum(f.p_max_kw.sum(axis=0) for f in problem.forms if isinstance(f, CurtailableSource))
             inflexible = np.asarray(fixed - green, dtype=float) * np.ones(problem.grid.n_blocks)
@@ -176,7 +177,7 @@ class Engine:
             if k >= self.timeline.n_steps:
                 return
             yield self._wait_for_step(env, k, EVENTS)
-            e = self.calls.announce(i, k, -self.recorder.node_net_kw[:k].sum(axis=1))
+            e = self.calls.announce(i, k, self.recorder.net_import_kw(k))
             offer = ""
             if self.strategy.uses_forecasts:
                 bid = self.strategy.bid_kw(self.problem(k), e)

@@ -87,6 +87,10 @@ class Recorder:
             "objective_cny": d.objective_cny, "n_variables": d.n_variables, "n_constraints": d.n_constraints,
             **{str(key): float(v) for key, v in d.metrics.items()}})
 
+    def net_import_kw(self, k: int) -> np.ndarray:
+        """The VPP's net import of the steps recorded before step *k*. [kW]"""
+        return -self.node_net_kw[:k].sum(axis=1)
+
     def event(self, k: int, kind: str, detail: str) -> None:
         self.event_rows.append({"time": self.timeline.time_of(k), "kind": kind, "detail": detail})
 

@@ -723,8 +723,12 @@ def _check_balance_and_limits(runs: _Runs) -> None:
     if sessions is not None:
         over = sessions["delivered_kwh"] > sessions["requested_kwh"] + 1e-6
         assert not over.any(), f"{int(over.sum())} EV sessions were delivered more energy than requested"
+    _assert_no_fallback(res)
+
+
+def _assert_no_fallback(res: Results, where: str = "") -> None:
     fell = res.dispatch["status"][res.dispatch["fallback"].astype(bool)]
-    assert fell.empty, f"{len(fell)} windows fell back to the baseline (first: {fell.iloc[0]})"
+    assert fell.empty, f"{where}{len(fell)} windows fell back to the baseline (first: {fell.iloc[0]})"
 
 
 def _check_setpoints_within_forms(runs: _Runs) -> None:
@@ -757,8 +761,7 @@ def _check_in_market(runs: _Runs) -> None:
     _, calls, _ = runs.get(market=True)
     for problem, decision in calls:
         check_setpoints(problem, decision)
-    fell = res.dispatch["status"][res.dispatch["fallback"].astype(bool)]
-    assert fell.empty, f"in the market, {len(fell)} windows fell back to the baseline (first: {fell.iloc[0]})"
+    _assert_no_fallback(res, "in the market, ")
     position = res.tables["market"]["position_kw"].to_numpy(dtype=float)
     assert np.isfinite(position).all(), f"{int((~np.isfinite(position)).sum())} steps have no day-ahead position"
 
