@@ -15,7 +15,7 @@ from test_optimizer import NO_EXTRAS, OBJ_TOL, battery, problem, solve
 import vpp
 from vpp.cli import main
 from vpp.dr import DREvent, SettlementBand
-from vpp.drcalls import DRCalls
+from vpp.drcalls import DRCalls, settle_calls
 from vpp.errors import ScenarioError
 from vpp.exogenous import build_exogenous
 from vpp.flex import FixedProfile
@@ -149,6 +149,7 @@ def test_the_event_table_follows_its_definitions(answered):
     assert t["counterfactual_kwh"] == pytest.approx(base["metered_kwh"])
     assert t["true_delivered_kwh"] == pytest.approx(t["counterfactual_kwh"] - t["metered_kwh"])
     assert base["true_delivered_kwh"] == 0.0                          # the baseline does not respond
+    assert base["comfort_cost_kh"] == 0.0 and base["service_cost_kwh"] == 0.0
     assert t["bid_kwh"] == pytest.approx(2000.0 * 2.0)
     paid = min(t["delivered_kwh"], 1.2 * t["bid_kwh"]) if t["delivered_ratio"] >= 0.5 else 0.0
     assert t["payment_cny"] == pytest.approx(1.5 * paid)
@@ -160,6 +161,24 @@ def test_the_event_table_follows_its_definitions(answered):
     before = (metered.index >= t["start"] - pd.Timedelta(hours=3)) & (metered.index < t["start"])
     assert t["rebound_kwh"] == pytest.approx((metered[after] - cf[after]).sum() * dt)
     assert t["pre_event_shift_kwh"] == pytest.approx((metered[before] - cf[before]).sum() * dt)
+
+
+def test_the_cost_of_responding_counts_the_hours_around_the_call():
+    """Comfort and service shortfalls count from 3 h before the call to 3 h after
+    it, run minus counterfactual; a step outside that span counts nothing."""
+    sc = small([event(notice_h=6.0)])                                 # 13:00-15:00, 15-minute steps
+    calls = DRCalls(sc, None, build_exogenous(sc))
+    start, end = calls.windows[0]
+    zeros = dict.fromkeys(("green_local_kw", "comfort_violation_kh", "unserved_kwh"), 0.0)
+    run = pd.DataFrame({"net_import_kw": 100.0} | zeros, index=calls.timeline.index)
+    cf = run.copy()
+    comfort, unserved = run.columns.get_loc("comfort_violation_kh"), run.columns.get_loc("unserved_kwh")
+    run.iloc[start - 12, comfort], run.iloc[start - 13, comfort] = 0.5, 7.0         # 10:00 in, 09:45 out
+    run.iloc[end + 11, unserved], run.iloc[end + 12, unserved] = 4.0, 9.0           # 17:45 in, 18:00 out
+    cf.iloc[start + 2, comfort] = 0.2
+    t = settle_calls(calls, run, cf)[0].iloc[0]
+    assert t["comfort_cost_kh"] == pytest.approx(0.3)
+    assert t["service_cost_kwh"] == pytest.approx(4.0)
 
 
 def test_the_centralised_strategy_answers_the_call(answered):

@@ -24,7 +24,7 @@ from vpp.drcalls import DRCalls, settle_calls
 from vpp.engine import Engine
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous import Exogenous, Forecaster, build_exogenous
-from vpp.kpi import compute_kpis, net_import_kw, relative_kpis, vpp_series
+from vpp.kpi import compute_kpis, net_import_kw, relative_kpis, service_series, vpp_series
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.optimizer.base import StrategyOptions
 from vpp.results import Results
@@ -243,6 +243,11 @@ def _counterfactual(prep: _Prepared, hist: _Histories, label: str, strategy: Str
     return _run_one(_without_calls(prep), copy.deepcopy(strategy), exo, progress)
 
 
+def _per_step(r: Results) -> pd.DataFrame:
+    """What a call is settled and costed on, per step (see :func:`vpp.drcalls.settle_calls`)."""
+    return pd.concat([vpp_series(r)[["net_import_kw", "green_local_kw"]], service_series(r)], axis=1)
+
+
 def _settle_calls(prep: _Prepared, histories: _Histories, exo: Exogenous, res: Results, base: Results,
                   counterfactual: Results | None = None) -> None:
     """Put each run's per-event table in ``tables["dr_events"]``, against *counterfactual*
@@ -254,9 +259,7 @@ def _settle_calls(prep: _Prepared, histories: _Histories, exo: Exogenous, res: R
         calls = DRCalls(prep.scenario, histories.of(r.strategy, None), exo)
         bids = r.tables.get("dr_bids")
         bids = dict(zip(bids["event"], bids["bid_kw"], strict=True)) if bids is not None else None
-        run, other = vpp_series(r), vpp_series(cf)
-        events, baselines = settle_calls(calls, run["net_import_kw"].to_numpy(), other["net_import_kw"].to_numpy(),
-                                         bids, run["green_local_kw"].to_numpy(), other["green_local_kw"].to_numpy())
+        events, baselines = settle_calls(calls, _per_step(r), _per_step(cf), bids)
         if len(events):
             r.tables["dr_events"], r.tables["dr_baselines"] = events, baselines
 

@@ -30,7 +30,8 @@ from vpp.rng import component_rng
 from vpp.scenario import DREventConfig, Scenario
 from vpp.timeline import Timeline
 
-__all__ = ["DRCalls", "settle_calls", "generate_calls", "read_calls_csv", "metered_series", "BASELINE_DAYS"]
+__all__ = ["DRCalls", "settle_calls", "RESPONSE_COSTS", "generate_calls", "read_calls_csv", "metered_series",
+           "BASELINE_DAYS"]
 
 SHIFT_SPAN_H = 3.0     # hours before and after a call in which moved load is counted [h]
 BASELINE_DAYS = {"caiso_10in10": 10, "top5_of_10": 10, "last5_working_days": 5}   # prior days each method needs
@@ -227,9 +228,8 @@ def _band(cfg: DREventConfig) -> SettlementBand:
     return SettlementBand(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(SettlementBand)})
 
 
-def settle_calls(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.ndarray | None,
-                 bids: dict[str, float] | None = None, green_local_kw: np.ndarray | None = None,
-                 counterfactual_green_kw: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def settle_calls(calls: DRCalls, run: pd.DataFrame, counterfactual: pd.DataFrame | None = None,
+                 bids: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The run's calls settled: ``(events, baselines)``, each method's baseline
     computed once per call.  ``baselines`` holds every method's baseline per step
     of every call's window (long form: event, method, time, baseline_kw [kW]),
@@ -239,10 +239,17 @@ def settle_calls(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nd
     run, or the strategy's own run without them), the true delivery, the load
     moved around the window, and the local green power absorbed.
 
-    *bids*: the capacity the strategy offered per call (else the request), which
-    the delivery is settled against.  With the local green power used per step
-    in the run and in the counterfactual, ``green_absorbed_kwh`` is how much
-    more of it the run used in the window.
+    *run* and *counterfactual* are per-step frames (one row per step of the run)
+    with ``net_import_kw`` and, where known, ``green_local_kw`` [kW],
+    ``comfort_violation_kh`` [K h] and ``unserved_kwh`` [kWh] (see
+    :data:`RESPONSE_COSTS`).  *bids*: the capacity the strategy offered per call
+    (else the request), which the delivery is settled against.
+    ``green_absorbed_kwh`` is how much more local green power the run used in
+    the window than the counterfactual.  The cost of responding, counted over
+    the window and the :data:`SHIFT_SPAN_H` hours on either side of it (where
+    moved load lands), run minus counterfactual: ``comfort_cost_kh`` (occupied
+    hours outside the comfort band) and ``service_cost_kwh`` (EV and batch energy
+    not served at departures and deadlines in that span).
 
     Energies over the window [kWh]; ``true_delivered_kwh`` is the counterfactual
     minus metered import (peak shaving; the reverse for valley filling);
@@ -253,6 +260,7 @@ def settle_calls(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nd
     counterfactual for peak shaving (below it for valley filling): load the
     physics (buildings, batches, cars, storage) moved behind the event."""
     tl, dt = calls.timeline, calls.timeline.dt_h
+    import_kw = run["net_import_kw"].to_numpy(dtype=float)
     load = metered_series(tl, import_kw, calls.history_kw)
     rows, steps = [], []
     for i, cfg in enumerate(calls.configs):
@@ -278,23 +286,38 @@ def settle_calls(calls: DRCalls, import_kw: np.ndarray, counterfactual_kw: np.nd
                 s = settle(cfg.kind, b, metered, dt, capacity, cfg.price_cny_per_kwh, _band(cfg))
                 row.update(delivered_kwh=s.delivered_kwh, bid_kwh=s.bid_kwh, delivered_ratio=s.ratio,
                            payment_cny=s.payment_cny, penalty_cny=s.penalty_cny)
-        if counterfactual_kw is not None:
-            true = np.asarray(counterfactual_kw[start:end], dtype=float)
-            row["counterfactual_kwh"] = float(true.sum() * dt)
-            row["true_delivered_kwh"] = float(sign * (true - metered).sum() * dt)
-            row["settled_minus_true_kwh"] = row["delivered_kwh"] - row["true_delivered_kwh"]
-            for name in BASELINES:
-                row[f"baseline_{name}_error_kwh"] = row[f"baseline_{name}_kwh"] - row["counterfactual_kwh"]
-            span = int(round(SHIFT_SPAN_H / dt))
-            before, after = slice(max(start - span, 0), start), slice(end, end + span)
-            extra = np.asarray(import_kw, dtype=float) - np.asarray(counterfactual_kw, dtype=float)
-            row["pre_event_shift_kwh"] = float(extra[before].sum() * dt)
-            row["rebound_kwh"] = float(sign * extra[after].sum() * dt)
-            if green_local_kw is not None and counterfactual_green_kw is not None:
-                more = np.asarray(green_local_kw[start:end]) - np.asarray(counterfactual_green_kw[start:end])
-                row["green_absorbed_kwh"] = float(more.sum() * dt)
+        if counterfactual is not None:
+            row.update(_against_counterfactual(row, run, counterfactual, start, end, sign, dt))
         rows.append(row)
     return pd.DataFrame(rows), pd.DataFrame(steps, columns=["event", "method", "time", "baseline_kw"])
+
+
+RESPONSE_COSTS = {"comfort_violation_kh": "comfort_cost_kh", "unserved_kwh": "service_cost_kwh"}
+"""Per-step run quantities whose excess over the counterfactual around a call is its cost of responding."""
+
+
+def _against_counterfactual(row: dict, run: pd.DataFrame, cf: pd.DataFrame, start: int, end: int,
+                            sign: float, dt: float) -> dict[str, float]:
+    """One call's columns measured against the true counterfactual (see :func:`settle_calls`)."""
+    imp, true = run["net_import_kw"].to_numpy(dtype=float), cf["net_import_kw"].to_numpy(dtype=float)
+    span = int(round(SHIFT_SPAN_H / dt))
+    first = max(start - span, 0)
+    before, after, around = slice(first, start), slice(end, end + span), slice(first, end + span)
+    out = {"counterfactual_kwh": float(true[start:end].sum() * dt)}
+    out["true_delivered_kwh"] = float(sign * (true[start:end] - imp[start:end]).sum() * dt)
+    out["settled_minus_true_kwh"] = row["delivered_kwh"] - out["true_delivered_kwh"]
+    for name in BASELINES:
+        out[f"baseline_{name}_error_kwh"] = row[f"baseline_{name}_kwh"] - out["counterfactual_kwh"]
+    extra = imp - true
+    out["pre_event_shift_kwh"] = float(extra[before].sum() * dt)
+    out["rebound_kwh"] = float(sign * extra[after].sum() * dt)
+    if "green_local_kw" in run and "green_local_kw" in cf:
+        more = run["green_local_kw"].to_numpy()[start:end] - cf["green_local_kw"].to_numpy()[start:end]
+        out["green_absorbed_kwh"] = float(more.sum() * dt)
+    for quantity, column in RESPONSE_COSTS.items():
+        if quantity in run and quantity in cf:
+            out[column] = float(run[quantity].to_numpy()[around].sum() - cf[quantity].to_numpy()[around].sum())
+    return out
 
 
 def _estimate(method, load: pd.Series, t0: pd.Timestamp, t1: pd.Timestamp, calls: DRCalls) -> np.ndarray | None:

@@ -25,7 +25,8 @@ import pandas as pd
 from vpp.market import settle_market
 from vpp.results import Results
 
-__all__ = ["KPI_META", "COMPARISON_META", "vpp_series", "compute_kpis", "relative_kpis"]
+__all__ = ["KPI_META", "COMPARISON_META", "vpp_series", "net_import_kw", "service_series", "compute_kpis",
+           "relative_kpis"]
 
 # name: (unit, better, description)
 KPI_META = {
@@ -73,8 +74,12 @@ KPI_META = {
     "dr_delivered_kwh": ("kWh", "higher", "Demand-response delivery as settled: baseline - metered, "
                          "reversed for valley filling"),
     "dr_true_delivered_kwh": ("kWh", "higher",
-                              "Demand-response delivery against the true counterfactual, the baseline strategy's run"),
+                              "Demand-response delivery against the true counterfactual (dr.counterfactual)"),
     "dr_delivered_ratio": ("-", "higher", "Settled delivery / bid energy, mean over calls"),
+    "dr_green_absorbed_kwh": ("kWh", "higher", "Local green energy used in call windows beyond the counterfactual"),
+    "dr_comfort_cost_kh": ("K h", "lower", "Comfort violation around calls beyond the counterfactual's"),
+    "dr_service_cost_kwh": ("kWh", "lower", "EV, batch and cut energy not served around calls beyond the "
+                            "counterfactual's"),
     "import_violation_kwh": ("kWh", "lower", "Import beyond node limits (soft limits only)"),
     "load_shed_kwh": ("kWh", "lower", "Load draw cut by hard node import limits (flexible and fixed)"),
     "load_unserved_kwh": ("kWh", "lower", "Fixed load cut by hard node import limits: energy not served"),
@@ -121,13 +126,15 @@ def _market(r: Results) -> dict[str, float]:
 def _dr(r: Results) -> dict[str, float]:
     """Demand-response KPIs from ``tables["dr_events"]`` (zeros, and NaN ratio, without calls)."""
     t = r.tables.get("dr_events")
+    against = {"dr_true_delivered_kwh": "true_delivered_kwh", "dr_green_absorbed_kwh": "green_absorbed_kwh",
+               "dr_comfort_cost_kh": "comfort_cost_kh", "dr_service_cost_kwh": "service_cost_kwh"}
     if t is None or t.empty:
-        return {"dr_payment_cny": 0.0, "dr_penalty_cny": 0.0, "dr_delivered_kwh": 0.0, "dr_true_delivered_kwh": 0.0,
-                "dr_delivered_ratio": float("nan")}
-    true = float(t["true_delivered_kwh"].sum()) if "true_delivered_kwh" in t else float("nan")
+        return {"dr_payment_cny": 0.0, "dr_penalty_cny": 0.0, "dr_delivered_kwh": 0.0,
+                "dr_delivered_ratio": float("nan")} | dict.fromkeys(against, 0.0)
     return {"dr_payment_cny": float(t["payment_cny"].sum()), "dr_penalty_cny": float(t["penalty_cny"].sum()),
-            "dr_delivered_kwh": float(t["delivered_kwh"].sum()), "dr_true_delivered_kwh": true,
-            "dr_delivered_ratio": float(t["delivered_ratio"].mean())}
+            "dr_delivered_kwh": float(t["delivered_kwh"].sum()),
+            "dr_delivered_ratio": float(t["delivered_ratio"].mean())} | {
+        kpi: float(t[column].sum()) if column in t else float("nan") for kpi, column in against.items()}
 
 
 def _node_total(nodes: pd.DataFrame, quantity: str) -> float:
@@ -171,6 +178,26 @@ def vpp_series(r: Results) -> pd.DataFrame:
         "green_exported_kw": green_exported, "green_local_kw": green_kw - green_exported,
         "load_kw": load, "storage_kw": storage, "net_import_kw": net, "import_kw": imp, "export_kw": exp,
     }, index=r.index)
+
+
+def _per_step_total(r: Results, quantity: str) -> pd.Series:
+    """A fleet quantity summed over the fleets that record it, per step (0 where none does)."""
+    if quantity not in r.fleets.columns.get_level_values("quantity"):
+        return pd.Series(0.0, index=r.index)
+    return r.fleets.xs(quantity, axis=1, level="quantity").sum(axis=1)
+
+
+def service_series(r: Results) -> pd.DataFrame:
+    """Per-step service the run fell short on: ``comfort_violation_kh`` [K h]
+    (occupied hours outside the comfort band, over fleets) and ``unserved_kwh``
+    [kWh] (EV energy short at departures, batch energy short at deadlines, load
+    cut by a breaker), each step's own."""
+    cut = r.nodes.xs("unserved_kw", axis=1, level="quantity").sum(axis=1) * r.dt_h \
+        if "unserved_kw" in r.nodes.columns.get_level_values("quantity") else 0.0
+    return pd.DataFrame({
+        "comfort_violation_kh": _per_step_total(r, "comfort_violation_kh"),
+        "unserved_kwh": _per_step_total(r, "ev_energy_unserved_kwh") + _per_step_total(r, "batch_energy_unserved_kwh")
+        + cut}, index=r.index)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -247,9 +274,7 @@ def _ramp_violation(r: Results, v: pd.DataFrame) -> tuple[float, float]:
 
 def _total(r: Results, quantity: str) -> float:
     """Sum of a state quantity over all fleets that record it and all steps."""
-    if quantity not in r.fleets.columns.get_level_values("quantity"):
-        return 0.0
-    return float(r.fleets.xs(quantity, axis=1, level="quantity").to_numpy().sum())
+    return float(_per_step_total(r, quantity).sum())
 
 
 def compute_kpis(r: Results) -> pd.Series:
