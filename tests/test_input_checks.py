@@ -86,6 +86,17 @@ BAD_INPUTS = [
     ({"fleets": [{"name": "pv", "count": True}]}, "fleets[0].count", "not a boolean"),
     ({"tariff": {"flat_price_cny_per_kwh": 700.0}}, "tariff.flat_price_cny_per_kwh", "less than or equal to 20"),
     ({"carbon": {"average_kg_per_kwh": 585.0}}, "carbon.average_kg_per_kwh", "less than or equal to 2"),
+    # the market and demand-response calls
+    ({"market": {"mode": "two_settlement", "gate_closure_hour": 24}}, "market.gate_closure_hour",
+     "less than or equal to 23"),
+    ({"market": {"mode": "spot"}}, "market.mode", "tariff|two_settlement"),
+    ({"market": {"mode": "two_settlement", "tolerance_frac": NAN}}, "market.tolerance_frac", "finite number"),
+    ({"market": {"mode": "two_settlement", "mean_cny_per_kwh": 500.0}}, "market.mean_cny_per_kwh",
+     "less than or equal to 20"),
+    ({"market": {"price_csv": "prices.csv"}}, "market.price_csv", 'read only with mode = "two_settlement"'),
+    ({"dr": {"events": [{"name": "a", "kind": "peak_shaving", "start": "2024-07-22T13:00:00",
+                         "end": "2024-07-22T15:00:00", "capacity_kw": 1e3, "price_cny_per_kwh": 1e4}]}},
+     "dr.events[0].price_cny_per_kwh", "less than or equal to 100"),
 ]
 
 

@@ -169,15 +169,16 @@ class DREventConfig(_Section):
     start: dt.datetime
     end: dt.datetime
     notice: dt.datetime | None = None          # when the call is announced; default notice_h before start
-    notice_h: float = Field(24.0, ge=0)
-    capacity_kw: float = Field(gt=0)            # requested (bid) change of the VPP's import
-    price_cny_per_kwh: float = Field(1.5, ge=0)
+    # upper bounds are plausibility limits: two weeks' notice, 100 GW, 100 CNY/kWh
+    notice_h: float = Field(24.0, ge=0, le=336)
+    capacity_kw: float = Field(gt=0, le=1e8)            # requested (bid) change of the VPP's import
+    price_cny_per_kwh: float = Field(1.5, ge=0, le=100)
     baseline: BaselineName = "last5_working_days"
     # the settlement band; defaults from vpp.dr.SettlementBand, the one place they are stated
     paid_min_frac: float = Field(SettlementBand.paid_min_frac, ge=0)
-    paid_max_frac: float = Field(SettlementBand.paid_max_frac, gt=0)
-    penalty_floor_frac: float = Field(SettlementBand.penalty_floor_frac, ge=0)
-    penalty_cny_per_kwh: float = Field(SettlementBand.penalty_cny_per_kwh, ge=0)
+    paid_max_frac: float = Field(SettlementBand.paid_max_frac, gt=0, le=10)
+    penalty_floor_frac: float = Field(SettlementBand.penalty_floor_frac, ge=0, le=10)
+    penalty_cny_per_kwh: float = Field(SettlementBand.penalty_cny_per_kwh, ge=0, le=100)
 
     @model_validator(mode="after")
     def _band(self):
@@ -250,17 +251,25 @@ class MarketConfig(_Section):
     default is an assumption, labelled in the README."""
 
     mode: str = Field("tariff", pattern="^(tariff|two_settlement)$")
-    gate_closure_hour: int = Field(12, ge=0, le=23)
-    tolerance_frac: float = Field(0.1, ge=0)
-    penalty_cny_per_kwh: float = Field(0.1, ge=0)
-    # the generated prices' shape; defaults from vpp.market.PriceShape, the one place they are stated
-    mean_cny_per_kwh: float = Field(PriceShape.mean_cny_per_kwh, gt=0)
-    evening_peak_frac: float = Field(PriceShape.evening_peak_frac, ge=0)
-    solar_dip_frac: float = Field(PriceShape.solar_dip_frac, ge=0)
-    heat_frac_per_k: float = Field(PriceShape.heat_frac_per_k, ge=0)
-    rt_noise_frac: float = Field(PriceShape.rt_noise_frac, ge=0)
-    rt_noise_h: float = Field(PriceShape.rt_noise_h, gt=0)
+    gate_closure_hour: int = Field(12, ge=0, le=23)     # on D-1, so always before delivery
+    tolerance_frac: float = Field(0.1, ge=0, le=10)
+    penalty_cny_per_kwh: float = Field(0.1, ge=0, le=20)
+    # the generated prices' shape; defaults from vpp.market.PriceShape, the one place they are stated;
+    # upper bounds are plausibility limits (a price level of 20 CNY/kWh is 50 times Shanghai's benchmark)
+    mean_cny_per_kwh: float = Field(PriceShape.mean_cny_per_kwh, gt=0, le=20)
+    evening_peak_frac: float = Field(PriceShape.evening_peak_frac, ge=0, le=10)
+    solar_dip_frac: float = Field(PriceShape.solar_dip_frac, ge=0, le=10)
+    heat_frac_per_k: float = Field(PriceShape.heat_frac_per_k, ge=0, le=1)
+    rt_noise_frac: float = Field(PriceShape.rt_noise_frac, ge=0, le=5)
+    rt_noise_h: float = Field(PriceShape.rt_noise_h, gt=0, le=168)
     price_csv: str | None = None        # da_cny_per_kwh (and rt_cny_per_kwh) per time, instead of generated
+
+    @model_validator(mode="after")
+    def _prices_only_in_the_market(self):
+        if self.price_csv is not None and self.mode != "two_settlement":
+            raise FieldError(("price_csv",), 'is read only with mode = "two_settlement"; the tariff prices energy '
+                                              'in mode = "tariff"')
+        return self
 
 
 class StrategyConfig(_Section):
