@@ -24,6 +24,7 @@ from vpp.dashboards.figures import (
 )
 from vpp.dashboards.kpi_table import kpi_table, kpi_table_figure
 from vpp.dashboards.report import comparison_report, headline, run_report
+from vpp.dashboards.sweep import SWEEP_KPIS, seed_summary, sweep_figure, sweep_report
 
 __all__ = [
     "HEADLINE_KPIS",
@@ -47,4 +48,8 @@ __all__ = [
     "strategy_overlay_figure",
     "run_report",
     "comparison_report",
+    "SWEEP_KPIS",
+    "seed_summary",
+    "sweep_figure",
+    "sweep_report",
 ]

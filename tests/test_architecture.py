@@ -10,8 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 VOCABULARY = ["vpp/errors.py", "vpp/rng.py", "vpp/timeline.py", "vpp/params.py", "vpp/flex.py", "vpp/arrivals.py",
-              "vpp/dispatch.py", "vpp/scenario.py", "vpp/results.py", "vpp/kpi.py", "vpp/exogenous"]
-ORCHESTRATION = ("vpp.engine", "vpp.api", "vpp.cli", "vpp.recorder", "vpp.queueing", "vpp.sim", "vpp.testing")
+              "vpp/dispatch.py", "vpp/scenario.py", "vpp/sweepspec.py", "vpp/results.py", "vpp/kpi.py",
+              "vpp/exogenous"]
+ORCHESTRATION = ("vpp.engine", "vpp.api", "vpp.sweeps", "vpp.cli", "vpp.recorder", "vpp.queueing", "vpp.sim",
+                 "vpp.testing")
 
 RULES = {
     # part: forbidden import prefixes

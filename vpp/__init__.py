@@ -4,16 +4,18 @@
 >>> res = vpp.run()                      # the embedded Shanghai Lingang week
 >>> res.kpis.loc["green_local_consumption_rate", ["value", "baseline"]]
 >>> cmp = vpp.compare()                  # baseline vs source-load interaction
+>>> sw = vpp.sweep("study.toml")         # a parameter sweep on Dask (see vpp.sweepspec)
 
 The API is imported on first use, so ``import vpp.flex`` (say) stays light.
 """
 
 from importlib import import_module
 
-__all__ = ["run", "compare", "validate", "load", "default_scenario_path", "Results", "Comparison",
-           "InputError", "ScenarioError"]
+__all__ = ["run", "compare", "sweep", "validate", "load", "default_scenario_path", "Results", "Comparison",
+           "SweepResult", "InputError", "ScenarioError"]
 
 _HOME = {"run": "vpp.api", "compare": "vpp.api", "validate": "vpp.api", "load": "vpp.api",
+         "sweep": "vpp.sweeps", "SweepResult": "vpp.sweeps",
          "default_scenario_path": "vpp.api", "Comparison": "vpp.api", "Results": "vpp.results",
          "InputError": "vpp.errors", "ScenarioError": "vpp.errors"}
 

@@ -32,7 +32,8 @@ from vpp.rng import component_rng
 from vpp.scenario import DRConfig, OutputConfig, Scenario, load_scenario, validation_error
 from vpp.trading import Trading
 
-__all__ = ["default_scenario_path", "load", "validate", "run", "compare", "Comparison", "BASELINE"]
+__all__ = ["default_scenario_path", "load", "validate", "run", "compare", "Comparison", "BASELINE",
+           "resolved_scenario", "check_strategy"]
 
 BASELINE = "source_follows_load"
 
@@ -119,6 +120,17 @@ def resolved_toml(prep: _Prepared) -> str:
     start, end = prep.scenario.time.start_ts, prep.scenario.time.end_ts
     data["time"]["start"], data["time"]["end"] = start.to_pydatetime(), end.to_pydatetime()
     return "# Resolved scenario: every default filled in.\n" + tomli_w.dumps(_toml_safe(data))
+
+
+def resolved_scenario(scenario: Scenario) -> str:
+    """*scenario* with every default filled in, as TOML (what a sweep names its runs by);
+    :class:`ScenarioError` if a fleet's parameters are refused."""
+    return resolved_toml(_prepare(scenario, _source(scenario, scenario)))
+
+
+def check_strategy(scenario: Scenario, name: str, field: str = "--strategy") -> None:
+    """Refuse, as :func:`run` would, a strategy *name* (``NAME:perfect`` too) or its options."""
+    _variant(_prepare(scenario, _source(scenario, scenario)), name, field=field)
 
 
 def _toml_safe(x):

@@ -1,4 +1,4 @@
-"""Command line: ``vpp run``, ``vpp compare``, ``vpp validate``, ``vpp list``.
+"""Command line: ``vpp run``, ``vpp compare``, ``vpp sweep``, ``vpp validate``, ``vpp list``.
 
 Thin by design: it parses arguments, calls :mod:`vpp.api`, writes the run
 folder and prints a summary.  A user mistake prints one line
@@ -42,10 +42,27 @@ def _parser() -> argparse.ArgumentParser:
                       help="comma-separated strategy names; NAME:perfect runs NAME with perfect forecasts "
                            "(default: %(default)s)")
     _output_args(cmp_, "compare")
+    sw = sub.add_parser("sweep", help="run a parameter sweep (scenario x parameters x seeds x strategies) on Dask")
+    sw.add_argument("spec", help="sweep TOML (base scenario, parameters, seeds, strategies)")
+    sw.add_argument("--out", help="sweep folder; given again, the sweep resumes (default: sweeps/<spec>)")
+    sw.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    sw.add_argument("--workers", type=_positive_int, help="worker processes of the local cluster (default: one "
+                                                          "per core)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check a scenario without running it")
     val.add_argument("scenario", help="scenario TOML")
     sub.add_parser("list", help="list registered fleet types and strategies")
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not at least 1")
+    return n
 
 
 def _output_args(p, label: str):
@@ -134,6 +151,20 @@ def _cmd_compare(args) -> None:
     print(f"\nwrote {out}/ (comparison.csv, comparison.html, one folder per strategy)")
 
 
+def _cmd_sweep(args) -> None:
+    from vpp.sweeps import sweep
+
+    res = sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    n_failed = len(res.failed)
+    print(f"{len(res.table)} runs: {res.computed} run now, {res.skipped} already done, {n_failed} failed "
+          f"({res.elapsed_s:.0f} s)")
+    for line in res.failed[:10]:
+        print(f"  failed: {line}")
+    if n_failed > 10:
+        print(f"  ... and {n_failed - 10} more (sweep.parquet, column error)")
+    print(f"\nwrote {res.folder}/ (sweep.parquet, sweep.html, runs/)")
+
+
 def _cmd_validate(args) -> None:
     from vpp import api
 
@@ -157,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vpp`` console script; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
-        {"run": _cmd_run, "compare": _cmd_compare, "validate": _cmd_validate, "list": _cmd_list}[args.command](args)
+        {"run": _cmd_run, "compare": _cmd_compare, "sweep": _cmd_sweep, "validate": _cmd_validate,
+         "list": _cmd_list}[args.command](args)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

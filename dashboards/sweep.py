@@ -1,0 +1,97 @@
+"""Figures and the HTML page of a parameter sweep (``sweep.html``).
+
+Each headline KPI against each varied parameter: the mean over seeds and its
+95 % confidence interval (Student's t on the seeds' spread), one line per
+strategy (and per value of the other varied parameters, when several vary).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+from scipy import stats
+
+from vpp.dashboards._style import kpi_label
+from vpp.dashboards.report import _esc, _figure, _page, _section
+from vpp.kpi import KPI_META
+
+__all__ = ["SWEEP_KPIS", "seed_summary", "sweep_figure", "sweep_report"]
+
+#: KPIs a sweep's page plots, in this order (those the table has).
+SWEEP_KPIS = ("green_local_consumption_rate", "curtailment_rate", "self_sufficiency", "total_cost_cny", "co2_kg",
+              "peak_import_kw", "unserved_energy_kwh", "comfort_violation_kh")
+
+_PERCENT_UNITS = ("-",)
+
+
+def seed_summary(table: pd.DataFrame, by: list[str], kpi: str) -> pd.DataFrame:
+    """Mean of *kpi* over seeds per group of *by*, with ``n`` (seeds) and
+    ``half_width`` of the 95 % confidence interval (NaN for a single seed)."""
+    ok = table[table["status"] == "ok"]
+    g = ok.groupby(by, dropna=False, sort=True)[kpi]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    t = np.where(out["n"] > 1, stats.t.ppf(0.975, np.maximum(out["n"] - 1, 1)), np.nan)
+    out["half_width"] = t * out["std"] / np.sqrt(out["n"])
+    return out
+
+
+def _scale(kpi: str) -> tuple[float, str]:
+    unit = KPI_META.get(kpi, ("",))[0]
+    return (100.0, "%") if unit in _PERCENT_UNITS else (1.0, unit)
+
+
+def sweep_figure(table: pd.DataFrame, parameter: str, varied: list[str], kpis=SWEEP_KPIS) -> go.Figure:
+    """The KPIs (rows) against *parameter*: mean over seeds with its 95 % interval."""
+    kpis = [k for k in kpis if k in table.columns and table[k].notna().any()]
+    others = [v for v in varied if v != parameter]
+    fig = make_subplots(rows=max(len(kpis), 1), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        subplot_titles=[kpi_label(k) for k in kpis])
+    colours = qualitative.Plotly
+    for row, kpi in enumerate(kpis, start=1):
+        factor, unit = _scale(kpi)
+        s = seed_summary(table, ["strategy", *others, parameter], kpi)
+        for i, (key, g) in enumerate(s.groupby(["strategy", *others], dropna=False, sort=False)):
+            key = key if isinstance(key, tuple) else (key,)
+            name = key[0] + "".join(f", {o}={v}" for o, v in zip(others, key[1:], strict=True))
+            fig.add_trace(go.Scatter(
+                x=g[parameter], y=g["mean"] * factor, name=name, legendgroup=name, showlegend=row == 1,
+                mode="lines+markers", line={"color": colours[i % len(colours)]},
+                error_y={"type": "data", "array": (g["half_width"] * factor).fillna(0.0), "visible": True},
+                hovertemplate=f"{_esc(name)}<br>{_esc(parameter)}=%{{x}}<br>%{{y:.4g}} {unit}"
+                              "<br>seeds: %{customdata}<extra></extra>",
+                customdata=g["n"]), row=row, col=1)
+        fig.update_yaxes(title_text=unit, row=row, col=1)
+    fig.update_xaxes(title_text=parameter, row=max(len(kpis), 1), col=1)
+    fig.update_layout(height=260 * max(len(kpis), 1), title=f"KPIs against {parameter} (mean over seeds, 95 % CI)",
+                      legend={"orientation": "h", "y": -0.04, "yanchor": "top"}, margin={"t": 80})
+    return fig
+
+
+def _failed_html(table: pd.DataFrame, varied: list[str]) -> str:
+    bad = table[table["status"] != "ok"]
+    if bad.empty:
+        return "<p>Every run finished.</p>"
+    cols = [*varied, "seed", "strategy", "error"]
+    rows = "".join("<tr>" + "".join(f"<td>{_esc(r[c])}</td>" for c in cols) + "</tr>"
+                   for r in bad.to_dict("records"))
+    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    return f"<p>{len(bad)} run(s) failed:</p><table><tr>{head}</tr>{rows}</table>"
+
+
+def sweep_report(table: pd.DataFrame, varied: list[str], *, title: str = "Parameter sweep") -> str:
+    """The sweep's self-contained HTML page: a figure per varied parameter and the failed runs."""
+    n_ok = int((table["status"] == "ok").sum())
+    seeds = table["seed"].nunique()
+    intro = (f"<p>{len(table)} runs: {n_ok} finished, {len(table) - n_ok} failed; "
+             f"{table['strategy'].nunique()} strategies, {seeds} seed(s) per point. "
+             "Lines are means over seeds; bars the 95 % confidence interval (Student's t).</p>")
+    body = [f"<h1>{_esc(title)}</h1>", intro]
+    if not varied:
+        body.append("<p>Nothing varies in this sweep: see <code>sweep.parquet</code> for the seeds' KPIs.</p>")
+    for i, p in enumerate(varied):
+        body.append(_section(f"Against {p}", _figure(sweep_figure(table, p, varied), f"sweep-{i}")))
+    body.append(_section("Runs that failed", _failed_html(table, varied)))
+    return _page(title, body)
