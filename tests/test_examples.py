@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import SMALL
 
@@ -47,3 +48,28 @@ def test_scaling_study_runs(capsys, monkeypatch):
     study.main()
     out = capsys.readouterr().out
     assert "optimality_gap_frac" in out and "source_load_interaction" in out
+
+
+def test_the_hosting_study_specs_fit_their_scenario():
+    from vpp import api
+    from vpp.sweeps import _check
+    from vpp.sweepspec import load_sweep_spec
+
+    for name, points in (("hosting_study", 5 * 4 * 2), ("hosting_study_summer", 5)):
+        spec = load_sweep_spec(EXAMPLES / f"{name}.toml")
+        _check(spec, api.default_scenario_path())          # paths, scales and strategies against the feeder
+        assert len(spec.expand()) == points
+
+
+def test_the_hosting_study_summary_by_hand():
+    """Two seeds at two penetrations: the baseline uses 98 % then 80 % (waste 20 %),
+    the strategy 99 % then 90 %, so it recovers half the waste at 2x."""
+    study = load("hosting_study")
+    rows = [(scale, seed, strategy, use) for scale, b, s in ((1.0, 0.98, 0.99), (2.0, 0.80, 0.90))
+            for seed in (1, 2) for strategy, use in (("source_follows_load", b), ("source_load_interaction", s))]
+    t = pd.DataFrame(rows, columns=["renewables", "seed", "strategy", "green_local_consumption_rate"])
+    t["curtailment_rate"], t["status"] = 0.0, "ok"
+    s = study.recovered(study.by_penetration(t)).set_index(["renewables", "strategy"])
+    assert s.loc[(2.0, "source_load_interaction"), "recovered_frac"] == pytest.approx(0.5)
+    assert s.loc[(1.0, "source_load_interaction"), "recovered_frac"] == pytest.approx(0.5)
+    assert study.onset(study.by_penetration(t), 0.05) == {"-": 2.0}

@@ -12,7 +12,7 @@ from vpp.results import Results
 TOL = 1e-9
 
 
-def hand_results(settlement="vpp") -> Results:
+def hand_results(settlement="vpp", start="2024-07-22") -> Results:
     """Two one-hour steps, one node each for PV (a) and load + battery (b).
 
     step 0: PV available 100, produces 80 (20 curtailed); load -60; battery -10 (charging)
@@ -20,7 +20,7 @@ def hand_results(settlement="vpp") -> Results:
     step 1: PV available 50, produces 50; load -90; battery +20 (discharging)
             node a exports 50, node b imports 70 -> VPP net import 20
     """
-    idx = pd.date_range("2024-07-22", periods=2, freq="h", tz="Asia/Shanghai")
+    idx = pd.date_range(start, periods=2, freq="h", tz="Asia/Shanghai")
     cols = pd.MultiIndex.from_tuples([("pv", "p_kw"), ("pv", "p_available_kw"), ("load", "p_kw"),
                                       ("bat", "p_kw"), ("bat", "e_kwh")], names=["fleet", "quantity"])
     fleets = pd.DataFrame([[80, 100, -60, -10, 59.5], [50, 50, -90, 20, 38.4]], index=idx, columns=cols, dtype=float)
@@ -42,7 +42,7 @@ def hand_results(settlement="vpp") -> Results:
                             index=pd.Index(idx[:1], name="time"))
     events = pd.DataFrame(columns=["kind", "detail"], index=pd.DatetimeIndex([], tz="Asia/Shanghai", name="time"))
     return Results("hand", "test", "", fleets, nodes, exo, dispatch, events, info, node_info,
-                   settlement=settlement, demand_charge_cny_per_kw=3.0)
+                   settlement=settlement, demand_charge_cny_per_kw_month=3.0 * 744 / 2)   # 3 CNY/kW for 2 h of July
 
 
 def test_kpis_by_hand_with_vpp_settlement():
@@ -92,6 +92,45 @@ def test_a_ramp_limit_that_cannot_be_held_is_reported():
                   strategy="source_load_interaction")
     assert res.kpis.loc["ramp_limit_violation_max_kw_per_h", "value"] > 1_000.0
     assert (res.dispatch["slack_ramp_kwh"] > 0).all()
+
+
+def test_the_demand_charge_is_billed_on_each_calendar_months_peak():
+    """The two hours straddle 31 July and 1 August: under VPP settlement July's
+    peak import is 0 and August's 20 kW, each billed for 1 h of its 744 h; the
+    node settlement bills node b's 70 kW in each month."""
+    rate = 3.0 * 744 / 2
+    assert compute_kpis(hand_results("vpp", "2024-07-31 23:00"))["demand_charge_cny"] == pytest.approx(
+        rate * 20 / 744, abs=TOL)
+    assert compute_kpis(hand_results("node", "2024-07-31 23:00"))["demand_charge_cny"] == pytest.approx(
+        rate * (70 + 70) / 744, abs=TOL)
+
+
+def test_calendar_months_cover_each_month_by_its_own_length():
+    from vpp.timeline import calendar_months
+
+    idx = pd.date_range("2024-02-15", "2024-04-01", freq="h", tz="Asia/Shanghai", inclusive="left")
+    month, share = calendar_months(idx, 1.0)
+    assert list(share) == pytest.approx([15 / 29, 1.0])                        # 2024 is a leap year
+    assert month[0] == 0 and month[-1] == 1
+
+
+def test_the_dispatcher_sees_a_new_months_peak_start_at_zero():
+    """At 00:00 on 1 August the window's peak so far is 0 and its demand charge
+    August's share; the window before sees July's peak and July's share."""
+    from conftest import scenario
+
+    from vpp.optimizer import STRATEGIES
+    from vpp.testing import RecordingStrategy
+
+    sc = scenario({"time": {"start": "2024-07-31T00:00:00", "end": "2024-08-01T12:00:00"}})
+    rec = RecordingStrategy(STRATEGIES["source_follows_load"]())
+    vpp.run(sc, strategy=rec)
+    by_start = {p.grid.k0: p for p, _ in rec.calls}
+    july, august = by_start[max(k for k in by_start if k < 96)], by_start[96]
+    monthly = sc.tariff.demand_charge_cny_per_kw_month
+    assert july.peak_import_so_far_kw.max() > 0 and august.peak_import_so_far_kw.max() == 0.0
+    assert july.demand_charge_cny_per_kw == pytest.approx(monthly * 24 / 744)
+    assert august.demand_charge_cny_per_kw == pytest.approx(monthly * 12 / 744)
 
 
 def test_kpis_by_hand_with_node_settlement():

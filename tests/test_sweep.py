@@ -39,6 +39,13 @@ def test_the_product_design_runs_every_combination(tmp_path):
     assert spec.varied == ["fleets.pv.count", "storage"]
 
 
+def test_a_table_value_merges_into_the_scenarios_table():
+    base = read_scenario_dict(SMALL)
+    spec = SweepSpec(parameters={"time": [{"end": "x"}]})
+    data = apply_point(base, spec, {"time": {"start": 1, "end": 2}}, seed=1)
+    assert data["time"] == base["time"] | {"start": 1, "end": 2}
+
+
 def test_a_point_sets_paths_scales_counts_to_integers_and_sets_the_seed():
     base = read_scenario_dict(SMALL)               # battery count 2, wind count 2
     spec = SweepSpec(scales={"s": {"fields": ["fleets.battery.count", "fleets.wind.count"], "values": [1.26]}},

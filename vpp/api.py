@@ -195,7 +195,7 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
               history: pd.Series | None = None) -> Results:
     engine = _engine(prep, strategy, exo, progress, history)
     recorder = engine.run()
-    res = recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw)
+    res = recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw_month)
     if engine.trading is not None:
         res.tables["market"] = engine.trading.table(net_import_kw(res).to_numpy()).reset_index(names="time")
     if engine.calls.bids:

@@ -36,11 +36,11 @@ from vpp.queueing import start_queue
 from vpp.recorder import Recorder
 from vpp.scenario import Scenario
 from vpp.sim import CLOCK, DISPATCH, EVENTS, at_step
+from vpp.timeline import calendar_months
 from vpp.trading import Trading
 
 __all__ = ["Engine"]
 
-HOURS_PER_MONTH = 365.25 * 24 / 12
 BREAKER_TOL_KW = 1e-9          # import beyond a hard limit the breaker leaves alone (rounding) [kW]
 
 
@@ -87,10 +87,10 @@ class Engine:
         d, step_min = scenario.dispatch, scenario.time.step_min
         self.cadence = _Cadence(d.interval_min // step_min, int(round(d.fine_horizon_h * 60 / step_min)),
                                 int(round(d.horizon_h * 60 / step_min)), d.coarse_step_min // step_min)
-        months = self.timeline.n_steps * self.timeline.dt_h / HOURS_PER_MONTH
-        self.demand_charge_cny_per_kw = exogenous.demand_charge_cny_per_kw_month * months
+        self.demand_charge_cny_per_kw_month = exogenous.demand_charge_cny_per_kw_month
+        self.month_of_step, self.month_share = calendar_months(self.timeline.index, self.timeline.dt_h)
         accounts = 1 if d.settlement == "vpp" else len(self.nodes)
-        self.peak_so_far_kw = np.zeros(accounts)
+        self.peak_so_far_kw, self.peak_month = np.zeros(accounts), 0
         self.net_import_prev_kw = 0.0
         self.recorder = Recorder(scenario, fleets, self.timeline)
         self.decision, self.decision_k0 = Decision(), 0
@@ -223,8 +223,8 @@ class Engine:
             price_import_cny_per_kwh=price_imp,
             price_export_cny_per_kwh=price_exp,
             co2_kg_per_kwh=grid.mean(fc.co2_kg_per_kwh),
-            peak_import_so_far_kw=self.peak_so_far_kw.copy(),
-            demand_charge_cny_per_kw=self.demand_charge_cny_per_kw,
+            peak_import_so_far_kw=self._peak_so_far_kw(k),
+            demand_charge_cny_per_kw=self._demand_charge_cny_per_kw(k),
             settlement=self.scenario.dispatch.settlement,
             vpp_import_limit_kw=_or_inf(self.scenario.grid.vpp_import_limit_kw),
             vpp_export_limit_kw=_or_inf(self.scenario.grid.vpp_export_limit_kw),
@@ -278,7 +278,7 @@ class Engine:
             curtailed[self.node_of[j]] += available[j] - granted.sum()
         net = np.bincount(self.node_of, weights=p_kw, minlength=n_nodes)
         shed, unserved = self._breaker(k, p_kw, net)
-        self._track_peak(net)
+        self._track_peak(k, net)
         self.recorder.step(k, available, net, curtailed, self.fleets, shed, unserved)
 
     def _step_storage(self, k: int, p_kw: np.ndarray, net_loads: np.ndarray, green: np.ndarray) -> None:
@@ -347,8 +347,21 @@ class Engine:
             scale = np.where(requested > room, np.clip(room / requested, 0.0, 1.0), 1.0)
         return np.nan_to_num(scale, nan=1.0)
 
-    def _track_peak(self, net_kw: np.ndarray) -> None:
-        """Highest settled import so far (per account) for the demand charge."""
+    def _demand_charge_cny_per_kw(self, k: int) -> float:
+        """What a kW of peak costs in step *k*'s calendar month: the monthly
+        charge times the share of the month the run covers (the bill is monthly)."""
+        month = self.month_of_step[min(k, self.timeline.n_steps - 1)]
+        return self.demand_charge_cny_per_kw_month * float(self.month_share[month])
+
+    def _peak_so_far_kw(self, k: int) -> np.ndarray:
+        """The billed peak so far of step *k*'s month (zero at a month's first step). [kW]"""
+        month = self.month_of_step[min(k, self.timeline.n_steps - 1)]
+        return self.peak_so_far_kw.copy() if month == self.peak_month else np.zeros_like(self.peak_so_far_kw)
+
+    def _track_peak(self, k: int, net_kw: np.ndarray) -> None:
+        """Highest settled import so far in step *k*'s calendar month (per account), for the demand charge."""
+        if self.month_of_step[k] != self.peak_month:                     # a new month, a new bill
+            self.peak_so_far_kw, self.peak_month = np.zeros_like(self.peak_so_far_kw), self.month_of_step[k]
         vpp = self.scenario.dispatch.settlement == "vpp"
         settled = np.array([-net_kw.sum()]) if vpp else -net_kw
         self.peak_so_far_kw = np.maximum(self.peak_so_far_kw, settled)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from vpp.market import settle_market
 from vpp.results import Results
+from vpp.timeline import calendar_months
 
 __all__ = ["KPI_META", "COMPARISON_META", "vpp_series", "net_import_kw", "service_series", "compute_kpis",
            "relative_kpis"]
@@ -49,7 +50,8 @@ KPI_META = {
     "ramp_mean_kw_per_h": ("kW/h", "lower", "Mean absolute change of net import, per hour"),
     "energy_cost_cny": ("CNY", "lower", "Import energy charges (time-of-use tariff)"),
     "export_revenue_cny": ("CNY", "none", "Revenue from exported energy"),
-    "demand_charge_cny": ("CNY", "lower", "Maximum-demand charge, pro rata for the period"),
+    "demand_charge_cny": ("CNY", "lower", "Maximum-demand charge on each calendar month's peak, a part month "
+                          "pro rata"),
     "total_cost_cny": ("CNY", "lower", "Energy cost - export revenue + demand charge - DR payments + DR penalties "
                        "(negative: net revenue)"),
     "co2_kg": ("kg", "lower", "CO2 of imported electricity"),
@@ -237,10 +239,14 @@ def _processes(r: Results) -> dict:
     return {"process_energy_not_served_kwh": not_served, "jobs_on_time_frac": on_time}
 
 
-def _billed_peak_kw(r: Results, v: pd.DataFrame) -> float:
-    if r.settlement == "vpp":
-        return float(max(v["import_kw"].max(), 0.0))
-    return float(r.nodes.xs("grid_import_kw", axis=1, level="quantity").max().sum())
+def _demand_charge_cny(r: Results, v: pd.DataFrame) -> float:
+    """The monthly demand charge on each calendar month's billed peak (the VPP's
+    import, or the sum of every node's own peak under node settlement), times
+    the share of the month the run covers."""
+    month, share = calendar_months(r.index, r.dt_h)
+    imports = v[["import_kw"]] if r.settlement == "vpp" else r.nodes.xs("grid_import_kw", axis=1, level="quantity")
+    peaks = imports.groupby(month).max().clip(lower=0.0).sum(axis=1).to_numpy()
+    return float(r.demand_charge_cny_per_kw_month * (share * peaks).sum())
 
 
 def _storage_change_kwh(r: Results) -> float:
@@ -294,7 +300,7 @@ def compute_kpis(r: Results) -> pd.Series:
     if market["market_day_ahead_cny"] or market["market_real_time_cny"]:      # the market replaces the tariff
         energy_cost = market["market_day_ahead_cny"] + market["market_real_time_cny"] + market["market_penalty_cny"]
         revenue = 0.0
-    demand = r.demand_charge_cny_per_kw * _billed_peak_kw(r, v)
+    demand = _demand_charge_cny(r, v)
     storage = r.fleet_info["role"] == "storage"
     capacity = float(r.fleet_info.loc[storage, "capacity_kwh"].sum()) if "capacity_kwh" in r.fleet_info else 0.0
     discharged = float(v["storage_kw"].clip(lower=0.0).sum() * dt)

@@ -95,7 +95,7 @@ class Recorder:
         self.event_rows.append({"time": self.timeline.time_of(k), "kind": kind, "detail": detail})
 
     def results(self, strategy: str, scenario_toml: str, exogenous: pd.DataFrame,
-                demand_charge_cny_per_kw: float) -> Results:
+                demand_charge_cny_per_kw_month: float) -> Results:
         idx = self.timeline.index
         return Results(
             scenario_name=self.scenario.name, strategy=strategy, scenario_toml=scenario_toml,
@@ -109,7 +109,7 @@ class Recorder:
             settlement=self.scenario.dispatch.settlement, seed=self.scenario.seed,
             vpp_limits_kw=tuple(float("inf") if x is None else float(x) for x in
                                 (self.scenario.grid.vpp_import_limit_kw, self.scenario.grid.vpp_export_limit_kw)),
-            demand_charge_cny_per_kw=demand_charge_cny_per_kw,
+            demand_charge_cny_per_kw_month=demand_charge_cny_per_kw_month,
             ramp_limit_kw_per_h=float("inf") if self.scenario.grid.ramp_limit_kw_per_h is None
             else float(self.scenario.grid.ramp_limit_kw_per_h),
         )

@@ -68,8 +68,9 @@ class Results:
         in memory for reports; not saved).
     settlement : str
         ``"vpp"`` or ``"node"`` (how exchange is billed).
-    demand_charge_cny_per_kw : float
-        Demand charge per kW of billed peak for the simulated period.
+    demand_charge_cny_per_kw_month : float
+        Demand charge per kW of each calendar month's billed peak (a month the
+        run covers in part pays its share). [CNY/(kW month)]
     ramp_limit_kw_per_h : float
         The [grid] ramp limit on the VPP's net import (``inf``: none). [kW/h]
     """
@@ -88,7 +89,7 @@ class Results:
     assets: dict[str, pd.DataFrame] = field(default_factory=dict)
     kpis: pd.DataFrame | None = None
     settlement: str = "vpp"
-    demand_charge_cny_per_kw: float = 0.0
+    demand_charge_cny_per_kw_month: float = 0.0
     seed: int = 0
     version: str = field(default_factory=lambda: package_version())
     vpp_limits_kw: tuple[float, float] = (float("inf"), float("inf"))
@@ -121,7 +122,7 @@ class Results:
             meta = {"scenario": self.scenario_name, "strategy": self.strategy, "settlement": self.settlement,
                     "seed": self.seed, "vpp_version": self.version, "vpp_limits_kw": list(self.vpp_limits_kw),
                     "ramp_limit_kw_per_h": self.ramp_limit_kw_per_h,
-                    "demand_charge_cny_per_kw": self.demand_charge_cny_per_kw,
+                    "demand_charge_cny_per_kw_month": self.demand_charge_cny_per_kw_month,
                     "tables": sorted(self.tables), "assets": sorted(self.assets)}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
             if self.kpis is not None:
@@ -146,7 +147,7 @@ class Results:
                    version=meta.get("vpp_version", "unknown"),
                    vpp_limits_kw=tuple(float(x) for x in meta.get("vpp_limits_kw", (float("inf"),) * 2)),
                    ramp_limit_kw_per_h=float(meta.get("ramp_limit_kw_per_h", float("inf"))),
-                   demand_charge_cny_per_kw=meta["demand_charge_cny_per_kw"], **frames)
+                   demand_charge_cny_per_kw_month=_monthly_demand_charge(meta, frames["nodes"].index), **frames)
 
 
 def package_version() -> str:
@@ -182,6 +183,15 @@ def _read(stem: Path) -> pd.DataFrame:
         df.columns = pd.MultiIndex.from_tuples([tuple(c.split("/", 1)) for c in df.columns],
                                                names=["fleet" if stem.name == "fleets" else "node", "quantity"])
     return df
+
+
+def _monthly_demand_charge(meta: dict, index: pd.DatetimeIndex) -> float:
+    """The monthly demand charge of a saved run; a run saved before monthly
+    billing stored the whole period's rate (the month taken as 730.5 h)."""
+    if "demand_charge_cny_per_kw_month" in meta:
+        return float(meta["demand_charge_cny_per_kw_month"])
+    hours = len(index) * (index[1] - index[0]).total_seconds() / 3600.0 if len(index) > 1 else 0.0
+    return float(meta["demand_charge_cny_per_kw"]) * 730.5 / hours if hours else 0.0
 
 
 def write_atomically(folder: Path, fill) -> Path:

@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from vpp.errors import InputError, ScenarioError
-from vpp.results import write_atomically
+from vpp.results import package_version, write_atomically
 from vpp.scenario import scenario_from_dict
 from vpp.sweepspec import SweepSpec, apply_point, check_paths, load_sweep_spec, read_base
 
@@ -61,7 +61,9 @@ class SweepResult:
     ----------
     table : DataFrame
         One row per run: the varied names, ``seed``, ``strategy``, ``status``
-        (``ok`` or ``failed``), ``error``, ``hash``, ``elapsed_s`` and every KPI.
+        (``ok`` or ``failed``), ``error``, ``hash``, ``elapsed_s``,
+        ``vpp_version`` (of the code that made the run: a sweep resumed after
+        an upgrade mixes versions, and says so) and every KPI.
     folder : Path
         Where ``sweep.parquet``, ``sweep.html`` and ``runs/`` are.
     varied : list of str
@@ -103,7 +105,7 @@ def _write_run(runs: Path, key: RunKey, status: str, error: str | None = None, k
                elapsed_s: float = 0.0, fill_more=None) -> None:
     """Write one run's folder atomically (a concurrent duplicate loses quietly)."""
     record = {"hash": key.hash, "strategy": key.strategy, "seed": key.seed, "point": key.point, "status": status,
-              "error": error, "elapsed_s": elapsed_s, "kpis": kpis or {}}
+              "error": error, "elapsed_s": elapsed_s, "vpp_version": package_version(), "kpis": kpis or {}}
 
     def fill(tmp: Path):
         if fill_more is not None:
@@ -252,10 +254,18 @@ def _table(keys: list[RunKey], runs: Path, varied: list[str]) -> pd.DataFrame:
     rows = []
     for k in keys:
         rec = _read_run(runs, k.hash) or {"status": "failed", "error": "run folder missing", "kpis": {}}
-        rows.append({**{n: k.point.get(n) for n in varied}, "seed": k.seed, "strategy": k.strategy,
+        rows.append({**{n: _label(k.point.get(n)) for n in varied}, "seed": k.seed, "strategy": k.strategy,
                      "status": rec["status"], "error": rec.get("error"), "hash": k.hash,
-                     "elapsed_s": rec.get("elapsed_s", float("nan")), **rec.get("kpis", {})})
+                     "elapsed_s": rec.get("elapsed_s", float("nan")), "vpp_version": rec.get("vpp_version"),
+                     **rec.get("kpis", {})})
     return pd.DataFrame(rows)
+
+
+def _label(value):
+    """A varied value as a table cell: a table of values as its TOML-like text."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_label(v)}" for k, v in value.items())
+    return value
 
 
 def _write_outputs(folder: Path, table: pd.DataFrame, varied: list[str]) -> None:
@@ -272,8 +282,8 @@ def _write_outputs(folder: Path, table: pd.DataFrame, varied: list[str]) -> None
 def _parquet_safe(table: pd.DataFrame) -> pd.DataFrame:
     """Varied values of mixed types (numbers and text) as text, which Parquet can hold."""
     t = table.copy()
-    for c in t.select_dtypes(include="object").columns:
-        if t[c].map(type).nunique() > 1:
+    for c in t.columns:
+        if pd.api.types.is_object_dtype(t[c]) and t[c].map(type).nunique() > 1:
             t[c] = t[c].map(lambda v: None if v is None else str(v))
     return t
 

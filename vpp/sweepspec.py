@@ -16,8 +16,10 @@ A sweep file (TOML) names a base scenario and what to vary::
 ``design = "product"`` (default) runs every combination of the parameters' and
 scales' values; ``design = "points"`` runs the listed ``[[points]]`` only (each a
 table of dotted path = value).  A path walks tables by key and arrays of named
-tables (``fleets``, ``nodes``) by ``name`` (or by index).  A scaled integer (a
-count) is rounded to the nearest integer.
+tables (``fleets``, ``nodes``) by ``name`` (or by index).  A value that is a
+table merges into the scenario's table, so values that go together vary
+together (``"time" = [{start = 2024-01-15T00:00:00, end = 2024-01-22T00:00:00},
+...]``).  A scaled integer (a count) is rounded to the nearest integer, halves up.
 
 :func:`load_sweep_spec` reads and checks a file; :meth:`SweepSpec.expand` gives
 the points and :func:`apply_point` turns the base scenario dict into a point's.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.params import InputModel
-from vpp.scenario import read_scenario_dict, validation_error
+from vpp.scenario import merge, read_scenario_dict, validation_error
 
 __all__ = ["SweepSpec", "ScaleConfig", "load_sweep_spec", "apply_point", "check_paths", "read_base",
            "DEFAULT_STRATEGIES"]
@@ -180,7 +183,7 @@ def _parent(data: dict, path: str, create: bool) -> tuple[dict, str]:
 def _scaled(value, factor: float, path: str):
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FieldError((), f"{path!r} is {value!r} in the scenario; only a number can be scaled")
-    return int(round(value * factor)) if isinstance(value, int) else value * factor
+    return int(math.floor(value * factor + 0.5)) if isinstance(value, int) else value * factor   # half up
 
 
 def apply_point(base: dict, spec: SweepSpec, point: dict[str, Any], seed: int) -> dict:
@@ -195,7 +198,8 @@ def apply_point(base: dict, spec: SweepSpec, point: dict[str, Any], seed: int) -
                 node[key] = _scaled(node[key], value, path)
         else:
             node, key = _parent(data, name, create=True)
-            node[key] = value
+            node[key] = merge(node[key], value) if isinstance(value, dict) and isinstance(node.get(key), dict) \
+                else value
     data["seed"] = seed
     return data
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Timeline"]
+__all__ = ["Timeline", "calendar_months"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,15 @@ class Timeline:
     def time_of(self, k: int) -> pd.Timestamp:
         """Timestamp at the start of step *k*."""
         return self.start + pd.Timedelta(seconds=k * self.step_s)
+
+
+def calendar_months(index: pd.DatetimeIndex, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """The local calendar months a run's steps fall in, for a monthly bill.
+
+    Returns ``(month, share)``: per step, the number of its month in the run
+    (0, 1, ...); per month, the share of that calendar month the run covers
+    (1 for a whole month; a week of July is 168 / 744).  [-]"""
+    periods = index.tz_localize(None).to_period("M") if index.tz is not None else index.to_period("M")
+    month, uniques = pd.factorize(periods)
+    covered_h = np.bincount(month, minlength=len(uniques)) * dt_h
+    return month, covered_h / (np.asarray(uniques.days_in_month, dtype=float) * 24.0)
