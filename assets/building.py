@@ -21,6 +21,22 @@ Setpoints follow China's public-building rule (summer cooling not below
 uncontrolled buildings hold those setpoints, and a controlled building may
 pre-cool (pre-heat) inside a comfort band below (above) them -- never below
 (above) the band, and never beyond the setpoint while occupied.
+
+The season sets the comfort band while occupied: 24-26 degC in the cooling
+months, 20-22 degC in the heating months (GB 50736-2012 3.0.2 gives 18-22 degC
+for heating and 26-28 degC for cooling at comfort level II; the public-building
+rule caps heating at 20 and floors cooling at 26), and between the two
+setpoints (20-26 degC) in the months between.  The plant -- a reversible heat
+pump or chiller with heating, as VRF and four-pipe systems are -- runs in the
+mode the room needs (``hvac_mode = "need"``, the default): it switches to
+cooling when the room would rise above its band, to heating when it would fall
+below it, and otherwise keeps its mode (a changeover controller with a
+deadband).  So an office whose internal gains overheat it in winter is cooled,
+by an air-side economiser (outdoor air, fans only: ``economiser_cop``) when the
+outdoor air is at least ``economiser_min_dt_k`` below the room, else by the
+chiller.  ``hvac_mode = "season"`` keeps the calendar's mode (cool in the
+cooling months, heat in the heating months, nothing between), the model
+before this change.
 """
 
 from __future__ import annotations
@@ -70,6 +86,7 @@ SCHEDULES = {
 }
 
 COOLING, OFF, HEATING = -1, 0, 1
+MODE_TOL_K = 1e-9       # a room this far past its band's edge needs the other mode (rounding) [K]
 INDOOR_C = (5.0, 40.0)  # plausible indoor setpoints and setbacks [degC]
 
 
@@ -102,6 +119,12 @@ class BuildingParams(FleetParams):
     start_before_open_h: float = Field(1.0, ge=0, le=6)  # uncontrolled morning start
     cooling_months: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
     heating_months: tuple[int, ...] = (12, 1, 2, 3)
+    hvac_mode: Literal["need", "season"] = "need"            # see the module doc
+    # Air-side economiser: cooling with outdoor air costs fan power only; 12 W of
+    # cooling per W of fan is an assumption (fan ~0.3 W per m3/h moving air 3-10 K
+    # cooler than the room); 0 disables it.
+    economiser_cop: float = Field(12.0, ge=0, le=50)
+    economiser_min_dt_k: float = Field(3.0, ge=0, le=30)
     base_load_noise_frac: float = Field(0.05, ge=0, lt=1)   # AR(1) deviation from schedule
     base_load_noise_h: float = Field(2.0, gt=0)
     temp_init_c: float | None = Field(None, ge=-30, le=60)    # default: the active setpoint
@@ -177,9 +200,10 @@ class BuildingFleet(Fleet):
         steps_per_day = max(1, round(24.0 / self.dt_h))
         self._noise = DailyAR1(np.random.default_rng(rng.integers(2**63)), n, np.exp(-self.dt_h / p.base_load_noise_h),
                                p.base_load_noise_frac, steps_per_day)
-        mode0 = self._calendar.mode[0]
-        t0 = p.heating_setpoint_c if mode0 == HEATING else p.cooling_setpoint_c
+        season0 = self._calendar.season[0]
+        t0 = p.heating_setpoint_c if season0 == HEATING else p.cooling_setpoint_c
         self.x_c = np.full((n, 2), p.temp_init_c if p.temp_init_c is not None else t0)   # (air, mass)
+        self.mode = np.full(n, season0)                  # the plant's mode at the end of the last step
         self.p_hvac_kw = np.zeros(n)
         self.p_base_kw = np.zeros(n)
         self._too_hot_kh = self._too_cold_kh = 0.0
@@ -198,12 +222,29 @@ class BuildingFleet(Fleet):
             self._discrete[key] = self.rc.discrete(key)
         return self._discrete[key]
 
-    def _heat_per_kw(self, mode, temp_out_c) -> np.ndarray:
-        """Heat delivered per electric kW (-COP cooling, +COP heating, 0 off), shape (N, ...)."""
-        mode, t = np.asarray(mode), np.asarray(temp_out_c, dtype=float)
-        cool = -cop_cooling(t[None, ...], self.cop_c.reshape((-1,) + (1,) * t.ndim))
-        heat = cop_heating(t[None, ...], self.cop_h.reshape((-1,) + (1,) * t.ndim))
-        return np.where(mode == COOLING, cool, np.where(mode == HEATING, heat, 0.0))
+    def _heat_per_kw(self, mode, temp_out_c, band_hi_c) -> np.ndarray:
+        """Heat delivered per electric kW: -COP cooling (the economiser's, if higher, when the
+        outdoor air is ``economiser_min_dt_k`` below the band's top *band_hi_c*), +COP heating,
+        0 off; *mode* (N, ...), *temp_out_c* and *band_hi_c* scalars or (...)."""
+        p = self.params
+        mode = np.asarray(mode)
+        t = np.broadcast_to(np.asarray(temp_out_c, dtype=float), mode.shape[1:])
+        shape = (-1,) + (1,) * t.ndim
+        cop_c = cop_cooling(t[None, ...], self.cop_c.reshape(shape))
+        if p.hvac_mode == "need" and p.economiser_cop > 0:
+            outdoor_air = t <= np.asarray(band_hi_c, dtype=float) - p.economiser_min_dt_k
+            cop_c = np.where(outdoor_air, np.maximum(cop_c, p.economiser_cop), cop_c)
+        heat = cop_heating(t[None, ...], self.cop_h.reshape(shape))
+        return np.where(mode == COOLING, -cop_c, np.where(mode == HEATING, heat, 0.0))
+
+    def _changeover(self, mode: np.ndarray, free_air_c: np.ndarray, need_lo_c, need_hi_c, season: int) -> np.ndarray:
+        """The plant's mode for a step whose end, with the HVAC off, is *free_air_c*:
+        cooling above the band, heating below it, else the mode it had (``"need"``);
+        the calendar's *season* (``"season"``)."""
+        if self.params.hvac_mode == "season":
+            return np.full(self.n_assets, season)
+        return np.where(free_air_c > need_hi_c + MODE_TOL_K, COOLING,
+                        np.where(free_air_c < need_lo_c - MODE_TOL_K, HEATING, mode))
 
     def _inputs(self, temp_out_c, base_kw, ghi_w_m2, occupied) -> np.ndarray:
         """Inputs ``(T_o, Q_a, Q_m)`` [degC, kW, kW], shape (N, ..., 3)."""
@@ -216,58 +257,68 @@ class BuildingFleet(Fleet):
         t_out = np.broadcast_to(np.asarray(temp_out_c, dtype=float), q_air.shape)
         return np.stack([t_out, q_air, q_mass], axis=-1)
 
-    def _band(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Comfort band (lo, hi) at the END of steps *k*. [degC]"""
-        return self._calendar.band_lo[k], self._calendar.band_hi[k]
+    def _limits(self, k: int, mode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """How far a request may move the room at the end of step *k*: the band it
+        must keep, but pre-cooling stops at the comfort band's floor and pre-heating
+        at its ceiling. [degC], (N,)"""
+        cal = self._calendar
+        lo = np.where(mode == COOLING, cal.comfort_lo[k], cal.need_lo[k])
+        hi = np.where(mode == HEATING, cal.comfort_hi[k], cal.need_hi[k])
+        return lo, hi
 
     # -- physics ---------------------------------------------------------
     def baseline_setpoint(self, k: int) -> np.ndarray:
-        """Thermostat: hold the setpoint (with an early morning start)."""
+        """Thermostat: hold the setpoint of the plant's mode (with an early morning start)."""
         cal = self._calendar
-        free, b = self._free_and_b(k, self._base_load(k))
-        target = cal.thermostat[k]
+        free, b, mode = self._free_and_b(k, self._base_load(k))
+        target = np.where(mode == COOLING, cal.thermostat_cool[k], cal.thermostat_heat[k])
         with np.errstate(divide="ignore", invalid="ignore"):
             p = np.where(b[:, 0] != 0, (target - free[:, 0]) / b[:, 0], 0.0)
-        if cal.mode[k] == COOLING:
-            p = np.where(free[:, 0] > target, p, 0.0)
-        elif cal.mode[k] == HEATING:
-            p = np.where(free[:, 0] < target, p, 0.0)
+        p = np.where(mode == COOLING, np.where(free[:, 0] > target, p, 0.0),
+                     np.where(mode == HEATING, np.where(free[:, 0] < target, p, 0.0), 0.0))
         return -np.clip(np.nan_to_num(p), 0.0, self.p_max_kw)
 
-    def _free_and_b(self, k: int, base_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """States at the end of step k with the HVAC off (N, 2), and their change per kW of HVAC (N, 2)."""
+    def _free_and_b(self, k: int, base_kw: np.ndarray, mode: np.ndarray | None = None):
+        """States at the end of step k with the HVAC off (N, 2), their change per kW of
+        HVAC (N, 2), and the plant's mode (N,) -- the changeover's, unless *mode* is given."""
+        cal = self._calendar
         phi, gamma = self._phi_gamma(self.dt_h)
         t_out = self.exo.temp_air_c[k]
-        u = self._inputs(t_out, base_kw, self.exo.ghi_w_m2[k], self._calendar.occupied[k])      # (N, 3)
+        u = self._inputs(t_out, base_kw, self.exo.ghi_w_m2[k], cal.occupied[k])      # (N, 3)
         free = np.einsum("nij,nj->ni", phi, self.x_c) + np.einsum("nij,nj->ni", gamma, u)
-        heat = self._heat_per_kw(self._calendar.mode[k], t_out)                                 # (N,)
-        return free, gamma[:, :, 1] * heat[:, None]
+        if mode is None:
+            mode = self._changeover(self.mode, free[:, 0], cal.need_lo[k], cal.need_hi[k], cal.season[k])
+        heat = self._heat_per_kw(mode, t_out, cal.need_hi[k])                          # (N,)
+        return free, gamma[:, :, 1] * heat[:, None], mode
 
     def _base_load(self, k: int) -> np.ndarray:
         return self.base_peak_kw * self._calendar.base_frac[k] * (1.0 + self._noise.values(np.array([k]))[:, 0])
 
     def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
+        cal = self._calendar
         base = self._base_load(k)
-        free2, b2 = self._free_and_b(k, base)
+        self._x_start, self._mode_start = self.x_c, self.mode
+        free2, b2, mode = self._free_and_b(k, base)
         free, b = free2[:, 0], b2[:, 0]
-        lo, hi = self._band(k)
+        lo, hi = self._limits(k, mode)
         p_cap = np.where(b != 0, self.p_max_kw, 0.0)
-        # Power range keeping the air temperature free + b P inside [lo, hi];
-        # keeping the upper (cooling) or lower (heating) bound wins over the other.
+        # Power range keeping the air temperature free + b P inside the band it must
+        # keep; keeping the upper (cooling) or lower (heating) bound wins over the other.
         with np.errstate(divide="ignore", invalid="ignore"):
-            p_keep_hi = np.where(b < 0, (hi - free) / b, 0.0)    # cooling: P >= this
-            p_keep_lo = np.where(b > 0, (lo - free) / b, 0.0)    # heating: P >= this
+            p_keep_hi = np.where(b < 0, (cal.need_hi[k] - free) / b, 0.0)    # cooling: P >= this
+            p_keep_lo = np.where(b > 0, (cal.need_lo[k] - free) / b, 0.0)    # heating: P >= this
             p_not_below = np.where(b < 0, (lo - free) / b, np.where(b > 0, (hi - free) / b, np.inf))
         p_need = np.clip(np.maximum(p_keep_hi, p_keep_lo), 0.0, p_cap)
         p_room = np.clip(p_not_below, p_need, p_cap)
         request = np.nan_to_num(-setpoint_kw, nan=0.0, posinf=0.0, neginf=0.0)
         p_hvac = np.clip(request, p_need, p_room)
-        self._x_start = self.x_c
-        self._commit(k, free2, b2, p_hvac, base)
+        self._commit(k, free2, b2, p_hvac, base, mode)
         return -(p_hvac + base)
 
-    def _commit(self, k: int, free2: np.ndarray, b2: np.ndarray, p_hvac: np.ndarray, base: np.ndarray) -> None:
+    def _commit(self, k: int, free2: np.ndarray, b2: np.ndarray, p_hvac: np.ndarray, base: np.ndarray,
+                mode: np.ndarray) -> None:
         self.x_c = free2 + b2 * p_hvac[:, None]
+        self.mode = mode
         self.p_hvac_kw = p_hvac
         self.p_base_kw = base
         self._too_hot_kh, self._too_cold_kh = (v * self.dt_h for v in self._violation(k))
@@ -281,9 +332,10 @@ class BuildingFleet(Fleet):
         """Step *k* again from its start with the HVAC and base load cut by the
         fractions; a cut base load also stops heating the rooms (its internal gain)."""
         p_hvac, base = self.p_hvac_kw * (1.0 - flexible_frac), self.p_base_kw * (1.0 - fixed_frac)
+        mode = self.mode                               # the plant runs in the mode it ran in
         self.x_c = self._x_start
-        free2, b2 = self._free_and_b(k, base)
-        self._commit(k, free2, b2, p_hvac, base)
+        free2, b2, _ = self._free_and_b(k, base, mode)
+        self._commit(k, free2, b2, p_hvac, base, mode)
         self.last_p_kw = -(p_hvac + base)
         return self.last_p_kw
 
@@ -302,7 +354,9 @@ class BuildingFleet(Fleet):
     # -- flexibility -----------------------------------------------------
     def flexibility(self, grid: HorizonGrid, forecast) -> list:
         """A two-state :class:`Thermal` form from the forecast weather and loads,
-        and the base load as a :class:`FixedProfile`."""
+        and the base load as a :class:`FixedProfile`.  Each block's plant mode is
+        the changeover's along the forecast under the thermostat's least power
+        (:meth:`_forecast_modes`); a plan that follows it meets the physics."""
         cal = self._calendar
         ks = grid.k0 + np.arange(grid.n_steps)
         err = 0.0 if forecast.load_error_frac is None else forecast.load_error_frac
@@ -311,7 +365,9 @@ class BuildingFleet(Fleet):
         u = self._inputs(forecast.temp_air_c, base, forecast.ghi_w_m2, cal.occupied[ks])     # (N, steps, 3)
         u_blocks = np.stack([grid.mean(u[..., j]) for j in range(3)], axis=-1)               # (N, H, 3)
         t_out_blocks = grid.mean(forecast.temp_air_c)                                        # (H,)
-        heat = self._heat_per_kw(cal.mode[grid.k0 + grid.starts], t_out_blocks)              # (N, H)
+        need_lo, need_hi = self._block_band(grid, cal.need_lo, cal.need_hi)
+        comfort_lo, comfort_hi = self._block_band(grid, cal.comfort_lo, cal.comfort_hi)
+        mode, heat = self._forecast_modes(grid, u_blocks, t_out_blocks, need_lo, need_hi)      # (N, H)
         n, h = self.n_assets, grid.n_blocks
         a, b, d = np.empty((n, h, 2, 2)), np.empty((n, h, 2)), np.empty((n, h, 2))
         for t, dt in enumerate(grid.dt_h):
@@ -319,26 +375,46 @@ class BuildingFleet(Fleet):
             a[:, t] = phi
             d[:, t] = np.einsum("nij,nj->ni", gamma, u_blocks[:, t])
             b[:, t] = gamma[:, :, 1] * heat[:, t, None]
-        lo, hi = self._block_band(grid)
+        lo = np.where(mode == COOLING, comfort_lo, need_lo)
+        hi = np.where(mode == HEATING, comfort_hi, need_hi)
         in_run = grid.k0 + grid.starts < self.timeline.n_steps
         p_max = np.where((heat != 0) & in_run[None, :], self.p_max_kw[:, None], 0.0)
         return [
             Thermal(fleet=self.name, node=self.node, a=a, b_k_per_kw=b, d_k=d,
-                    temp_init_c=self.x_c.copy(), p_max_kw=p_max,
-                    temp_min_c=np.broadcast_to(lo, (n, h)).copy(),
-                    temp_max_c=np.broadcast_to(hi, (n, h)).copy(),
+                    temp_init_c=self.x_c.copy(), p_max_kw=p_max, temp_min_c=lo, temp_max_c=hi,
                     discomfort_cost_cny_per_kh=self.discomfort_cost.copy()),
             FixedProfile(fleet=self.name, node=self.node, p_kw=-grid.mean(base.sum(axis=0))),
         ]
 
-    def _block_band(self, grid: HorizonGrid) -> tuple[np.ndarray, np.ndarray]:
-        """Comfort band at each block's end: the tightest band of the steps in
-        the block and of the step that starts at its end, so that a coarse
-        block ending when occupancy begins already asks for comfort."""
+    def _forecast_modes(self, grid: HorizonGrid, u_blocks, t_out_blocks, need_lo, need_hi):
+        """The plant's mode and heat per kW in each block (N, H), from the changeover
+        along the forecast with the least HVAC power that keeps the band."""
         cal = self._calendar
+        n, h = self.n_assets, grid.n_blocks
+        season = cal.season[np.minimum(grid.k0 + grid.starts, len(cal.season) - 1)]
+        x, mode = self.x_c.copy(), self.mode.copy()
+        modes, heats = np.empty((n, h), dtype=int), np.empty((n, h))
+        for t, dt in enumerate(grid.dt_h):
+            phi, gamma = self._phi_gamma(dt)
+            free = np.einsum("nij,nj->ni", phi, x) + np.einsum("nij,nj->ni", gamma, u_blocks[:, t])
+            mode = self._changeover(mode, free[:, 0], need_lo[t], need_hi[t], season[t])
+            heat = self._heat_per_kw(mode, t_out_blocks[t], need_hi[t])
+            b = gamma[:, :, 1] * heat[:, None]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p = np.where(b[:, 0] < 0, (need_hi[t] - free[:, 0]) / b[:, 0],
+                             np.where(b[:, 0] > 0, (need_lo[t] - free[:, 0]) / b[:, 0], 0.0))
+            p = np.clip(np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0), 0.0, self.p_max_kw)
+            x = free + b * p[:, None]
+            modes[:, t], heats[:, t] = mode, heat
+        return modes, heats
+
+    def _block_band(self, grid: HorizonGrid, lo_steps: np.ndarray, hi_steps: np.ndarray):
+        """A band at each block's end: the tightest of the steps in the block and of
+        the step that starts at its end, so that a coarse block ending when occupancy
+        begins already asks for comfort. [degC], (H,)"""
         ks = grid.k0 + np.arange(grid.n_steps + 1)
-        ks = np.minimum(ks, len(cal.band_lo) - 1)
-        lo, hi = cal.band_lo[ks], cal.band_hi[ks]
+        ks = np.minimum(ks, len(lo_steps) - 1)
+        lo, hi = lo_steps[ks], hi_steps[ks]
         starts = grid.starts
         ends = starts + grid.steps_per_block          # index of the step starting at the block end
         lo_b = np.array([lo[a:b + 1].max() for a, b in zip(starts, ends, strict=True)])
@@ -351,8 +427,8 @@ class BuildingFleet(Fleet):
                 "temp_mass_mean_c": float(self.x_c[:, 1].mean()),
                 "comfort_violation_kh": self._too_hot_kh + self._too_cold_kh,
                 "comfort_too_hot_kh": self._too_hot_kh, "comfort_too_cold_kh": self._too_cold_kh,
-                "comfort_lo_c": float(self._calendar.band_lo[self._k]),
-                "comfort_hi_c": float(self._calendar.band_hi[self._k])}
+                "comfort_lo_c": float(self._calendar.need_lo[self._k]),
+                "comfort_hi_c": float(self._calendar.need_hi[self._k])}
 
     def info(self) -> dict[str, float]:
         return {"p_rated_kw": float((self.p_max_kw + self.base_peak_kw).sum()),
@@ -378,21 +454,21 @@ class _Calendar:
             day = weekend == is_weekend
             self.occupied |= day & (frac_h >= hours[0]) & (frac_h < hours[1])
             self.conditioned |= day & (frac_h >= hours[0] - p.start_before_open_h) & (frac_h < hours[1])
-        self.mode = np.where(np.isin(month, p.cooling_months), COOLING,
-                             np.where(np.isin(month, p.heating_months), HEATING, OFF))
-        cool, heat = self.mode == COOLING, self.mode == HEATING
+        self.season = np.where(np.isin(month, p.cooling_months), COOLING,
+                               np.where(np.isin(month, p.heating_months), HEATING, OFF))
+        cool, heat = self.season == COOLING, self.season == HEATING
         sp_hi, sp_lo = p.cooling_setpoint_c, p.heating_setpoint_c
-        # Comfort band while occupied: below the cooling setpoint / above the heating one.
-        self.comfort_lo = np.where(cool, sp_hi - p.comfort_band_k, np.where(heat, sp_lo, p.setback_min_c))
-        self.comfort_hi = np.where(cool, sp_hi, np.where(heat, sp_lo + p.comfort_band_k, p.setback_max_c))
-        # Unoccupied: free to drift up to the setback (cooling) or down to it
-        # (heating), but pre-cooling stops at the comfort band's floor and
-        # pre-heating at its ceiling.
-        self.band_lo = np.where(self.occupied | cool, self.comfort_lo, p.setback_min_c)
-        self.band_hi = np.where(self.occupied | heat, self.comfort_hi, p.setback_max_c)
-        # The uncontrolled thermostat target (setpoint while conditioned, else setback).
-        self.thermostat = np.where(cool, np.where(self.conditioned, sp_hi, p.setback_max_c),
-                                   np.where(heat, np.where(self.conditioned, sp_lo, p.setback_min_c), np.nan))
+        # Comfort band while occupied: below the cooling setpoint in the cooling
+        # season, above the heating one in the heating season, between them otherwise.
+        self.comfort_lo = np.where(cool, sp_hi - p.comfort_band_k, sp_lo)
+        self.comfort_hi = np.where(heat, sp_lo + p.comfort_band_k, sp_hi)
+        # The band the plant keeps: comfort while occupied, the setbacks otherwise.
+        self.need_lo = np.where(self.occupied, self.comfort_lo, p.setback_min_c)
+        self.need_hi = np.where(self.occupied, self.comfort_hi, p.setback_max_c)
+        # The uncontrolled thermostat's target in each mode: the band's edge while
+        # conditioned (from the morning start), the setback otherwise.
+        self.thermostat_cool = np.where(self.conditioned, self.comfort_hi, p.setback_max_c)
+        self.thermostat_heat = np.where(self.conditioned, self.comfort_lo, p.setback_min_c)
 
 
 class DailyAR1:

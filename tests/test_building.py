@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from vpp.assets.building import BuildingFleet, BuildingParams
+from vpp.assets.building import COOLING, HEATING, BuildingFleet, BuildingParams
 from vpp.assets.thermal import RC2, cop_cooling, cop_heating
 from vpp.flex import HorizonGrid
 
@@ -149,10 +149,70 @@ def test_coarse_blocks_match_the_physics_for_constant_inputs():
     np.testing.assert_allclose(b.x_c[0], x, atol=1e-9)
 
 
-def test_shoulder_months_have_no_hvac():
-    b = office(start="2024-04-15 00:00", temp_air_c=30.0)
-    b.step(40, None)
-    assert b.p_hvac_kw[0] == 0.0
+def test_a_hot_shoulder_month_is_cooled_by_need_and_not_by_the_calendar():
+    """April at 30 degC: the changeover cools the occupied office to 26 degC (the top of
+    the 20-26 degC band between the seasons); the calendar's mode leaves it off."""
+    need = office(start="2024-04-15 00:00", temp_air_c=30.0)
+    season = office(start="2024-04-15 00:00", temp_air_c=30.0, hvac_mode="season")
+    for k in range(48):
+        need.step(k, None)
+        season.step(k, None)
+    assert need.p_hvac_kw[0] > 0 and need.mode[0] == COOLING
+    assert need.temp_c[0] == pytest.approx(26.0, abs=1e-6)
+    assert season.p_hvac_kw[0] == 0.0 and season.temp_c[0] > 26.0
+
+
+def winter_office(steps=96, **kw):
+    return office(steps=steps, start="2024-01-15 00:00", temp_air_c=8.0, ghi=400.0, base_load_peak_w_per_m2=60.0,
+                  **kw)
+
+
+def test_an_office_overheating_in_winter_is_cooled_inside_its_band():
+    """60 W/m2 of office load at 8 degC outdoors overheats the rooms above the heating
+    season's 20-22 degC band: with the changeover no occupied step ends outside it;
+    held to the heating mode (the calendar's), the office runs too hot."""
+    need, season = winter_office(), winter_office(hvac_mode="season")
+    hot_need = hot_season = 0.0
+    for k in range(96):
+        need.step(k, None)
+        season.step(k, None)
+        hot_need += need.state()["comfort_too_hot_kh"]
+        hot_season += season.state()["comfort_too_hot_kh"]
+        if need._calendar.occupied[k]:
+            assert 20.0 - 1e-6 <= need.temp_c[0] <= 22.0 + 1e-6
+    assert hot_need == 0.0 and hot_season > 1.0
+    assert (need.mode == COOLING).all()                      # it ended the day cooling
+
+
+def test_the_economiser_cools_with_outdoor_air_when_it_is_cool_enough():
+    """Cooling at 8 degC outdoors with the band's top at 22 degC uses outdoor air (COP 12);
+    at 20 degC (less than 3 K below 22) the chiller's COP; without economiser, the chiller's."""
+    b = winter_office()
+    cool = np.array([COOLING])
+    assert b._heat_per_kw(cool, 8.0, 22.0)[0] == pytest.approx(-12.0)
+    assert b._heat_per_kw(cool, 20.0, 22.0)[0] == pytest.approx(-cop_cooling(20.0, 3.5))
+    assert winter_office(economiser_cop=0.0)._heat_per_kw(cool, 8.0, 22.0)[0] == pytest.approx(
+        -cop_cooling(8.0, 3.5))
+    assert b._heat_per_kw(np.array([HEATING]), 8.0, 22.0)[0] == pytest.approx(cop_heating(8.0, 3.0))
+
+
+def test_the_thermal_form_follows_the_changeover_with_a_perfect_forecast():
+    """A winter morning that starts heating and ends cooling: the form's modes are the
+    physics' and its states the physics' at the thermostat's power."""
+    b = winter_office(steps=40)
+    for k in range(28):                                       # to 07:00, heating towards the morning
+        b.step(k, None)
+    g = HorizonGrid(28, np.ones(12, dtype=int), 0.25)
+    thermal, _ = b.flexibility(g, b.exo.window(28, g.n_steps))
+    x = thermal.temp_init_c[0]
+    modes = []
+    for t in range(12):
+        b.step(28 + t, None)
+        modes.append(int(b.mode[0]))
+        x = thermal.a[0, t] @ x + thermal.b_k_per_kw[0, t] * b.p_hvac_kw[0] + thermal.d_k[0, t]
+        np.testing.assert_allclose(b.x_c[0], x, atol=1e-9)
+    assert HEATING in modes and COOLING in modes
+    assert b.p_hvac_kw[0] <= thermal.p_max_kw[0, -1]
 
 
 def test_daily_noise_is_the_same_whatever_is_asked_first():
