@@ -34,6 +34,7 @@ def by_penetration(table: pd.DataFrame) -> pd.DataFrame:
     seasons = [c for c in t.columns if c == "time"]
     if seasons:                                   # a seed's value is its mean over the seasons
         t = t.groupby([*by, "seed"], as_index=False)[["green_local_consumption_rate", "curtailment_rate"]].mean()
+        t["status"] = "ok"
     out = None
     for kpi in ("green_local_consumption_rate", "curtailment_rate"):
         s = seed_summary(t, by, kpi).rename(columns={"mean": kpi, "half_width": f"{kpi}_ci"})

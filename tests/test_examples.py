@@ -70,6 +70,9 @@ def test_the_hosting_study_summary_by_hand():
     t = pd.DataFrame(rows, columns=["renewables", "seed", "strategy", "green_local_consumption_rate"])
     t["curtailment_rate"], t["status"] = 0.0, "ok"
     s = study.recovered(study.by_penetration(t)).set_index(["renewables", "strategy"])
+    seasons = pd.concat([t.assign(time="winter"), t.assign(time="summer")])           # the mean over seasons
+    pd.testing.assert_frame_equal(study.recovered(study.by_penetration(seasons)).set_index(
+        ["renewables", "strategy"]), s, check_dtype=False)
     assert s.loc[(2.0, "source_load_interaction"), "recovered_frac"] == pytest.approx(0.5)
     assert s.loc[(1.0, "source_load_interaction"), "recovered_frac"] == pytest.approx(0.5)
     assert study.onset(study.by_penetration(t), 0.05) == {"-": 2.0}
