@@ -24,7 +24,7 @@ from vpp.dashboards.figures import (
 )
 from vpp.dashboards.kpi_table import kpi_table, kpi_table_figure
 from vpp.dashboards.report import comparison_report, headline, run_report
-from vpp.dashboards.sweep import SWEEP_KPIS, seed_summary, sweep_figure, sweep_report
+from vpp.dashboards.sweep import SWEEP_KPIS, paired_differences, seed_summary, sweep_figure, sweep_report
 
 __all__ = [
     "HEADLINE_KPIS",
@@ -50,6 +50,7 @@ __all__ = [
     "comparison_report",
     "SWEEP_KPIS",
     "seed_summary",
+    "paired_differences",
     "sweep_figure",
     "sweep_report",
 ]

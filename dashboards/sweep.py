@@ -18,7 +18,7 @@ from vpp.dashboards._style import kpi_label
 from vpp.dashboards.report import _esc, _figure, _page, _section
 from vpp.kpi import KPI_META
 
-__all__ = ["SWEEP_KPIS", "seed_summary", "sweep_figure", "sweep_report"]
+__all__ = ["SWEEP_KPIS", "seed_summary", "paired_differences", "sweep_figure", "sweep_report"]
 
 #: KPIs a sweep's page plots, in this order (those the table has).
 SWEEP_KPIS = ("green_local_consumption_rate", "curtailment_rate", "self_sufficiency", "total_cost_cny", "co2_kg",
@@ -38,13 +38,33 @@ def seed_summary(table: pd.DataFrame, by: list[str], kpi: str) -> pd.DataFrame:
     return out
 
 
+def paired_differences(table: pd.DataFrame, varied: list[str], baseline: str = "source_follows_load") -> pd.DataFrame:
+    """Each finished run's KPIs minus the baseline run's on the same point and seed
+    (the same draws), for every other strategy: the effect of the strategy, free of
+    the spread between seeds' weather."""
+    ok = table[table["status"] == "ok"]
+    keys = [*varied, "seed"]
+    kpis = [k for k in SWEEP_KPIS if k in ok.columns]
+    base = ok[ok["strategy"] == baseline].set_index(keys)[kpis]
+    others = ok[ok["strategy"] != baseline]
+    if base.empty or others.empty:
+        return others.iloc[0:0]
+    diff = others.set_index(keys)[kpis] - base.reindex(others.set_index(keys).index).to_numpy()
+    out = diff.reset_index()
+    out["strategy"], out["status"] = others["strategy"].to_numpy(), "ok"
+    return out
+
+
 def _scale(kpi: str) -> tuple[float, str]:
     unit = KPI_META.get(kpi, ("",))[0]
     return (100.0, "%") if unit in _PERCENT_UNITS else (1.0, unit)
 
 
-def sweep_figure(table: pd.DataFrame, parameter: str, varied: list[str], kpis=SWEEP_KPIS) -> go.Figure:
-    """The KPIs (rows) against *parameter*: mean over seeds with its 95 % interval."""
+def sweep_figure(table: pd.DataFrame, parameter: str, varied: list[str], kpis=SWEEP_KPIS,
+                 title: str = "mean over seeds, 95 % CI", strategies: list[str] | None = None) -> go.Figure:
+    """The KPIs (rows) against *parameter*: mean over seeds with its 95 % interval.
+    A strategy keeps its colour by its place in *strategies* (default: the table's, sorted)."""
+    strategies = strategies or sorted(table["strategy"].unique())
     kpis = [k for k in kpis if k in table.columns and table[k].notna().any()]
     others = [v for v in varied if v != parameter]
     fig = make_subplots(rows=max(len(kpis), 1), cols=1, shared_xaxes=True, vertical_spacing=0.04,
@@ -58,14 +78,15 @@ def sweep_figure(table: pd.DataFrame, parameter: str, varied: list[str], kpis=SW
             name = key[0] + "".join(f", {o}={v}" for o, v in zip(others, key[1:], strict=True))
             fig.add_trace(go.Scatter(
                 x=g[parameter], y=g["mean"] * factor, name=name, legendgroup=name, showlegend=row == 1,
-                mode="lines+markers", line={"color": colours[i % len(colours)]},
+                mode="lines+markers", line={"color": colours[(strategies.index(key[0]) if not others else i)
+                                                             % len(colours)]},
                 error_y={"type": "data", "array": (g["half_width"] * factor).fillna(0.0), "visible": True},
                 hovertemplate=f"{_esc(name)}<br>{_esc(parameter)}=%{{x}}<br>%{{y:.4g}} {unit}"
                               "<br>seeds: %{customdata}<extra></extra>",
                 customdata=g["n"]), row=row, col=1)
         fig.update_yaxes(title_text=unit, row=row, col=1)
     fig.update_xaxes(title_text=parameter, row=max(len(kpis), 1), col=1)
-    fig.update_layout(height=260 * max(len(kpis), 1), title=f"KPIs against {parameter} (mean over seeds, 95 % CI)",
+    fig.update_layout(height=260 * max(len(kpis), 1), title=f"KPIs against {parameter} ({title})",
                       legend={"orientation": "h", "y": -0.04, "yanchor": "top"}, margin={"t": 80})
     return fig
 
@@ -89,9 +110,21 @@ def sweep_report(table: pd.DataFrame, varied: list[str], *, title: str = "Parame
              f"{table['strategy'].nunique()} strategies, {seeds} seed(s) per point. "
              "Lines are means over seeds; bars the 95 % confidence interval (Student's t).</p>")
     body = [f"<h1>{_esc(title)}</h1>", intro]
-    if not varied:
+    moving = [p for p in varied if table[p].astype(str).nunique() > 1]
+    fixed = [p for p in varied if p not in moving]
+    if fixed:
+        body.append("<p>Held at one value: " + "; ".join(f"<code>{_esc(p)}</code> = {_esc(table[p].iloc[0])}"
+                                                         for p in fixed) + ".</p>")
+    if not moving:
         body.append("<p>Nothing varies in this sweep: see <code>sweep.parquet</code> for the seeds' KPIs.</p>")
-    for i, p in enumerate(varied):
-        body.append(_section(f"Against {p}", _figure(sweep_figure(table, p, varied), f"sweep-{i}")))
+    diffs = paired_differences(table, varied)
+    order = sorted(table["strategy"].unique())
+    for i, p in enumerate(moving):
+        parts = [_figure(sweep_figure(table, p, moving, strategies=order), f"sweep-{i}")]
+        if len(diffs):
+            parts.append(_figure(sweep_figure(diffs, p, moving, strategies=order,
+                                              title="difference from the baseline on the same draws, "
+                                                    "mean over seeds, 95 % CI"), f"sweep-diff-{i}"))
+        body.append(_section(f"Against {p}", *parts))
     body.append(_section("Runs that failed", _failed_html(table, varied)))
     return _page(title, body)

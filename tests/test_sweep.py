@@ -11,7 +11,7 @@ from conftest import SMALL
 
 import vpp
 from vpp.cli import main
-from vpp.dashboards import seed_summary, sweep_report
+from vpp.dashboards import paired_differences, seed_summary, sweep_report
 from vpp.errors import ScenarioError
 from vpp.kpi import KPI_META
 from vpp.scenario import read_scenario_dict, scenario_from_dict
@@ -97,6 +97,14 @@ def test_the_confidence_interval_is_students_t_over_seeds():
     assert s["half_width"] == pytest.approx(4.302652729749464 / math.sqrt(3))    # t(0.975, 2) from tables
     one = seed_summary(t.iloc[:1], ["strategy", "x"], "k").iloc[0]
     assert math.isnan(one["half_width"])
+
+
+def test_differences_pair_each_run_with_the_baseline_on_the_same_draws():
+    t = pd.DataFrame({"x": [1, 1, 1, 1], "seed": [1, 1, 2, 2], "status": "ok",
+                      "strategy": ["source_follows_load", "s", "source_follows_load", "s"],
+                      "co2_kg": [10.0, 7.0, 20.0, 19.0]})
+    d = paired_differences(t, ["x"]).sort_values("seed")
+    assert list(d["co2_kg"]) == [-3.0, -1.0] and set(d["strategy"]) == {"s"}
 
 
 def test_a_task_that_fails_records_every_run_with_one_line(tmp_path):
@@ -185,7 +193,8 @@ def test_the_page_plots_each_parameter_and_lists_the_failed_runs(swept):
     _, res = swept
     page = (res.folder / "sweep.html").read_text(encoding="utf-8")
     assert page == sweep_report(res.table, res.varied)
-    assert 'id="sweep-0"' in page and 'id="sweep-1"' in page
+    assert 'id="sweep-0"' in page and 'id="sweep-1"' not in page          # time.end has one value: no plot
+    assert "Held at one value: <code>time.end</code>" in page
     assert "4 run(s) failed" in page
 
 
