@@ -33,7 +33,8 @@ cooling when the room would rise above its band, to heating when it would fall
 below it, and otherwise keeps its mode (a changeover controller with a
 deadband).  So an office whose internal gains overheat it in winter is cooled,
 by an air-side economiser (outdoor air, fans only: ``economiser_cop``) when the
-outdoor air is at least ``economiser_min_dt_k`` below the room, else by the
+outdoor air is at least ``economiser_min_dt_k`` below the comfort band's floor
+(so it can cool the room to any temperature the band allows), else by the
 chiller.  ``hvac_mode = "season"`` keeps the calendar's mode (cool in the
 cooling months, heat in the heating months, nothing between), the model
 before this change.
@@ -222,17 +223,18 @@ class BuildingFleet(Fleet):
             self._discrete[key] = self.rc.discrete(key)
         return self._discrete[key]
 
-    def _heat_per_kw(self, mode, temp_out_c, band_hi_c) -> np.ndarray:
+    def _heat_per_kw(self, mode, temp_out_c, comfort_lo_c) -> np.ndarray:
         """Heat delivered per electric kW: -COP cooling (the economiser's, if higher, when the
-        outdoor air is ``economiser_min_dt_k`` below the band's top *band_hi_c*), +COP heating,
-        0 off; *mode* (N, ...), *temp_out_c* and *band_hi_c* scalars or (...)."""
+        outdoor air is ``economiser_min_dt_k`` below the comfort band's floor *comfort_lo_c*,
+        the coolest the plant may bring the room to), +COP heating, 0 off; *mode* (N, ...),
+        *temp_out_c* and *comfort_lo_c* scalars or (...)."""
         p = self.params
         mode = np.asarray(mode)
         t = np.broadcast_to(np.asarray(temp_out_c, dtype=float), mode.shape[1:])
         shape = (-1,) + (1,) * t.ndim
         cop_c = cop_cooling(t[None, ...], self.cop_c.reshape(shape))
         if p.hvac_mode == "need" and p.economiser_cop > 0:
-            outdoor_air = t <= np.asarray(band_hi_c, dtype=float) - p.economiser_min_dt_k
+            outdoor_air = t <= np.asarray(comfort_lo_c, dtype=float) - p.economiser_min_dt_k
             cop_c = np.where(outdoor_air, np.maximum(cop_c, p.economiser_cop), cop_c)
         heat = cop_heating(t[None, ...], self.cop_h.reshape(shape))
         return np.where(mode == COOLING, -cop_c, np.where(mode == HEATING, heat, 0.0))
@@ -288,7 +290,7 @@ class BuildingFleet(Fleet):
         free = np.einsum("nij,nj->ni", phi, self.x_c) + np.einsum("nij,nj->ni", gamma, u)
         if mode is None:
             mode = self._changeover(self.mode, free[:, 0], cal.need_lo[k], cal.need_hi[k], cal.season[k])
-        heat = self._heat_per_kw(mode, t_out, cal.need_hi[k])                          # (N,)
+        heat = self._heat_per_kw(mode, t_out, cal.comfort_lo[k])                       # (N,)
         return free, gamma[:, :, 1] * heat[:, None], mode
 
     def _base_load(self, k: int) -> np.ndarray:
@@ -367,7 +369,7 @@ class BuildingFleet(Fleet):
         t_out_blocks = grid.mean(forecast.temp_air_c)                                        # (H,)
         need_lo, need_hi = self._block_band(grid, cal.need_lo, cal.need_hi)
         comfort_lo, comfort_hi = self._block_band(grid, cal.comfort_lo, cal.comfort_hi)
-        mode, heat = self._forecast_modes(grid, u_blocks, t_out_blocks, need_lo, need_hi)      # (N, H)
+        mode, heat = self._forecast_modes(grid, u_blocks, t_out_blocks, need_lo, need_hi, comfort_lo)  # (N, H)
         n, h = self.n_assets, grid.n_blocks
         a, b, d = np.empty((n, h, 2, 2)), np.empty((n, h, 2)), np.empty((n, h, 2))
         for t, dt in enumerate(grid.dt_h):
@@ -386,7 +388,7 @@ class BuildingFleet(Fleet):
             FixedProfile(fleet=self.name, node=self.node, p_kw=-grid.mean(base.sum(axis=0))),
         ]
 
-    def _forecast_modes(self, grid: HorizonGrid, u_blocks, t_out_blocks, need_lo, need_hi):
+    def _forecast_modes(self, grid: HorizonGrid, u_blocks, t_out_blocks, need_lo, need_hi, comfort_lo):
         """The plant's mode and heat per kW in each block (N, H), from the changeover
         along the forecast with the least HVAC power that keeps the band."""
         cal = self._calendar
@@ -398,7 +400,7 @@ class BuildingFleet(Fleet):
             phi, gamma = self._phi_gamma(dt)
             free = np.einsum("nij,nj->ni", phi, x) + np.einsum("nij,nj->ni", gamma, u_blocks[:, t])
             mode = self._changeover(mode, free[:, 0], need_lo[t], need_hi[t], season[t])
-            heat = self._heat_per_kw(mode, t_out_blocks[t], need_hi[t])
+            heat = self._heat_per_kw(mode, t_out_blocks[t], comfort_lo[t])
             b = gamma[:, :, 1] * heat[:, None]
             with np.errstate(divide="ignore", invalid="ignore"):
                 p = np.where(b[:, 0] < 0, (need_hi[t] - free[:, 0]) / b[:, 0],

@@ -162,6 +162,19 @@ def test_a_hot_shoulder_month_is_cooled_by_need_and_not_by_the_calendar():
     assert season.p_hvac_kw[0] == 0.0 and season.temp_c[0] > 26.0
 
 
+def test_a_summer_day_runs_the_same_whatever_the_mode_rule():
+    """A July day between 23 and 33 degC needs no heating and no outdoor air cools the
+    room to its band: the changeover and the calendar's mode run identically."""
+    t_out = 28.0 + 5.0 * np.sin(2 * np.pi * (np.arange(96) / 96 - 0.375))
+    need = office(temp_air_c=t_out)
+    season = office(temp_air_c=t_out, hvac_mode="season")
+    for k in range(96):
+        sp = need.baseline_setpoint(k)
+        np.testing.assert_array_equal(sp, season.baseline_setpoint(k))
+        np.testing.assert_array_equal(need.step(k, sp), season.step(k, sp))
+        np.testing.assert_array_equal(need.x_c, season.x_c)
+
+
 def winter_office(steps=96, **kw):
     return office(steps=steps, start="2024-01-15 00:00", temp_air_c=8.0, ghi=400.0, base_load_peak_w_per_m2=60.0,
                   **kw)
@@ -185,15 +198,15 @@ def test_an_office_overheating_in_winter_is_cooled_inside_its_band():
 
 
 def test_the_economiser_cools_with_outdoor_air_when_it_is_cool_enough():
-    """Cooling at 8 degC outdoors with the band's top at 22 degC uses outdoor air (COP 12);
-    at 20 degC (less than 3 K below 22) the chiller's COP; without economiser, the chiller's."""
+    """Cooling at 8 degC outdoors with the band's floor at 20 degC uses outdoor air (COP 12);
+    at 18 degC (less than 3 K below 20) the chiller's COP; without economiser, the chiller's."""
     b = winter_office()
     cool = np.array([COOLING])
-    assert b._heat_per_kw(cool, 8.0, 22.0)[0] == pytest.approx(-12.0)
-    assert b._heat_per_kw(cool, 20.0, 22.0)[0] == pytest.approx(-cop_cooling(20.0, 3.5))
-    assert winter_office(economiser_cop=0.0)._heat_per_kw(cool, 8.0, 22.0)[0] == pytest.approx(
+    assert b._heat_per_kw(cool, 8.0, 20.0)[0] == pytest.approx(-12.0)
+    assert b._heat_per_kw(cool, 18.0, 20.0)[0] == pytest.approx(-cop_cooling(18.0, 3.5))
+    assert winter_office(economiser_cop=0.0)._heat_per_kw(cool, 8.0, 20.0)[0] == pytest.approx(
         -cop_cooling(8.0, 3.5))
-    assert b._heat_per_kw(np.array([HEATING]), 8.0, 22.0)[0] == pytest.approx(cop_heating(8.0, 3.0))
+    assert b._heat_per_kw(np.array([HEATING]), 8.0, 20.0)[0] == pytest.approx(cop_heating(8.0, 3.0))
 
 
 def test_the_thermal_form_follows_the_changeover_with_a_perfect_forecast():
