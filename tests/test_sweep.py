@@ -116,6 +116,19 @@ def test_a_task_that_fails_records_every_run_with_one_line(tmp_path):
     assert rec["status"] == "failed" and rec["error"].startswith("<bad>: seed: ") and "\n" not in rec["error"]
 
 
+def test_a_run_keeps_its_full_results_on_request(tmp_path):
+    data = read_scenario_dict(SMALL)
+    data["time"]["end"] = pd.Timestamp(ONE_DAY).to_pydatetime()
+    keys = [RunKey({}, 7, "source_follows_load", "base")]
+    assert _compare_task(_Task(data, "<one day>", SMALL.parent, keys), tmp_path, keep_results=True) == [
+        ("base", "ok", None)]
+    run = tmp_path / "base"
+    assert (run / "scenario.toml").read_text().startswith("# Resolved scenario")
+    res = vpp.Results.load(run / "results")
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["kpis"]["co2_kg"] == pytest.approx(res.kpis.loc["co2_kg", "value"])
+
+
 # -- a tiny sweep on a local cluster ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
