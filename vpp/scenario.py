@@ -41,6 +41,7 @@ __all__ = [
     "OutputConfig",
     "load_scenario",
     "read_scenario_dict",
+    "read_toml",
     "scenario_from_dict",
     "validation_error",
 ]
@@ -458,25 +459,32 @@ def _reason(error: dict) -> str:
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
-def read_scenario_dict(path: Path, _seen: tuple = ()) -> dict:
-    """Read a TOML scenario, following ``extends``; raise :class:`ScenarioError`."""
+def read_toml(path: Path, what: str = "scenario") -> dict:
+    """A TOML file's tables; a missing, unreadable or malformed file is a one-line
+    :class:`ScenarioError` (with the line and column of a syntax error)."""
     path = Path(path)
-    if path.resolve() in _seen:
-        raise ScenarioError(path, "extends", "circular inheritance")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(path, "(file)", "no such file") from None
     except IsADirectoryError:
-        raise ScenarioError(path, "(file)", "is a folder, not a scenario file") from None
+        raise ScenarioError(path, "(file)", f"is a folder, not a {what} file") from None
     except (PermissionError, UnicodeDecodeError) as e:
         raise ScenarioError(path, "(file)", f"cannot read: {e.__class__.__name__}") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = _TOML_POS.search(str(e))
         where = f"line {m.group(1)}, column {m.group(2)}" if m else "(syntax)"
         raise ScenarioError(path, where, f"malformed TOML: {_TOML_POS.sub('', str(e)).strip()}") from None
+
+
+def read_scenario_dict(path: Path, _seen: tuple = ()) -> dict:
+    """Read a TOML scenario, following ``extends``; raise :class:`ScenarioError`."""
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise ScenarioError(path, "extends", "circular inheritance")
+    data = read_toml(path)
     parent = data.pop("extends", None)
     if parent is None:
         return data

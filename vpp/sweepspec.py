@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.params import InputModel
-from vpp.scenario import merge, read_scenario_dict, validation_error
+from vpp.scenario import merge, read_scenario_dict, read_toml, validation_error
 
 __all__ = ["SweepSpec", "ScaleConfig", "load_sweep_spec", "apply_point", "check_paths", "read_base",
            "DEFAULT_STRATEGIES"]
@@ -131,16 +130,7 @@ class SweepSpec(InputModel):
 def load_sweep_spec(path: str | Path) -> SweepSpec:
     """Read and check a sweep file; one-line :class:`ScenarioError` naming the file and field."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(path, "(file)", "no such file") from None
-    except IsADirectoryError:
-        raise ScenarioError(path, "(file)", "is a folder, not a sweep file") from None
-    except (PermissionError, UnicodeDecodeError) as e:
-        raise ScenarioError(path, "(file)", f"cannot read: {e.__class__.__name__}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(path, "(syntax)", f"malformed TOML: {e}") from None
+    data = read_toml(path, "sweep")
     try:
         return SweepSpec.model_validate({**data, "base_dir": path.parent, "source": str(path)})
     except ValidationError as e:
