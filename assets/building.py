@@ -369,14 +369,18 @@ class BuildingFleet(Fleet):
         t_out_blocks = grid.mean(forecast.temp_air_c)                                        # (H,)
         need_lo, need_hi = self._block_band(grid, cal.need_lo, cal.need_hi)
         comfort_lo, comfort_hi = self._block_band(grid, cal.comfort_lo, cal.comfort_hi)
-        mode, heat = self._forecast_modes(grid, u_blocks, t_out_blocks, need_lo, need_hi, comfort_lo)  # (N, H)
         n, h = self.n_assets, grid.n_blocks
         a, b, d = np.empty((n, h, 2, 2)), np.empty((n, h, 2)), np.empty((n, h, 2))
+        gammas = []
         for t, dt in enumerate(grid.dt_h):
             phi, gamma = self._phi_gamma(dt)
             a[:, t] = phi
             d[:, t] = np.einsum("nij,nj->ni", gamma, u_blocks[:, t])
-            b[:, t] = gamma[:, :, 1] * heat[:, t, None]
+            gammas.append(gamma[:, :, 1])
+        mode, heat = self._forecast_modes(a, gammas, d, t_out_blocks, need_lo, need_hi, comfort_lo,
+                                          cal.season[np.minimum(grid.k0 + grid.starts, len(cal.season) - 1)])
+        for t in range(h):
+            b[:, t] = gammas[t] * heat[:, t, None]
         lo = np.where(mode == COOLING, comfort_lo, need_lo)
         hi = np.where(mode == HEATING, comfort_hi, need_hi)
         in_run = grid.k0 + grid.starts < self.timeline.n_steps
@@ -388,25 +392,27 @@ class BuildingFleet(Fleet):
             FixedProfile(fleet=self.name, node=self.node, p_kw=-grid.mean(base.sum(axis=0))),
         ]
 
-    def _forecast_modes(self, grid: HorizonGrid, u_blocks, t_out_blocks, need_lo, need_hi, comfort_lo):
+    def _forecast_modes(self, a, gammas, d, t_out_blocks, need_lo, need_hi, comfort_lo, season):
         """The plant's mode and heat per kW in each block (N, H), from the changeover
-        along the forecast with the least HVAC power that keeps the band."""
-        cal = self._calendar
-        n, h = self.n_assets, grid.n_blocks
-        season = cal.season[np.minimum(grid.k0 + grid.starts, len(cal.season) - 1)]
-        x, mode = self.x_c.copy(), self.mode.copy()
+        along the forecast with the least HVAC power that keeps the band; *a* (N, H, 2, 2),
+        *gammas* per block (N, 2) and *d* (N, H, 2) are the blocks' state map."""
+        n, h = d.shape[:2]
+        cool = self._heat_per_kw(np.full((n, h), COOLING), t_out_blocks, comfort_lo)       # (N, H)
+        warm = self._heat_per_kw(np.full((n, h), HEATING), t_out_blocks, comfort_lo)
+        x0, x1, mode = self.x_c[:, 0].copy(), self.x_c[:, 1].copy(), self.mode.copy()
         modes, heats = np.empty((n, h), dtype=int), np.empty((n, h))
-        for t, dt in enumerate(grid.dt_h):
-            phi, gamma = self._phi_gamma(dt)
-            free = np.einsum("nij,nj->ni", phi, x) + np.einsum("nij,nj->ni", gamma, u_blocks[:, t])
-            mode = self._changeover(mode, free[:, 0], need_lo[t], need_hi[t], season[t])
-            heat = self._heat_per_kw(mode, t_out_blocks[t], comfort_lo[t])
-            b = gamma[:, :, 1] * heat[:, None]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                p = np.where(b[:, 0] < 0, (need_hi[t] - free[:, 0]) / b[:, 0],
-                             np.where(b[:, 0] > 0, (need_lo[t] - free[:, 0]) / b[:, 0], 0.0))
-            p = np.clip(np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0), 0.0, self.p_max_kw)
-            x = free + b * p[:, None]
+        zero = np.zeros(n)
+        for t in range(h):                      # the 2x2 map written out: einsum's overhead dominates at this size
+            at = a[:, t]
+            free0 = at[:, 0, 0] * x0 + at[:, 0, 1] * x1 + d[:, t, 0]
+            free1 = at[:, 1, 0] * x0 + at[:, 1, 1] * x1 + d[:, t, 1]
+            mode = self._changeover(mode, free0, need_lo[t], need_hi[t], season[t])
+            heat = np.where(mode == COOLING, cool[:, t], np.where(mode == HEATING, warm[:, t], zero))
+            b0, b1 = gammas[t][:, 0] * heat, gammas[t][:, 1] * heat
+            target = np.where(b0 < 0, need_hi[t], need_lo[t])
+            p = np.divide(target - free0, b0, out=zero.copy(), where=b0 != 0)
+            p = np.clip(p, 0.0, self.p_max_kw)
+            x0, x1 = free0 + b0 * p, free1 + b1 * p
             modes[:, t], heats[:, t] = mode, heat
         return modes, heats
 
