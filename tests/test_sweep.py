@@ -211,6 +211,16 @@ def test_the_page_plots_each_parameter_and_lists_the_failed_runs(swept):
     assert "4 run(s) failed" in page
 
 
+def test_a_dry_run_counts_what_is_done_and_writes_nothing(swept, tmp_path, capsys):
+    path, res = swept
+    fresh = tmp_path / "fresh"
+    assert main(["sweep", str(path), "--out", str(fresh), "--dry-run"]) == 0
+    assert "12 runs (6 points x seeds, 2 strategies with the baseline): 0 done, 12 to run" in capsys.readouterr().out
+    assert not fresh.exists()
+    again = vpp.sweep(path, res.folder, dry_run=True)
+    assert again.skipped == 12 and (again.table["status"] != "planned").all()
+
+
 def test_the_cli_runs_a_sweep_and_says_what_it_did(swept, cluster, capsys):
     path, res = swept
     assert main(["sweep", str(path), "--out", str(res.folder), "--scheduler", cluster, "--quiet"]) == 0

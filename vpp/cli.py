@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
     sw.add_argument("--workers", type=_positive_int, help="worker processes of the local cluster (default: one "
                                                           "per core)")
+    sw.add_argument("--dry-run", action="store_true", help="check the spec and count the runs, done and to do; "
+                                                            "run and write nothing")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check a scenario without running it")
     val.add_argument("scenario", help="scenario TOML")
@@ -154,7 +156,14 @@ def _cmd_compare(args) -> None:
 def _cmd_sweep(args) -> None:
     from vpp.sweeps import sweep
 
-    res = sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    res = sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
+                dry_run=args.dry_run)
+    if args.dry_run:
+        t = res.table
+        points = len(t.drop_duplicates([*res.varied, "seed"])) if len(t) else 0
+        print(f"{res.folder}: {len(t)} runs ({points} points x seeds, {t['strategy'].nunique()} strategies with "
+              f"the baseline): {res.skipped} done, {len(t) - res.skipped} to run; nothing was run or written")
+        return
     n_failed = len(res.failed)
     print(f"{len(res.table)} runs: {res.computed} run now, {res.skipped} already done, {n_failed} failed "
           f"({res.elapsed_s:.0f} s)")

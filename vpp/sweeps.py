@@ -185,9 +185,10 @@ def _check(spec: SweepSpec, default_scenario: Path) -> tuple[dict, Path, str, li
     return base, base_dir, source, list(dict.fromkeys([api.BASELINE, *spec.strategies]))
 
 
-def _plan(spec: SweepSpec, checked, runs: Path) -> tuple[list[RunKey], list[_Task], int]:
+def _plan(spec: SweepSpec, checked, runs: Path, write: bool = True) -> tuple[list[RunKey], list[_Task], int]:
     """Every run of the sweep, the tasks for those not yet written, and how many
-    were.  A point the scenario refuses is recorded at once as failed for each strategy."""
+    were.  A point the scenario refuses is recorded at once as failed for each
+    strategy (unless not *write*: a dry run writes nothing)."""
     from vpp import api
 
     base, base_dir, source, labels = checked
@@ -204,7 +205,7 @@ def _plan(spec: SweepSpec, checked, runs: Path) -> tuple[list[RunKey], list[_Tas
             todo = [k for k in point_keys if _read_run(runs, k.hash) is None]
             done += len(point_keys) - len(todo)
             if err is not None:
-                for k in todo:
+                for k in todo if write else ():
                     _write_run(runs, k, "failed", err)
             elif todo:
                 tasks.append(_Task(data, source, base_dir, todo))
@@ -250,10 +251,11 @@ def _execute(tasks: list[_Task], runs: Path, keep_results: bool, scheduler, work
             cluster.close()
 
 
-def _table(keys: list[RunKey], runs: Path, varied: list[str]) -> pd.DataFrame:
+def _table(keys: list[RunKey], runs: Path, varied: list[str], missing: str = "failed") -> pd.DataFrame:
     rows = []
     for k in keys:
-        rec = _read_run(runs, k.hash) or {"status": "failed", "error": "run folder missing", "kpis": {}}
+        rec = _read_run(runs, k.hash) or {"status": missing, "error": None if missing == "planned" else
+                                          "run folder missing", "kpis": {}}
         rows.append({**{n: _label(k.point.get(n)) for n in varied}, "seed": k.seed, "strategy": k.strategy,
                      "status": rec["status"], "error": rec.get("error"), "hash": k.hash,
                      "elapsed_s": rec.get("elapsed_s", float("nan")), "vpp_version": rec.get("vpp_version"),
@@ -289,7 +291,7 @@ def _parquet_safe(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep(spec: str | Path | SweepSpec, out: str | Path | None = None, *, scheduler: str | None = None,
-          workers: int | None = None, progress: bool = False) -> SweepResult:
+          workers: int | None = None, progress: bool = False, dry_run: bool = False) -> SweepResult:
     """Run a sweep on Dask, skipping runs already written in *out*.
 
     Parameters
@@ -305,6 +307,9 @@ def sweep(spec: str | Path | SweepSpec, out: str | Path | None = None, *, schedu
         Worker processes of the local cluster (default: one per core).
     progress : bool
         A progress bar over runs (on a terminal).
+    dry_run : bool
+        Check the spec and count the runs, done and to do, without running or
+        writing anything (the table's ``status`` is ``planned`` for a run to do).
     """
     from vpp import api
 
@@ -316,6 +321,10 @@ def sweep(spec: str | Path | SweepSpec, out: str | Path | None = None, *, schedu
         raise InputError("--out", str(folder), "is a file; give a folder (nothing was written)")
     checked = _check(spec, api.default_scenario_path())
     runs = folder / RUNS
+    if dry_run:
+        keys, tasks, done = _plan(spec, checked, runs, write=False)
+        table = _table(keys, runs, spec.varied, missing="planned")
+        return SweepResult(table, folder, spec.varied, 0, done, time.perf_counter() - t0)
     runs.mkdir(parents=True, exist_ok=True)
     _clean_partials(runs)
     keys, tasks, done = _plan(spec, checked, runs)
