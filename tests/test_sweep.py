@@ -221,6 +221,17 @@ def test_a_dry_run_counts_what_is_done_and_writes_nothing(swept, tmp_path, capsy
     assert again.skipped == 12 and (again.table["status"] != "planned").all()
 
 
+def test_an_interrupted_sweep_says_it_can_resume(tmp_path, capsys, monkeypatch):
+    import vpp.sweeps
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vpp.sweeps, "_execute", interrupted)
+    assert main(["sweep", str(spec_file(tmp_path, TINY)), "--out", str(tmp_path / "out"), "--quiet"]) == 130
+    assert "the same command resumes the sweep" in capsys.readouterr().err
+
+
 def test_the_cli_runs_a_sweep_and_says_what_it_did(swept, cluster, capsys):
     path, res = swept
     assert main(["sweep", str(path), "--out", str(res.folder), "--scheduler", cluster, "--quiet"]) == 0

@@ -156,8 +156,12 @@ def _cmd_compare(args) -> None:
 def _cmd_sweep(args) -> None:
     from vpp.sweeps import sweep
 
-    res = sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
-                dry_run=args.dry_run)
+    try:
+        res = sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
+                    dry_run=args.dry_run)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("interrupted: every run that finished is kept; the same command resumes the sweep") \
+            from None
     if args.dry_run:
         t = res.table
         points = len(t.drop_duplicates([*res.varied, "seed"])) if len(t) else 0
@@ -202,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(str(e) or "interrupted: nothing was written", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `vpp run | head`: the reader left; the run folder is complete
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
