@@ -1,0 +1,80 @@
+"""A year of the default district: each strategy's wall time and peak memory.
+
+Runs ``scenarios/shanghai_lingang.toml`` from 1 January for ``--days`` days
+(default 366, the year 2024) with the baseline, ``virtual_battery`` and
+``source_load_interaction``, each in its own child process (so that its peak
+memory is its own), without the KPIs' second baseline run.  Prints each run's
+time, its time per simulated week, its ratio to the baseline strategy's time
+measured in the same run (the machine's speed cancels), and, for a shorter
+period, the time extrapolated to a year.
+
+Targets (issue "research at scale"): a year with ``virtual_battery`` <= 3 min,
+with ``source_load_interaction`` <= 20 min.
+
+Run: ``python benchmarks/bench_year.py [--days N] [--strategies a,b,c] [--scenario PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_MIN = {"virtual_battery": 3.0, "source_load_interaction": 20.0}
+
+
+def child(scenario: str, days: int, strategy: str) -> None:
+    import pandas as pd
+
+    from vpp import api
+    from vpp.scenario import read_scenario_dict, scenario_from_dict
+
+    path = Path(scenario)
+    d = read_scenario_dict(path)
+    start = pd.Timestamp("2024-01-01")
+    d["time"]["start"], d["time"]["end"] = start.to_pydatetime(), (start + pd.Timedelta(days=days)).to_pydatetime()
+    sc = scenario_from_dict(d, str(path), path.parent)
+    prep = api._prepare(sc, str(path))
+    t0 = time.perf_counter()
+    api._run_one(prep, api._strategy(prep, strategy), api.build_exogenous(sc), False, None)
+    elapsed = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"elapsed_s": elapsed, "peak_mb": peak_mb}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=int, default=366)
+    ap.add_argument("--strategies", default="source_follows_load,virtual_battery,source_load_interaction")
+    ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "shanghai_lingang.toml"))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.scenario, args.days, args.child)
+        return
+    out = {}
+    for s in args.strategies.split(","):
+        cmd = [sys.executable, __file__, "--child", s, "--days", str(args.days), "--scenario", args.scenario]
+        out[s] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+    base = out.get("source_follows_load", {}).get("elapsed_s")
+    year = 366 / args.days
+    print(f"{Path(args.scenario).name}, {args.days} days from 2024-01-01")
+    for s, r in out.items():
+        t = r["elapsed_s"]
+        line = f"{s:26s} {t:8.1f} s  {t / args.days * 7:6.1f} s/week  peak {r['peak_mb']:6.0f} MB"
+        if base:
+            line += f"  {t / base:5.1f}x the baseline strategy"
+        if year != 1:
+            line += f"  (a year: ~{t * year / 60:.1f} min)"
+        if s in TARGET_MIN:
+            line += f"  target a year <= {TARGET_MIN[s]:.0f} min"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
