@@ -163,6 +163,21 @@ class BuildingParams(FleetParams):
         return self
 
 
+def _limits(mode, comfort_lo, comfort_hi, need_lo, need_hi):
+    """How far a request may move the room: the band it must keep (*need*), but
+    pre-cooling stops at the comfort band's floor and pre-heating at its ceiling. [degC]"""
+    return np.where(mode == COOLING, comfort_lo, need_lo), np.where(mode == HEATING, comfort_hi, need_hi)
+
+
+def _least_power(free_air, b_air, need_lo, need_hi, cap):
+    """The least HVAC power [kW] that brings the free-running air temperature
+    *free_air* back inside ``[need_lo, need_hi]`` (cooling: ``b_air`` < 0 per kW;
+    heating: > 0), at most *cap*; 0 with the plant off or the room inside."""
+    target = np.where(b_air < 0, need_hi, need_lo)
+    p = np.divide(target - free_air, b_air, out=np.zeros(np.shape(free_air)), where=b_air != 0)
+    return np.clip(p, 0.0, cap)
+
+
 @register
 class BuildingFleet(Fleet):
     """A fleet of commercial buildings of one type (vectorised).
@@ -259,15 +274,6 @@ class BuildingFleet(Fleet):
         t_out = np.broadcast_to(np.asarray(temp_out_c, dtype=float), q_air.shape)
         return np.stack([t_out, q_air, q_mass], axis=-1)
 
-    def _limits(self, k: int, mode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """How far a request may move the room at the end of step *k*: the band it
-        must keep, but pre-cooling stops at the comfort band's floor and pre-heating
-        at its ceiling. [degC], (N,)"""
-        cal = self._calendar
-        lo = np.where(mode == COOLING, cal.comfort_lo[k], cal.need_lo[k])
-        hi = np.where(mode == HEATING, cal.comfort_hi[k], cal.need_hi[k])
-        return lo, hi
-
     # -- physics ---------------------------------------------------------
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """Thermostat: hold the setpoint of the plant's mode (with an early morning start)."""
@@ -302,15 +308,13 @@ class BuildingFleet(Fleet):
         self._x_start, self._mode_start = self.x_c, self.mode
         free2, b2, mode = self._free_and_b(k, base)
         free, b = free2[:, 0], b2[:, 0]
-        lo, hi = self._limits(k, mode)
+        lo, hi = _limits(mode, cal.comfort_lo[k], cal.comfort_hi[k], cal.need_lo[k], cal.need_hi[k])
         p_cap = np.where(b != 0, self.p_max_kw, 0.0)
         # Power range keeping the air temperature free + b P inside the band it must
-        # keep; keeping the upper (cooling) or lower (heating) bound wins over the other.
+        # keep (cooling keeps its top, heating its bottom), and not beyond the limits.
+        p_need = _least_power(free, b, cal.need_lo[k], cal.need_hi[k], p_cap)
         with np.errstate(divide="ignore", invalid="ignore"):
-            p_keep_hi = np.where(b < 0, (cal.need_hi[k] - free) / b, 0.0)    # cooling: P >= this
-            p_keep_lo = np.where(b > 0, (cal.need_lo[k] - free) / b, 0.0)    # heating: P >= this
             p_not_below = np.where(b < 0, (lo - free) / b, np.where(b > 0, (hi - free) / b, np.inf))
-        p_need = np.clip(np.maximum(p_keep_hi, p_keep_lo), 0.0, p_cap)
         p_room = np.clip(p_not_below, p_need, p_cap)
         request = np.nan_to_num(-setpoint_kw, nan=0.0, posinf=0.0, neginf=0.0)
         p_hvac = np.clip(request, p_need, p_room)
@@ -381,8 +385,7 @@ class BuildingFleet(Fleet):
                                           cal.season[np.minimum(grid.k0 + grid.starts, len(cal.season) - 1)])
         for t in range(h):
             b[:, t] = gammas[t] * heat[:, t, None]
-        lo = np.where(mode == COOLING, comfort_lo, need_lo)
-        hi = np.where(mode == HEATING, comfort_hi, need_hi)
+        lo, hi = _limits(mode, comfort_lo, comfort_hi, need_lo, need_hi)
         in_run = grid.k0 + grid.starts < self.timeline.n_steps
         p_max = np.where((heat != 0) & in_run[None, :], self.p_max_kw[:, None], 0.0)
         return [
@@ -409,9 +412,7 @@ class BuildingFleet(Fleet):
             mode = self._changeover(mode, free0, need_lo[t], need_hi[t], season[t])
             heat = np.where(mode == COOLING, cool[:, t], np.where(mode == HEATING, warm[:, t], zero))
             b0, b1 = gammas[t][:, 0] * heat, gammas[t][:, 1] * heat
-            target = np.where(b0 < 0, need_hi[t], need_lo[t])
-            p = np.divide(target - free0, b0, out=zero.copy(), where=b0 != 0)
-            p = np.clip(p, 0.0, self.p_max_kw)
+            p = _least_power(free0, b0, need_lo[t], need_hi[t], self.p_max_kw)
             x0, x1 = free0 + b0 * p, free1 + b1 * p
             modes[:, t], heats[:, t] = mode, heat
         return modes, heats

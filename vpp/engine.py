@@ -347,21 +347,24 @@ class Engine:
             scale = np.where(requested > room, np.clip(room / requested, 0.0, 1.0), 1.0)
         return np.nan_to_num(scale, nan=1.0)
 
+    def _month(self, k: int) -> int:
+        """Step *k*'s calendar month in the run (a step beyond the run: the last month's)."""
+        return int(self.month_of_step[min(k, self.timeline.n_steps - 1)])
+
     def _demand_charge_cny_per_kw(self, k: int) -> float:
         """What a kW of peak costs in step *k*'s calendar month: the monthly
         charge times the share of the month the run covers (the bill is monthly)."""
-        month = self.month_of_step[min(k, self.timeline.n_steps - 1)]
-        return self.demand_charge_cny_per_kw_month * float(self.month_share[month])
+        return self.demand_charge_cny_per_kw_month * float(self.month_share[self._month(k)])
 
     def _peak_so_far_kw(self, k: int) -> np.ndarray:
         """The billed peak so far of step *k*'s month (zero at a month's first step). [kW]"""
-        month = self.month_of_step[min(k, self.timeline.n_steps - 1)]
-        return self.peak_so_far_kw.copy() if month == self.peak_month else np.zeros_like(self.peak_so_far_kw)
+        same = self._month(k) == self.peak_month
+        return self.peak_so_far_kw.copy() if same else np.zeros_like(self.peak_so_far_kw)
 
     def _track_peak(self, k: int, net_kw: np.ndarray) -> None:
         """Highest settled import so far in step *k*'s calendar month (per account), for the demand charge."""
-        if self.month_of_step[k] != self.peak_month:                     # a new month, a new bill
-            self.peak_so_far_kw, self.peak_month = np.zeros_like(self.peak_so_far_kw), self.month_of_step[k]
+        if self._month(k) != self.peak_month:                            # a new month, a new bill
+            self.peak_so_far_kw, self.peak_month = np.zeros_like(self.peak_so_far_kw), self._month(k)
         vpp = self.scenario.dispatch.settlement == "vpp"
         settled = np.array([-net_kw.sum()]) if vpp else -net_kw
         self.peak_so_far_kw = np.maximum(self.peak_so_far_kw, settled)

@@ -139,12 +139,17 @@ def _dr(r: Results) -> dict[str, float]:
         kpi: float(t[column].sum()) if column in t else float("nan") for kpi, column in against.items()}
 
 
+def _per_step_sum(frame: pd.DataFrame, quantity: str) -> pd.Series:
+    """A quantity of a fleets or nodes frame summed over its fleets or nodes, per step;
+    0 where no column records it (e.g. results saved before breakers were recorded)."""
+    if quantity not in frame.columns.get_level_values("quantity"):
+        return pd.Series(0.0, index=frame.index)
+    return frame.xs(quantity, axis=1, level="quantity").sum(axis=1)
+
+
 def _node_total(nodes: pd.DataFrame, quantity: str) -> float:
-    """Sum of a node quantity over nodes and steps; 0 where the frame lacks it
-    (results saved before breakers were recorded). [kW steps]"""
-    if quantity not in nodes.columns.get_level_values("quantity"):
-        return 0.0
-    return float(nodes.xs(quantity, axis=1, level="quantity").to_numpy().sum())
+    """Sum of a node quantity over nodes and steps. [kW steps]"""
+    return float(_per_step_sum(nodes, quantity).sum())
 
 
 def net_import_kw(r: Results) -> pd.Series:
@@ -182,24 +187,16 @@ def vpp_series(r: Results) -> pd.DataFrame:
     }, index=r.index)
 
 
-def _per_step_total(r: Results, quantity: str) -> pd.Series:
-    """A fleet quantity summed over the fleets that record it, per step (0 where none does)."""
-    if quantity not in r.fleets.columns.get_level_values("quantity"):
-        return pd.Series(0.0, index=r.index)
-    return r.fleets.xs(quantity, axis=1, level="quantity").sum(axis=1)
-
-
 def service_series(r: Results) -> pd.DataFrame:
     """Per-step service the run fell short on: ``comfort_violation_kh`` [K h]
     (occupied hours outside the comfort band, over fleets) and ``unserved_kwh``
     [kWh] (EV energy short at departures, batch energy short at deadlines, load
     cut by a breaker), each step's own."""
-    cut = r.nodes.xs("unserved_kw", axis=1, level="quantity").sum(axis=1) * r.dt_h \
-        if "unserved_kw" in r.nodes.columns.get_level_values("quantity") else 0.0
+    f = r.fleets
     return pd.DataFrame({
-        "comfort_violation_kh": _per_step_total(r, "comfort_violation_kh"),
-        "unserved_kwh": _per_step_total(r, "ev_energy_unserved_kwh") + _per_step_total(r, "batch_energy_unserved_kwh")
-        + cut}, index=r.index)
+        "comfort_violation_kh": _per_step_sum(f, "comfort_violation_kh"),
+        "unserved_kwh": _per_step_sum(f, "ev_energy_unserved_kwh") + _per_step_sum(f, "batch_energy_unserved_kwh")
+        + _per_step_sum(r.nodes, "unserved_kw") * r.dt_h}, index=r.index)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -280,7 +277,7 @@ def _ramp_violation(r: Results, v: pd.DataFrame) -> tuple[float, float]:
 
 def _total(r: Results, quantity: str) -> float:
     """Sum of a state quantity over all fleets that record it and all steps."""
-    return float(_per_step_total(r, quantity).sum())
+    return float(_per_step_sum(r.fleets, quantity).sum())
 
 
 def compute_kpis(r: Results) -> pd.Series:

@@ -176,16 +176,21 @@ def _scaled(value, factor: float, path: str):
     return int(math.floor(value * factor + 0.5)) if isinstance(value, int) else value * factor   # half up
 
 
+def _scale(data: dict, path: str, factor: float) -> None:
+    """Multiply the number at *path* of *data* by *factor*; it must be set there."""
+    node, key = _parent(data, path, create=False)
+    if key not in node:
+        raise FieldError((), f"{path!r} is not set in the scenario; set it there to scale it")
+    node[key] = _scaled(node[key], factor, path)
+
+
 def apply_point(base: dict, spec: SweepSpec, point: dict[str, Any], seed: int) -> dict:
     """The base scenario dict with *point*'s values and *seed* (a new dict; *base* is untouched)."""
     data = copy.deepcopy(base)
     for name, value in point.items():
         if name in spec.scales:
             for path in spec.scales[name].fields:
-                node, key = _parent(data, path, create=False)
-                if key not in node:
-                    raise FieldError((), f"{path!r} is not set in the scenario; set it there to scale it")
-                node[key] = _scaled(node[key], value, path)
+                _scale(data, path, value)
         else:
             node, key = _parent(data, name, create=True)
             node[key] = merge(node[key], value) if isinstance(value, dict) and isinstance(node.get(key), dict) \
@@ -202,11 +207,10 @@ def check_paths(spec: SweepSpec, base: dict) -> None:
     for loc in where:
         path = spec.scales[loc[1]].fields[loc[3]] if loc[0] == "scales" else loc[-1]
         try:
-            node, key = _parent(copy.deepcopy(base), path, create=loc[0] != "scales")
             if loc[0] == "scales":
-                if key not in node:
-                    raise FieldError((), f"{path!r} is not set in the scenario; set it there to scale it")
-                _scaled(node[key], 1.0, path)
+                _scale(copy.deepcopy(base), path, 1.0)
+            else:
+                _parent(copy.deepcopy(base), path, create=True)
         except FieldError as e:
             raise ScenarioError(spec.source, field_path(loc), str(e)) from None
 
