@@ -203,8 +203,9 @@ class Fleet(ABC):
         """Station index of each asset (server). [-]"""
         raise NotImplementedError
 
-    def plug(self, k: int, request_id: int, server: int) -> int:
-        """Customer *request_id* takes *server* at the start of step *k*; return its departure step."""
+    def plug(self, k: int, request_ids: np.ndarray, servers: np.ndarray) -> np.ndarray:
+        """Customers *request_ids* take *servers* (one each, in order) at the start
+        of step *k*; return their departure steps."""
         raise NotImplementedError
 
     def unplug(self, k: int, server: int) -> None:

@@ -454,30 +454,32 @@ class EVFleet(Fleet):
         """Station of each charger."""
         return self.station.copy()
 
-    def plug(self, k: int, request_id: int, server: int) -> int:
-        """Car *request_id* plugs into charger *server* at step *k*; returns its departure step."""
-        i, c, s = int(request_id), int(server), self.sessions
-        cap, soc_a, req = s.capacity_kwh[i], s.arrival_soc_frac[i], s.requested_kwh[i]
-        p_max = min(self.charger_kw[c], s.car_kw[i])
-        if self._carried[i]:
-            plugged_at = int(self._pre_plug[i])
-            departure = plugged_at + int(s.dwell_steps[i])
-            # uncontrolled charging at the maximum from plug-in to step k
-            soc_k = soc_after_max_charge(
-                soc_a, (k - plugged_at) * self.dt_h, self.efficiency[c] * p_max / cap, s.c_rate_per_h[i], *self._taper
-            )
-            done = min(float(cap * (soc_k - soc_a)), req)
-            soc_a, req = soc_a + done / cap, req - done
-        else:
-            plugged_at, departure = k, k + int(s.dwell_steps[i])
+    def plug(self, k: int, request_ids: np.ndarray, servers: np.ndarray) -> np.ndarray:
+        """Cars *request_ids* plug into chargers *servers* at step *k*; returns their departure steps.
+
+        A car carried in from before the run has charged at the maximum since
+        it plugged in (the uncontrolled baseline), so it starts step *k* with
+        that energy delivered."""
+        i, c, s = np.asarray(request_ids, dtype=np.int64), np.asarray(servers, dtype=np.int64), self.sessions
+        cap, soc_a, req = s.capacity_kwh[i], s.arrival_soc_frac[i].copy(), s.requested_kwh[i].copy()
+        p_max = np.minimum(self.charger_kw[c], s.car_kw[i])
+        carried = self._carried[i]
+        plugged_at = np.where(carried, self._pre_plug[i], k)
+        departure = plugged_at + s.dwell_steps[i]
+        if carried.any():
+            j = carried
+            soc_k = soc_after_max_charge(soc_a[j], (k - plugged_at[j]) * self.dt_h,
+                                         self.efficiency[c[j]] * p_max[j] / cap[j], s.c_rate_per_h[i[j]], *self._taper)
+            done = np.minimum(cap[j] * (soc_k - soc_a[j]), req[j])
+            soc_a[j], req[j] = soc_a[j] + done / cap[j], req[j] - done
         self._s_requested[i], self._s_soc_a[i] = req, soc_a
         self._s_status[i], self._s_charger[i] = _PLUGGED, c
         self._s_plug[i], self._s_left[i] = plugged_at, departure
         self._session[c], self._e_kwh[c], self._req_kwh[c] = i, 0.0, req
         self._soc_a[c], self._cap_kwh[c], self._c_rate[c] = soc_a, cap, s.c_rate_per_h[i]
         self._p_max_kw[c], self._dep_step[c] = p_max, departure
-        self._floor_kwh[c] = min(0.0, (self.params.v2g_min_soc_frac - soc_a) * cap)
-        self._resolved += 1
+        self._floor_kwh[c] = np.minimum(0.0, (self.params.v2g_min_soc_frac - soc_a) * cap)
+        self._resolved += len(i)
         return departure
 
     def unplug(self, k: int, server: int) -> None:

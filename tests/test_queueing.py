@@ -16,9 +16,9 @@ class Desk:
     def server_station(self):
         return np.array([0, 1, 1])
 
-    def plug(self, k, rid, server):
-        self.log.append(("plug", k, rid, server))
-        return k + self.dwell[rid]
+    def plug(self, k, rids, servers):
+        self.log += [("plug", k, int(r), int(s)) for r, s in zip(rids, servers)]
+        return np.array([k + self.dwell[int(r)] for r in rids])
 
     def unplug(self, k, server):
         self.log.append(("unplug", k, server))

@@ -27,31 +27,37 @@ def start_queue(env: simpy.Environment, fleet, requests: ArrivalRequests, step_s
     """Start the queue of *fleet* in *env*.
 
     *fleet* provides ``server_station() -> ndarray`` (station of each server),
-    ``plug(k, request_id, server) -> departure step``, ``unplug(k, server)``
-    and ``balk(k, request_id)``.  Departures come before arrivals at a step, and
-    a released server goes to the longest-waiting customer first.
+    ``plug(k, request_ids, servers) -> departure steps`` (arrays: the customers
+    who take a server at step *k*, in their order), ``unplug(k, server)`` and
+    ``balk(k, request_id)``.  Departures come before arrivals at a step, and a
+    released server goes to the longest-waiting customer first.  The customers
+    who find a free server at once are plugged in one call per step (a city's
+    home chargers see tens of thousands a day).
     """
-    stations = np.asarray(fleet.server_station())
-    stores: dict[int, simpy.Store] = {}
-    for station in np.unique(stations):
-        store = simpy.Store(env)
-        store.items = np.flatnonzero(stations == station).tolist()   # free servers, lowest index first
-        stores[int(station)] = store
+    free = _free_servers(np.asarray(fleet.server_station()))
+    stores: dict[int, simpy.Store] = {}            # made when a customer first waits at a station
     departures: dict[int, list[tuple[int, int]]] = defaultdict(list)
 
-    def plug(k: int, rid: int, station: int, server: int) -> None:
-        departure = int(fleet.plug(k, rid, server))
-        if departure < n_steps:
-            departures[max(departure, k + 1)].append((station, server))
+    def plug(k: int, rids: list, stations: list, servers: list) -> None:
+        leave = np.asarray(fleet.plug(k, np.asarray(rids, dtype=np.int64), np.asarray(servers, dtype=np.int64)))
+        for departure, station, server in zip(leave.tolist(), stations, servers):
+            if departure < n_steps:
+                departures[max(int(departure), k + 1)].append((station, server))
+
+    def store(station: int) -> simpy.Store:
+        if station not in stores:
+            stores[station] = simpy.Store(env)
+            stores[station].items = free[station]      # the same list: free servers, lowest index first
+        return stores[station]
 
     waiting = [0]
 
     def waiter(rid: int, k0: int, station: int, patience: int):
-        get = stores[station].get()
+        get = store(station).get()
         got = yield get | at_step(env, k0 + patience, step_s, EVENTS)
         k = int(round(env.now / step_s))
         if get in got:
-            plug(k, rid, station, got[get])
+            plug(k, [rid], [station], [got[get]])
         else:
             get.cancel()
             fleet.balk(k, rid)
@@ -60,6 +66,34 @@ def start_queue(env: simpy.Environment, fleet, requests: ArrivalRequests, step_s
     steps = requests.arrival_step
     starts = np.searchsorted(steps, np.arange(n_steps + 1))
 
+    def arrivals(k: int) -> None:
+        batch: tuple[list, list, list] = ([], [], [])
+
+        def flush():                                   # keep the fleet's calls in arrival order
+            if batch[0]:
+                plug(k, *batch)
+                for b in batch:
+                    b.clear()
+
+        for i in range(starts[k], starts[k + 1]):
+            rid, station = int(requests.request_id[i]), int(requests.station[i])
+            patience = int(requests.max_wait_steps[i])
+            servers = free.get(station)
+            if servers is None:                                     # a station without servers
+                flush()
+                fleet.balk(k, rid)
+            elif servers and not (station in stores and stores[station].get_queue):
+                for b, x in zip(batch, (rid, station, servers.pop(0))):
+                    b.append(x)
+            elif patience == 0:
+                flush()
+                fleet.balk(k, rid)
+            else:
+                flush()
+                waiting[0] += 1                                      # counted now: the clock may look ahead
+                env.process(waiter(rid, k, station, patience))
+        flush()
+
     def clock():
         for k in range(n_steps):
             if not departures and not waiting[0] and starts[k] == starts[-1]:
@@ -67,19 +101,17 @@ def start_queue(env: simpy.Environment, fleet, requests: ArrivalRequests, step_s
             yield at_step(env, k, step_s, EVENTS)
             for station, server in departures.pop(k, []):
                 fleet.unplug(k, server)
-                stores[station].put(server)                         # a waiting customer gets it first
-            for i in range(starts[k], starts[k + 1]):
-                rid, station = int(requests.request_id[i]), int(requests.station[i])
-                patience = int(requests.max_wait_steps[i])
-                store = stores.get(station)
-                if store is None:                                    # a station without servers
-                    fleet.balk(k, rid)
-                elif store.items and not store.get_queue:
-                    plug(k, rid, station, store.items.pop(0))
-                elif patience == 0:
-                    fleet.balk(k, rid)
+                if station in stores:
+                    stores[station].put(server)                     # a waiting customer gets it first
                 else:
-                    waiting[0] += 1                                  # counted now: the clock may look ahead
-                    env.process(waiter(rid, k, station, patience))
+                    free[station].append(server)
+            arrivals(k)
 
     env.process(clock())
+
+
+def _free_servers(stations: np.ndarray) -> dict[int, list[int]]:
+    """Each station's servers, lowest index first."""
+    order = np.argsort(stations, kind="stable")
+    keys, first = np.unique(stations[order], return_index=True)
+    return {int(s): part.tolist() for s, part in zip(keys, np.split(order, first[1:]))}
