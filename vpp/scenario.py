@@ -480,21 +480,80 @@ def read_toml(path: Path, what: str = "scenario") -> dict:
 
 
 def read_scenario_dict(path: Path, _seen: tuple = ()) -> dict:
-    """Read a TOML scenario, following ``extends``; raise :class:`ScenarioError`."""
+    """Read a TOML scenario, following ``extends`` and ``districts``; raise
+    :class:`ScenarioError`.
+
+    The parent's tables come first, then each district's nodes and fleets, then
+    the file's own tables merge over both (so a city file can resize a
+    district's fleet by its prefixed name)."""
     path = Path(path)
     if path.resolve() in _seen:
         raise ScenarioError(path, "extends", "circular inheritance")
+    seen = _seen + (path.resolve(),)
     data = read_toml(path)
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(path, "extends", "must be a path to another scenario file")
-    parent_path = path.parent / parent
-    if not parent_path.is_file():
-        raise ScenarioError(path, "extends", f"no such scenario file: {parent_path}")
-    base = read_scenario_dict(parent_path, _seen + (path.resolve(),))
-    return merge(base, data)
+    parent, districts = data.pop("extends", None), data.pop("districts", None)
+    base = {} if parent is None else read_scenario_dict(_linked_file(path, "extends", parent), seen)
+    if districts is not None:
+        base = _with_districts(path, base, districts, seen)
+    return merge(base, data) if base else data
+
+
+def _linked_file(path: Path, field: str, value) -> Path:
+    if not isinstance(value, str):
+        raise ScenarioError(path, field, "must be a path to another scenario file")
+    linked = path.parent / value
+    if not linked.is_file():
+        raise ScenarioError(path, field, f"no such scenario file: {linked}")
+    return linked
+
+
+_DISTRICT_KEYS = {"name", "scenario"}
+
+
+def _with_districts(path: Path, base: dict, districts, seen: tuple) -> dict:
+    """*base* with every district's nodes and fleets appended, their names (and
+    the fleets' nodes) prefixed with the district's name and ``_`` unless they
+    start with it already.  Only nodes
+    and fleets come from a district: time, weather, tariff, dispatch and the rest
+    are the including file's."""
+    if not _named_tables(districts):
+        raise ScenarioError(path, "districts", "must be an array of tables with a name and a scenario "
+                                               "([[districts]] name = ..., scenario = ...)")
+    out = {**base, "nodes": list(base.get("nodes", [])), "fleets": list(base.get("fleets", []))}
+    for i, d in enumerate(districts):
+        _check_district(path, i, d)
+        sub = read_scenario_dict(_linked_file(path, field_path(("districts", i, "scenario")), d["scenario"]), seen)
+        named = _prefixer(d["name"])
+        out["nodes"] += [{**n, "name": named(n.get("name"))} for n in sub.get("nodes", [])]
+        out["fleets"] += [{**f, "name": named(f.get("name")), "node": named(f.get("node"))}
+                          for f in sub.get("fleets", [])]
+    for key in ("nodes", "fleets"):
+        names = [t.get("name") for t in out[key] if isinstance(t, dict)]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise ScenarioError(path, "districts", f"two {key} are named {dup!r} once the districts' "
+                                                   f"names are prefixed; rename one")
+    return out
+
+
+def _prefixer(district: str):
+    """``name -> district_name``, leaving a name that already is the district's
+    (``lingang``, ``lingang_city``) as it is."""
+    def named(name) -> str:
+        name = str(name)
+        return name if name == district or name.startswith(district + "_") else f"{district}_{name}"
+    return named
+
+
+def _check_district(path: Path, i: int, d: dict) -> None:
+    extra = sorted(set(d) - _DISTRICT_KEYS)
+    if extra:
+        raise ScenarioError(path, field_path(("districts", i, extra[0])), "unknown field (check the spelling)")
+    if "scenario" not in d:
+        raise ScenarioError(path, field_path(("districts", i, "scenario")), "required field is missing")
+    if not isinstance(d["name"], str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", d["name"]):
+        raise ScenarioError(path, field_path(("districts", i, "name")),
+                            "must be a non-empty name of letters, digits, _ or -")
 
 
 def merge(base: dict, override: dict) -> dict:
