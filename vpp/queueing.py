@@ -114,4 +114,5 @@ def _free_servers(stations: np.ndarray) -> dict[int, list[int]]:
     """Each station's servers, lowest index first."""
     order = np.argsort(stations, kind="stable")
     keys, first = np.unique(stations[order], return_index=True)
-    return {int(s): part.tolist() for s, part in zip(keys, np.split(order, first[1:]))}
+    servers, bounds = order.tolist(), [*first.tolist(), len(order)]
+    return {s: servers[a:b] for s, a, b in zip(keys.tolist(), bounds[:-1], bounds[1:])}
