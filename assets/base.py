@@ -208,8 +208,8 @@ class Fleet(ABC):
         of step *k*; return their departure steps."""
         raise NotImplementedError
 
-    def unplug(self, k: int, server: int) -> None:
-        """The customer on *server* leaves at the start of step *k*."""
+    def unplug(self, k: int, servers: np.ndarray) -> None:
+        """The customers on *servers* leave at the start of step *k*."""
         raise NotImplementedError
 
     def balk(self, k: int, request_id: int) -> None:

@@ -482,15 +482,14 @@ class EVFleet(Fleet):
         self._resolved += len(i)
         return departure
 
-    def unplug(self, k: int, server: int) -> None:
-        """The car on *server* leaves at the start of step *k*: record it."""
-        c = int(server)
+    def unplug(self, k: int, servers: np.ndarray) -> None:
+        """The cars on *servers* leave at the start of step *k*: record them."""
+        c = np.asarray(servers, dtype=np.int64)
+        c = c[self._session[c] >= 0]
         i = self._session[c]
-        if i < 0:
-            return
         self._s_delivered[i] = self._e_kwh[c]
         self._s_status[i] = _DEPARTED
-        self._unserved_pending_kwh += max(self._req_kwh[c] - self._e_kwh[c], 0.0)
+        self._unserved_pending_kwh += float(np.maximum(self._req_kwh[c] - self._e_kwh[c], 0.0).sum())
         self._session[c], self._e_kwh[c], self._req_kwh[c], self._dep_step[c] = -1, 0.0, 0.0, 0
 
     def balk(self, k: int, request_id: int) -> None:

@@ -20,8 +20,8 @@ class Desk:
         self.log += [("plug", k, int(r), int(s)) for r, s in zip(rids, servers)]
         return np.array([k + self.dwell[int(r)] for r in rids])
 
-    def unplug(self, k, server):
-        self.log.append(("unplug", k, server))
+    def unplug(self, k, servers):
+        self.log += [("unplug", k, int(s)) for s in servers]
 
     def balk(self, k, rid):
         self.log.append(("balk", k, rid))

@@ -28,8 +28,8 @@ def start_queue(env: simpy.Environment, fleet, requests: ArrivalRequests, step_s
 
     *fleet* provides ``server_station() -> ndarray`` (station of each server),
     ``plug(k, request_ids, servers) -> departure steps`` (arrays: the customers
-    who take a server at step *k*, in their order), ``unplug(k, server)`` and
-    ``balk(k, request_id)``.  Departures come before arrivals at a step, and a
+    who take a server at step *k*, in their order), ``unplug(k, servers)``
+    (the servers whose customers leave at step *k*) and ``balk(k, request_id)``.  Departures come before arrivals at a step, and a
     released server goes to the longest-waiting customer first.  The customers
     who find a free server at once are plugged in one call per step (a city's
     home chargers see tens of thousands a day).
@@ -99,8 +99,10 @@ def start_queue(env: simpy.Environment, fleet, requests: ArrivalRequests, step_s
             if not departures and not waiting[0] and starts[k] == starts[-1]:
                 return                                              # nothing left to do
             yield at_step(env, k, step_s, EVENTS)
-            for station, server in departures.pop(k, []):
-                fleet.unplug(k, server)
+            leaving = departures.pop(k, [])
+            if leaving:
+                fleet.unplug(k, np.array([server for _, server in leaving], dtype=np.int64))
+            for station, server in leaving:
                 if station in stores:
                     stores[station].put(server)                     # a waiting customer gets it first
                 else:
