@@ -120,6 +120,7 @@ __all__ = [
     "nominal_battery",
     "sufficient_battery",
     "substep",
+    "Drift",
 ]
 
 
@@ -338,7 +339,31 @@ def sufficient_battery(units: TCLUnits, temp_lo_c, temp_hi_c, energy_margin_frac
     return GeneralisedBattery(a, out["e_min"], out["e_max"], out["p_minus"], out["p_plus"])
 
 
-def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis_frac, keep_band: bool = True):
+@dataclass(frozen=True)
+class Drift:
+    """What every sub-step of one step needs, computed once per step: the exact
+    decay over a sub-step and the room equilibria with the compressor off and on."""
+
+    a_per_h: np.ndarray       # 1/(RC) [1/h]
+    alpha: np.ndarray         # exp(-dt a) [-]
+    eff_c: np.ndarray         # equilibrium, compressor off [degC]
+    on_eq_c: np.ndarray       # equilibrium, compressor on [degC]
+    off_pull_c: np.ndarray    # (1 - alpha) eff [degC]
+    on_pull_c: np.ndarray     # (1 - alpha) on_eq [degC]
+    temp_lo_c: np.ndarray
+    temp_hi_c: np.ndarray
+
+    @classmethod
+    def of(cls, units: TCLUnits, temp_out_c: float, dt_h: float) -> Drift:
+        a = units.a_per_h
+        alpha = np.exp(-dt_h * a)
+        eff = units.temp_eff_c(temp_out_c)
+        on_eq = eff - units.k_per_kw * units.p_rated_kw
+        return cls(a, alpha, eff, on_eq, (1.0 - alpha) * eff, (1.0 - alpha) * on_eq, units.temp_lo_c, units.temp_hi_c)
+
+
+def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis_frac, keep_band: bool = True,
+            drift: Drift | None = None):
     """One sub-step of every unit: decide the compressors, then integrate exactly.
 
     Controlled populations switch whole units on by priority (hottest first,
@@ -370,6 +395,9 @@ def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis
         Start every unit that would otherwise warm beyond its deadband, whatever
         the target (the thermostats' override); ``False`` when a breaker holds
         the population to its target.
+    drift : Drift, optional
+        ``Drift.of(units, temp_out_c, dt_h)``, when the caller steps several
+        sub-steps at one outdoor temperature.
 
     Returns
     -------
@@ -378,13 +406,13 @@ def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis
     p_kw : ndarray, shape (N,)
         Mean power drawn by each population over the sub-step (positive). [kW]
     """
-    alpha = np.exp(-dt_h * units.a_per_h)
-    eff = units.temp_eff_c(temp_out_c)
-    on_eq = eff - units.k_per_kw * units.p_rated_kw
-    end_off = alpha * temp_c + (1.0 - alpha) * eff
-    end_on = alpha * temp_c + (1.0 - alpha) * on_eq
-    must_on = (end_off > units.temp_hi_c) & keep_band
-    must_off = (end_on < units.temp_lo_c) & ~must_on
+    d = drift if drift is not None else Drift.of(units, temp_out_c, dt_h)
+    decayed = d.alpha * temp_c
+    end_off, end_on = decayed + d.off_pull_c, decayed + d.on_pull_c
+    must_on = end_off > d.temp_hi_c
+    if not keep_band:
+        must_on[...] = False
+    must_off = (end_on < d.temp_lo_c) & ~must_on
     new_on = must_on | (on & ~must_off)                                   # the thermostats
     controlled = np.isfinite(target_kw)
     if controlled.any():
@@ -414,9 +442,9 @@ def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis
     power = np.where(new_on, units.p_rated_kw, 0.0).sum(axis=-1)
     if rows.size:
         idx = (rows, cols)
-        a = units.a_per_h[idx] * dt_h
+        a = d.a_per_h[idx] * dt_h
         a_on, a_off = np.exp(-frac * a), np.exp(-(1.0 - frac) * a)
-        t0, hot, cold = temp_c[idx], eff[idx], on_eq[idx]
+        t0, hot, cold = temp_c[idx], d.eff_c[idx], d.on_eq_c[idx]
         was_on = on[idx]
         first = np.where(was_on, a_on * t0 + (1 - a_on) * cold, a_off * t0 + (1 - a_off) * hot)
         temp_new[idx] = np.where(was_on, a_off * first + (1 - a_off) * hot, a_on * first + (1 - a_on) * cold)
@@ -511,12 +539,13 @@ class TCLFleet(Fleet):
         self.temp_c, self.on, base = self._start
         drawn = np.zeros(self.n_assets)
         units_on = switch_ons = 0.0
+        drift = Drift.of(u, t_out, self.dt_h / self.n_sub)
         for j in range(self.n_sub):
             target = request * (j + 1) - drawn                 # catch up within the step
             before = self.on
             self.temp_c, self.on, p_kw = substep(u, self.temp_c, self.on, t_out, self.dt_h / self.n_sub,
                                                  np.maximum(target, 0.0), self.params.stack_hysteresis_frac,
-                                                 keep_band)
+                                                 keep_band, drift)
             drawn += p_kw
             units_on += self.on.sum()
             switch_ons += (self.on & ~before).sum()
