@@ -237,3 +237,25 @@ def test_the_cli_runs_a_sweep_and_says_what_it_did(swept, cluster, capsys):
     assert main(["sweep", str(path), "--out", str(res.folder), "--scheduler", cluster, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "12 runs: 0 run now, 12 already done, 4 failed" in out
+
+
+def test_without_a_terminal_progress_is_a_log_line_a_minute_with_the_time_left():
+    import io
+
+    from vpp.sweeps import _RunLog
+
+    now = [0.0]
+    out = io.StringIO()
+    log = _RunLog(10, True, every_s=60.0, clock=lambda: now[0], stream=out)
+    for t, failed in ((30, 0), (50, 1), (95, 0), (100, 0), (150, 0), (170, 0), (200, 0), (260, 0), (280, 0), (290, 1)):
+        now[0] = t
+        log.update(1, failed)
+    assert out.getvalue().splitlines() == [
+        "sweep: 1/10 runs, 0 failed, 30 s so far, about 4 min left",      # the first: 30 s a run, 9 left
+        "sweep: 3/10 runs, 1 failed, 2 min so far, about 4 min left",     # a minute later: 95/3 s a run, 7 left
+        "sweep: 6/10 runs, 1 failed, 3 min so far, about 2 min left",     # 60 s after 95: 170/6 * 4 = 113 s
+        "sweep: 8/10 runs, 1 failed, 4 min so far, about 1 min left",     # 260/8 * 2 = 65 s
+        "sweep: 10/10 runs, 2 failed, 5 min so far"]                      # the last, whatever the minute
+    quiet = io.StringIO()
+    _RunLog(1, False, stream=quiet).update(1, 0)
+    assert quiet.getvalue() == ""
