@@ -94,3 +94,18 @@ def test_the_shipped_city_is_four_districts_of_about_100k_assets_each_on_its_own
     for d in ("huangpu", "baoshan", "minhang"):          # each district runs on its own too
         alone = load_scenario(ROOT / "scenarios" / f"district_{d}.toml")
         assert sum(f.count for f in alone.fleets) == counts[d]
+
+
+def test_the_city_runs_and_each_district_draws_at_its_own_node():
+    import vpp
+    from vpp.scenario import scenario_from_dict
+
+    d = read_scenario_dict(CITY)
+    d["time"]["end"] = d["time"]["start"].replace(hour=3)          # three hours of a summer Monday
+    sc = scenario_from_dict(d, str(CITY), CITY.parent)
+    res = vpp.run(sc, strategy="source_follows_load")
+    imports = res.nodes.xs("grid_import_kw", axis=1, level="quantity").mean()
+    assert set(imports.index) == {n.name for n in sc.nodes}
+    # at night the commercial core, the industry and the homes import; Lingang's city node too
+    assert (imports.drop("lingang_coast") > 1_000).all()
+    assert imports["baoshan"] > imports["huangpu"]        # 750 MW of industry against ~500 MW of towers
