@@ -17,7 +17,7 @@ class Desk:
         return np.array([0, 1, 1])
 
     def plug(self, k, rids, servers):
-        self.log += [("plug", k, int(r), int(s)) for r, s in zip(rids, servers)]
+        self.log += [("plug", k, int(r), int(s)) for r, s in zip(rids, servers, strict=True)]
         return np.array([k + self.dwell[int(r)] for r in rids])
 
     def unplug(self, k, servers):

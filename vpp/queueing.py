@@ -29,10 +29,11 @@ def start_queue(env: simpy.Environment, fleet, requests: ArrivalRequests, step_s
     *fleet* provides ``server_station() -> ndarray`` (station of each server),
     ``plug(k, request_ids, servers) -> departure steps`` (arrays: the customers
     who take a server at step *k*, in their order), ``unplug(k, servers)``
-    (the servers whose customers leave at step *k*) and ``balk(k, request_id)``.  Departures come before arrivals at a step, and a
-    released server goes to the longest-waiting customer first.  The customers
-    who find a free server at once are plugged in one call per step (a city's
-    home chargers see tens of thousands a day).
+    (the servers whose customers leave at step *k*) and ``balk(k, request_id)``.
+    Departures come before arrivals at a step, and a released server goes to
+    the longest-waiting customer first.  The customers who find a free server
+    at once are plugged in one call per step (a city's home chargers see tens
+    of thousands a day).
     """
     free = _free_servers(np.asarray(fleet.server_station()))
     stores: dict[int, simpy.Store] = {}            # made when a customer first waits at a station
@@ -40,7 +41,7 @@ def start_queue(env: simpy.Environment, fleet, requests: ArrivalRequests, step_s
 
     def plug(k: int, rids: list, stations: list, servers: list) -> None:
         leave = np.asarray(fleet.plug(k, np.asarray(rids, dtype=np.int64), np.asarray(servers, dtype=np.int64)))
-        for departure, station, server in zip(leave.tolist(), stations, servers):
+        for departure, station, server in zip(leave.tolist(), stations, servers, strict=True):
             if departure < n_steps:
                 departures[max(int(departure), k + 1)].append((station, server))
 
@@ -64,27 +65,30 @@ def start_queue(env: simpy.Environment, fleet, requests: ArrivalRequests, step_s
         waiting[0] -= 1
 
     steps = requests.arrival_step
-    starts = np.searchsorted(steps, np.arange(n_steps + 1))
+    starts = np.searchsorted(steps, np.arange(n_steps + 1)).tolist()
+    # plain lists: the loop below visits every arrival of the run (millions in a city's year)
+    req_ids, req_stations = requests.request_id.tolist(), requests.station.tolist()
+    req_patience = requests.max_wait_steps.tolist()
 
     def arrivals(k: int) -> None:
-        batch: tuple[list, list, list] = ([], [], [])
+        rids, at, taken = [], [], []
 
         def flush():                                   # keep the fleet's calls in arrival order
-            if batch[0]:
-                plug(k, *batch)
-                for b in batch:
-                    b.clear()
+            if rids:
+                plug(k, rids[:], at[:], taken[:])
+                for batch in (rids, at, taken):
+                    batch.clear()
 
-        for i in range(starts[k], starts[k + 1]):
-            rid, station = int(requests.request_id[i]), int(requests.station[i])
-            patience = int(requests.max_wait_steps[i])
+        a, b = starts[k], starts[k + 1]
+        for rid, station, patience in zip(req_ids[a:b], req_stations[a:b], req_patience[a:b], strict=True):
             servers = free.get(station)
             if servers is None:                                     # a station without servers
                 flush()
                 fleet.balk(k, rid)
             elif servers and not (station in stores and stores[station].get_queue):
-                for b, x in zip(batch, (rid, station, servers.pop(0))):
-                    b.append(x)
+                rids.append(rid)
+                at.append(station)
+                taken.append(servers.pop(0))
             elif patience == 0:
                 flush()
                 fleet.balk(k, rid)
@@ -117,4 +121,4 @@ def _free_servers(stations: np.ndarray) -> dict[int, list[int]]:
     order = np.argsort(stations, kind="stable")
     keys, first = np.unique(stations[order], return_index=True)
     servers, bounds = order.tolist(), [*first.tolist(), len(order)]
-    return {s: servers[a:b] for s, a, b in zip(keys.tolist(), bounds[:-1], bounds[1:])}
+    return {s: servers[a:b] for s, a, b in zip(keys.tolist(), bounds[:-1], bounds[1:], strict=True)}
