@@ -24,7 +24,15 @@ from vpp.dashboards.figures import (
 )
 from vpp.dashboards.kpi_table import kpi_table, kpi_table_figure
 from vpp.dashboards.report import comparison_report, headline, run_report
-from vpp.dashboards.sweep import SWEEP_KPIS, paired_differences, seed_summary, sweep_figure, sweep_report
+from vpp.dashboards.sweep import (
+    SWEEP_KPIS,
+    facet_figure,
+    facet_report,
+    paired_differences,
+    seed_summary,
+    sweep_figure,
+    sweep_report,
+)
 
 __all__ = [
     "HEADLINE_KPIS",
@@ -50,6 +58,8 @@ __all__ = [
     "comparison_report",
     "SWEEP_KPIS",
     "seed_summary",
+    "facet_figure",
+    "facet_report",
     "paired_differences",
     "sweep_figure",
     "sweep_report",

@@ -14,11 +14,13 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from scipy import stats
 
-from vpp.dashboards._style import kpi_label
+from vpp.dashboards._style import _TEMPLATE, kpi_label
+from vpp.dashboards.comparison_figures import _strategy_colors
 from vpp.dashboards.report import _esc, _figure, _page, _section
 from vpp.kpi import KPI_META
 
-__all__ = ["SWEEP_KPIS", "seed_summary", "paired_differences", "sweep_figure", "sweep_report"]
+__all__ = ["SWEEP_KPIS", "seed_summary", "paired_differences", "sweep_figure", "sweep_report", "facet_figure",
+           "facet_report"]
 
 #: KPIs a sweep's page plots, in this order (those the table has).
 SWEEP_KPIS = ("green_local_consumption_rate", "curtailment_rate", "self_sufficiency", "total_cost_cny", "co2_kg",
@@ -89,6 +91,71 @@ def sweep_figure(table: pd.DataFrame, parameter: str, varied: list[str], kpis=SW
     fig.update_layout(height=260 * max(len(kpis), 1), title=f"KPIs against {parameter} ({title})",
                       legend={"orientation": "h", "y": -0.04, "yanchor": "top"}, margin={"t": 80})
     return fig
+
+
+def facet_figure(table: pd.DataFrame, x: str, kpi: str, rows: str | None = None, cols: str | None = None,
+                 strategies: list[str] | None = None, title: str | None = None) -> go.Figure:
+    """Small multiples of *kpi* against *x*: one panel per value of *rows* and of
+    *cols* (each optional), one line per strategy in the same colour in every
+    panel, the mean over seeds with its 95 % interval.  A study over seasons and
+    settlements reads at a glance, where one plot would overlay every combination."""
+    strategies = strategies or sorted(table["strategy"].unique())
+    row_vals = _values(table, rows)
+    col_vals = _values(table, cols)
+    factor, unit = _scale(kpi)
+    fig = make_subplots(rows=len(row_vals), cols=len(col_vals), shared_xaxes=True, shared_yaxes=True,
+                        horizontal_spacing=0.02, vertical_spacing=0.08,
+                        subplot_titles=[", ".join(str(v) for v in (r, c) if v is not None)
+                                        for r in row_vals for c in col_vals])
+    s = seed_summary(table, ["strategy", *(p for p in (rows, cols) if p), x], kpi)
+    colours = _strategy_colors(strategies)
+    dashes = {name: ("solid", "dash", "dot", "dashdot")[k % 4] for k, name in enumerate(strategies)}
+    for i, r in enumerate(row_vals, start=1):
+        for j, c in enumerate(col_vals, start=1):
+            panel = s[_is(s, rows, r) & _is(s, cols, c)]
+            for strategy, g in panel.groupby("strategy", sort=False):
+                fig.add_trace(go.Scatter(
+                    x=g[x], y=g["mean"] * factor, name=strategy, legendgroup=strategy,
+                    showlegend=i == 1 and j == 1, mode="lines+markers",
+                    line={"color": colours[strategy], "dash": dashes[strategy]},
+                    error_y={"type": "data", "array": (g["half_width"] * factor).fillna(0.0), "visible": True},
+                    hovertemplate=f"{_esc(strategy)}<br>{_esc(x)}=%{{x}}<br>%{{y:.4g}} {unit}"
+                                  "<br>seeds: %{customdata}<extra></extra>", customdata=g["n"]), row=i, col=j)
+    for i in range(1, len(row_vals) + 1):
+        fig.update_yaxes(title_text=unit, row=i, col=1)
+    for j in range(1, len(col_vals) + 1):
+        fig.update_xaxes(title_text=x, row=len(row_vals), col=j)
+    fig.update_layout(template=_TEMPLATE, height=300 * len(row_vals) + 120,
+                      title=title or f"{kpi_label(kpi)} against {x} (mean over seeds, 95 % CI)",
+                      margin={"t": 90})
+    return fig
+
+
+def facet_report(table: pd.DataFrame, x: str, kpis, rows: str | None = None, cols: str | None = None, *,
+                 title: str = "Study", intro: str = "") -> str:
+    """A self-contained page of :func:`facet_figure` per KPI, each followed by the
+    strategies' paired differences from the baseline on the same draws."""
+    varied = [p for p in (x, rows, cols) if p]
+    diffs = paired_differences(table, varied)
+    order = sorted(table["strategy"].unique())
+    body = [f"<h1>{_esc(title)}</h1>", f"<p>{_esc(intro)}</p>" if intro else ""]
+    for i, kpi in enumerate(kpis):
+        parts = [_figure(facet_figure(table, x, kpi, rows, cols, order), f"facet-{i}")]
+        if len(diffs) and kpi in diffs:
+            parts.append(_figure(facet_figure(
+                diffs, x, kpi, rows, cols, order,
+                title=f"{kpi_label(kpi)}: difference from the baseline on the same draws "
+                      "(mean over seeds, 95 % CI)"), f"facet-diff-{i}"))
+        body.append(_section(kpi_label(kpi), *parts))
+    return _page(title, body)
+
+
+def _values(table: pd.DataFrame, column: str | None) -> list:
+    return [None] if column is None else list(dict.fromkeys(table[column].tolist()))
+
+
+def _is(frame: pd.DataFrame, column: str | None, value) -> pd.Series:
+    return pd.Series(True, index=frame.index) if column is None else frame[column] == value
 
 
 def _failed_html(table: pd.DataFrame, varied: list[str]) -> str:

@@ -76,3 +76,20 @@ def test_the_hosting_study_summary_by_hand():
     assert s.loc[(2.0, "source_load_interaction"), "recovered_frac"] == pytest.approx(0.5)
     assert s.loc[(1.0, "source_load_interaction"), "recovered_frac"] == pytest.approx(0.5)
     assert study.onset(study.by_penetration(t), 0.05) == {"-": 2.0}
+
+
+def test_the_hosting_study_names_seasons_and_finds_each_season_s_onset():
+    """Winter wastes 10 % from 2x, summer never more than 5 %: the onset is per season."""
+    study = load("hosting_study")
+    weeks = {"winter": "start=2024-01-15 00:00:00, end=2024-01-22 00:00:00",
+             "summer": "start=2024-07-15 00:00:00, end=2024-07-22 00:00:00"}
+    use = {("winter", 1.0): 0.99, ("winter", 2.0): 0.90, ("summer", 1.0): 0.99, ("summer", 2.0): 0.97}
+    rows = [(weeks[season], scale, seed, strategy, use[(season, scale)] + (0.01 if strategy != "source_follows_load"
+                                                                          else 0.0))
+            for season, scale in use for seed in (1, 2) for strategy in ("source_follows_load", "virtual_battery")]
+    t = pd.DataFrame(rows, columns=["time", "renewables", "seed", "strategy", "green_local_consumption_rate"])
+    t["curtailment_rate"], t["co2_kg"], t["status"] = 0.0, 1.0, "ok"
+    assert set(study.with_season(t)["season"]) == {"winter (from 15 Jan)", "summer (from 15 Jul)"}
+    onset = study.onset_by_season(t, 0.05)
+    assert onset[("winter (from 15 Jan)", "-")] == 2.0 and pd.isna(onset[("summer (from 15 Jul)", "-")])
+    assert 'id="facet-2"' in study.study_page(t)                    # local use, curtailment, CO2

@@ -5,6 +5,7 @@ import json
 import math
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import SMALL
@@ -259,3 +260,24 @@ def test_without_a_terminal_progress_is_a_log_line_a_minute_with_the_time_left()
     quiet = io.StringIO()
     _RunLog(1, False, stream=quiet).update(1, 0)
     assert quiet.getvalue() == ""
+
+
+def test_small_multiples_put_each_season_in_its_panel_with_one_colour_per_strategy():
+    from vpp.dashboards import facet_figure, facet_report
+
+    rows = [(season, x, seed, strategy, {"winter": 0.9, "summer": 0.5}[season] + 0.01 * x + 0.02 * seed
+             + (0.1 if strategy == "virtual_battery" else 0.0))
+            for season in ("winter", "summer") for x in (1, 2) for seed in (1, 2)
+            for strategy in ("source_follows_load", "virtual_battery")]
+    t = pd.DataFrame(rows, columns=["season", "renewables", "seed", "strategy", "green_local_consumption_rate"])
+    t["status"] = "ok"
+    fig = facet_figure(t, "renewables", "green_local_consumption_rate", cols="season")
+    assert len(fig.data) == 2 * 2                                          # panels x strategies
+    by = {(tr.xaxis, tr.name): tr for tr in fig.data}
+    summer_vb = by[("x2", "virtual_battery")]                              # summer is the second panel
+    # by hand: 0.5 + 0.01 x + mean(0.02, 0.04) + 0.1, in %
+    np.testing.assert_allclose(summer_vb.y, [100 * (0.5 + 0.01 * x + 0.03 + 0.1) for x in (1, 2)])
+    assert [tr.showlegend for tr in fig.data].count(True) == 2
+    assert len({tr.line.color for tr in fig.data if tr.name == "virtual_battery"}) == 1
+    page = facet_report(t, "renewables", ["green_local_consumption_rate"], cols="season", title="t")
+    assert 'id="facet-0"' in page and 'id="facet-diff-0"' in page          # levels, then paired differences
