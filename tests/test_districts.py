@@ -73,14 +73,6 @@ def test_a_bad_district_entry_is_one_line_naming_its_field(tmp_path, body, field
         read_scenario_dict(path)
 
 
-def test_a_district_that_includes_its_includer_is_circular(tmp_path):
-    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
-    a.write_text('name = "a"\n[[districts]]\nname = "b"\nscenario = "b.toml"\n')
-    b.write_text('name = "b"\n[[districts]]\nname = "a"\nscenario = "a.toml"\n')
-    with pytest.raises(ScenarioError, match="circular"):
-        read_scenario_dict(a)
-
-
 def test_the_shipped_city_is_four_districts_of_about_100k_assets_each_on_its_own_nodes():
     sc = load_scenario(CITY)
     assert 95_000 <= sum(f.count for f in sc.fleets) <= 105_000

@@ -40,10 +40,12 @@ count = 3
     assert sc.time.step_min == 15
 
 
-def test_circular_inheritance_is_an_error(tmp_path):
+@pytest.mark.parametrize("link", ['extends = "{}.toml"\n',                              # a parent
+                                  'name = "x"\n[[districts]]\nname = "d"\nscenario = "{}.toml"\n'])   # a district
+def test_circular_inheritance_is_an_error(tmp_path, link):
     a, b = tmp_path / "a.toml", tmp_path / "b.toml"
-    a.write_text('extends = "b.toml"\n')
-    b.write_text('extends = "a.toml"\n')
+    a.write_text(link.format("b"))
+    b.write_text(link.format("a"))
     with pytest.raises(ScenarioError, match="circular"):
         load_scenario(a)
 
