@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 
 from vpp import api
 from vpp.assets import FLEET_TYPES, FleetContext
@@ -11,7 +12,20 @@ from vpp.engine import Engine
 from vpp.exogenous import Forecaster, build_exogenous
 from vpp.rng import component_rng
 
-__all__ = ["engine_for", "median_time"]
+__all__ = ["engine_for", "median_time", "scenario_over"]
+
+
+def scenario_over(path, start: str, days: int):
+    """The scenario file *path* with its time set to *days* days from *start*."""
+    import pandas as pd
+
+    from vpp.scenario import read_scenario_dict, scenario_from_dict
+
+    path = Path(path)
+    d = read_scenario_dict(path)
+    t0 = pd.Timestamp(start)
+    d["time"]["start"], d["time"]["end"] = t0.to_pydatetime(), (t0 + pd.Timedelta(days=days)).to_pydatetime()
+    return scenario_from_dict(d, str(path), path.parent)
 
 
 def engine_for(scenario, strategy: str = "source_follows_load") -> Engine:

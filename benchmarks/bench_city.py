@@ -53,17 +53,13 @@ def scenario_dict(n_assets: int) -> dict:
 
 def load(args) -> object:
     """The synthetic mix of *args.n_assets*, or *args.scenario* over *args.days* from *args.start*."""
-    import pandas as pd
+    from _setup import scenario_over
 
-    from vpp.scenario import read_scenario_dict, scenario_from_dict
+    from vpp.scenario import scenario_from_dict
 
     if args.scenario is None:
         return scenario_from_dict(scenario_dict(args.n_assets), "<bench>", ROOT / "scenarios")
-    path = Path(args.scenario)
-    d = read_scenario_dict(path)
-    start = pd.Timestamp(args.start)
-    d["time"]["start"], d["time"]["end"] = start.to_pydatetime(), (start + pd.Timedelta(days=args.days)).to_pydatetime()
-    return scenario_from_dict(d, str(path), path.parent)
+    return scenario_over(args.scenario, args.start, args.days)
 
 
 def child(args) -> None:

@@ -29,17 +29,13 @@ TARGET_MIN = {"virtual_battery": 3.0, "source_load_interaction": 20.0}
 
 
 def child(scenario: str, days: int, strategy: str) -> None:
-    import pandas as pd
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _setup import scenario_over
 
     from vpp import api
-    from vpp.scenario import read_scenario_dict, scenario_from_dict
 
-    path = Path(scenario)
-    d = read_scenario_dict(path)
-    start = pd.Timestamp("2024-01-01")
-    d["time"]["start"], d["time"]["end"] = start.to_pydatetime(), (start + pd.Timedelta(days=days)).to_pydatetime()
-    sc = scenario_from_dict(d, str(path), path.parent)
-    prep = api._prepare(sc, str(path))
+    sc = scenario_over(scenario, "2024-01-01", days)
+    prep = api._prepare(sc, scenario)
     t0 = time.perf_counter()
     api._run_one(prep, api._strategy(prep, strategy), api.build_exogenous(sc), False, None)
     elapsed = time.perf_counter() - t0

@@ -495,7 +495,7 @@ def read_scenario_dict(path: Path, _seen: tuple = ()) -> dict:
     base = {} if parent is None else read_scenario_dict(_linked_file(path, "extends", parent), seen)
     if districts is not None:
         base = _with_districts(path, base, districts, seen)
-    return merge(base, data) if base else data
+    return merge(base, data)
 
 
 def _linked_file(path: Path, field: str, value) -> Path:
@@ -513,9 +513,10 @@ _DISTRICT_KEYS = {"name", "scenario"}
 def _with_districts(path: Path, base: dict, districts, seen: tuple) -> dict:
     """*base* with every district's nodes and fleets appended, their names (and
     the fleets' nodes) prefixed with the district's name and ``_`` unless they
-    start with it already.  Only nodes
-    and fleets come from a district: time, weather, tariff, dispatch and the rest
-    are the including file's."""
+    start with it already.  Only nodes and fleets come from a district: time,
+    weather, tariff, dispatch and the rest are the including file's.  Two entries
+    of one name are refused here, since :func:`merge` would fold them into one
+    before the scenario's own uniqueness check could see them."""
     if not _named_tables(districts):
         raise ScenarioError(path, "districts", "must be an array of tables with a name and a scenario "
                                                "([[districts]] name = ..., scenario = ...)")

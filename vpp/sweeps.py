@@ -272,14 +272,16 @@ def _execute(tasks: list[_Task], runs: Path, keep_results: bool, scheduler, work
         for fut in as_completed(futures):
             task = futures[fut]
             try:
-                fut.result()
+                failed = sum(status == "failed" for _, status, _ in fut.result())
             except Exception as e:      # the worker itself failed (killed, out of memory)
+                failed = 0
                 for k in task.keys:
-                    if _read_run(runs, k.hash) is None:
+                    rec = _read_run(runs, k.hash)
+                    if rec is None:
                         _write_run(runs, k, "failed", _one_line(e))
+                    failed += rec is None or rec.get("status") == "failed"
             bar.update(len(task.keys))
-            log.update(len(task.keys), sum((_read_run(runs, k.hash) or {}).get("status") == "failed"
-                                           for k in task.keys))
+            log.update(len(task.keys), failed)
     finally:
         bar.close()
         client.close()
