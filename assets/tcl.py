@@ -242,7 +242,15 @@ def unit_baseline_kw(temp_eff_c, setpoint_c, k_per_kw, p_rated_kw):
     ndarray
         ``clip((temp_eff - setpoint) / k, 0, P)``, consumption (positive). [kW]
     """
-    return np.clip((np.asarray(temp_eff_c) - setpoint_c) / k_per_kw, 0.0, p_rated_kw)
+    return _clip((np.asarray(temp_eff_c) - setpoint_c) / k_per_kw, 0.0, p_rated_kw)
+
+
+BLOCK_CHUNK_UNITS = 2_000_000    # unit-blocks held at once by sufficient_battery (~16 MB per array)
+
+
+def _clip(x, lo, hi):
+    """``np.clip`` for ``lo <= hi`` without its wrapper's overhead (the same numbers)."""
+    return np.minimum(np.maximum(x, lo), hi)
 
 
 @dataclass(frozen=True)
@@ -318,8 +326,10 @@ def sufficient_battery(units: TCLUnits, temp_lo_c, temp_hi_c, energy_margin_frac
     scale = e_full[:, None] / c                                       # 1 / w_i
     drift = np.abs(units.a_per_h - a[:, None]) * e_s[:, None]         # |a_i - a| E_s
     half = units.deadband_k / 2.0
-    for j in range(h):                                                # blocks, vectorised over units
-        eff_lo = units.temp_eff_c(t_lo[j])
+    chunk = max(1, BLOCK_CHUNK_UNITS // max(units.p_rated_kw.size, 1))
+    for j0 in range(0, h, chunk):                                     # blocks x units at once, in chunks
+        j = slice(j0, min(j0 + chunk, h))
+        eff_lo = units.temp_eff_c(t_lo[j])                            # (blocks, N, M)
         eff_hi = units.temp_eff_c(t_hi[j])
         p0_lo = unit_baseline_kw(eff_lo, units.setpoint_c, units.k_per_kw, units.p_rated_kw)
         p0_hi = unit_baseline_kw(eff_hi, units.setpoint_c, units.k_per_kw, units.p_rated_kw)
@@ -327,15 +337,15 @@ def sufficient_battery(units: TCLUnits, temp_lo_c, temp_hi_c, energy_margin_frac
         can_absorb = eff_lo >= units.temp_lo_c
         down = p0_lo * scale - drift
         up = np.where(can_absorb, (units.p_rated_kw - p0_hi) * scale - drift, 0.0)
-        out["p_minus"][:, j] = np.maximum(down.min(axis=-1), 0.0)
-        out["p_plus"][:, j] = np.maximum(up.min(axis=-1), 0.0)
+        out["p_minus"][:, j] = np.maximum(down.min(axis=-1), 0.0).T
+        out["p_plus"][:, j] = np.maximum(up.min(axis=-1), 0.0).T
         # relative positions s = (theta_r - theta) / (delta/2) every unit can reach
-        s_top = np.clip((units.setpoint_c - np.minimum(units.temp_hi_c, eff_lo)) / half, -1.0, 1.0)
-        s_bottom = np.clip((units.setpoint_c - np.maximum(units.temp_lo_c,
-                                                          eff_hi - units.k_per_kw * units.p_rated_kw)) / half,
-                           -1.0, 1.0)
-        out["e_min"][:, j] = e_s * np.minimum(s_top.max(axis=-1), 0.0)
-        out["e_max"][:, j] = e_s * np.maximum(s_bottom.min(axis=-1), 0.0)
+        s_top = _clip((units.setpoint_c - np.minimum(units.temp_hi_c, eff_lo)) / half, -1.0, 1.0)
+        s_bottom = _clip((units.setpoint_c - np.maximum(units.temp_lo_c,
+                                                        eff_hi - units.k_per_kw * units.p_rated_kw)) / half,
+                         -1.0, 1.0)
+        out["e_min"][:, j] = (e_s * np.minimum(s_top.max(axis=-1), 0.0)).T
+        out["e_max"][:, j] = (e_s * np.maximum(s_bottom.min(axis=-1), 0.0)).T
     return GeneralisedBattery(a, out["e_min"], out["e_max"], out["p_minus"], out["p_plus"])
 
 
@@ -514,8 +524,9 @@ class TCLFleet(Fleet):
         return max(int(np.ceil(step_s / substep_s)), int(np.floor(self.dt_h / dt_max_h)) + 1)
 
     # -- physics ---------------------------------------------------------
-    def baseline_kw(self, temp_out_c: float) -> np.ndarray:
-        """Baseline consumption of each population at outdoor *temp_out_c* (positive). [kW]"""
+    def baseline_kw(self, temp_out_c) -> np.ndarray:
+        """Baseline consumption of each population at outdoor *temp_out_c* (positive),
+        shape (N,), or (H, N) for temperatures of shape (H,). [kW]"""
         u = self.units
         return unit_baseline_kw(u.temp_eff_c(temp_out_c), u.setpoint_c, u.k_per_kw, u.p_rated_kw).sum(axis=-1)
 
@@ -597,7 +608,7 @@ class TCLFleet(Fleet):
         """
         n, p = self.n_assets, self.params
         temp = np.asarray(forecast.temp_air_c, dtype=float)[: grid.n_steps]
-        base = np.array([self.baseline_kw(t).sum() for t in temp])
+        base = self.baseline_kw(temp).sum(axis=-1)                   # (steps,)
         gb = self.battery(grid, forecast)
         in_run = (grid.k0 + grid.starts < self.timeline.n_steps).astype(float)[None, :]
         return [

@@ -356,18 +356,22 @@ def best_effort_path(e0, a, up, down, e_min, e_max) -> np.ndarray:
         The path at the end of each block. [kWh]
     """
     n, h = np.shape(a)
-    lo, hi = np.array(e_min, dtype=float), np.array(e_max, dtype=float)
+    # block-major copies: each block's row is contiguous, and the loops below
+    # are a handful of ufunc calls per block (no np.clip wrapper)
+    a, up, down = (np.ascontiguousarray(np.broadcast_to(x, (n, h)).T, dtype=float) for x in (a, up, down))
+    lo, hi = (np.array(np.broadcast_to(x, (n, h)).T, dtype=float) for x in (e_min, e_max))
+    tmp = np.empty(n)
     for t in range(h - 2, -1, -1):
-        lo[:, t] = np.maximum(lo[:, t], (lo[:, t + 1] - up[:, t + 1]) / a[:, t + 1])
-        hi[:, t] = np.minimum(hi[:, t], (hi[:, t + 1] + down[:, t + 1]) / a[:, t + 1])
-    out = np.empty((n, h))
-    e = np.asarray(e0, dtype=float)
+        np.maximum(lo[t], np.divide(np.subtract(lo[t + 1], up[t + 1], out=tmp), a[t + 1], out=tmp), out=lo[t])
+        np.minimum(hi[t], np.divide(np.add(hi[t + 1], down[t + 1], out=tmp), a[t + 1], out=tmp), out=hi[t])
+    out = np.empty((h, n))
+    e = np.broadcast_to(np.asarray(e0, dtype=float), (n,))
     for t in range(h):
-        drift = a[:, t] * e
-        target = np.clip(drift, lo[:, t], np.maximum(lo[:, t], hi[:, t]))
-        e = np.clip(target, drift - down[:, t], drift + up[:, t])
-        out[:, t] = e
-    return out
+        drift = a[t] * e
+        target = np.minimum(np.maximum(drift, lo[t]), np.maximum(lo[t], hi[t]))
+        e = out[t]
+        np.minimum(np.maximum(target, drift - down[t], out=e), drift + up[t], out=e)
+    return out.T
 
 
 OVERLAP_FRAC = 1e-6     # simultaneous charge and discharge below this share of an asset's power is noise
