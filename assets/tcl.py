@@ -429,13 +429,14 @@ def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis
         free = ~(must_on | must_off)
         position = (units.setpoint_c - temp_c) / units.deadband_k          # -1/2 hottest .. +1/2 coldest
         order = np.argsort(np.where(free, position - hysteresis_frac * on, np.inf), axis=-1, kind="stable")
-        p_sorted = np.take_along_axis(np.where(free, units.p_rated_kw, 0.0), order, axis=-1)
+        flat = (order + np.arange(0, on.size, on.shape[-1])[:, None]).ravel()   # flat indices, row by row
+        p_sorted = np.where(free, units.p_rated_kw, 0.0).ravel()[flat].reshape(on.shape)
         cum = np.cumsum(p_sorted, axis=-1)
         need = np.where(controlled, target_kw, 0.0) - np.where(must_on, units.p_rated_kw, 0.0).sum(axis=-1)
         full = (cum <= need[:, None]) & (p_sorted > 0)
-        stacked = np.zeros_like(on)
-        np.put_along_axis(stacked, order, full, axis=-1)
-        new_on = np.where(controlled[:, None], must_on | stacked, new_on)
+        stacked = np.empty(on.size, dtype=bool)
+        stacked[flat] = full.ravel()
+        new_on = np.where(controlled[:, None], must_on | stacked.reshape(on.shape), new_on)
         # the marginal unit: the first free unit in the stack not fully on (if any)
         n_full = full.sum(axis=-1)
         rows = np.flatnonzero(controlled & (n_full < free.sum(axis=-1)))
