@@ -68,6 +68,8 @@ from vpp.dashboards._style import (
 from vpp.kpi import vpp_series
 from vpp.results import Results
 
+_BALANCE_REL = 1e-9     # energy below this share of the total is numerical noise
+
 __all__ = [
     "supply_demand_figure",
     "green_power_figure",
@@ -87,13 +89,18 @@ __all__ = [
 def supply_demand_figure(results: Results, *, show_price: bool = True) -> go.Figure:
     """Stacked supply (above zero) and demand (below zero) of the whole VPP.
 
-    Supply: each source fleet, each storage fleet's discharge, grid import
-    (summed over nodes).  Demand: each load fleet, each storage fleet's
-    charge, grid export (summed over nodes).  With the generator sign every
-    fleet's power goes to the side of its sign, so the two stacks mirror
-    each other at every step (the node energy balance).  A fleet whose power
-    takes the other sign at times (a source's own use, a load feeding in)
-    gets an extra trace on that side.
+    Supply: each source fleet, each storage fleet's discharge, grid import.
+    Demand: each load fleet, each storage fleet's charge, grid export.  The
+    grid exchange is the *settled* one, as the KPIs count it
+    (:func:`vpp.kpi.vpp_series`): under the VPP settlement the nodes' net
+    exchange, so power one node exports and another imports in the same step
+    is not drawn twice (the title states how much moved between nodes; each
+    node's own exchange is in :func:`grid_exchange_figure`); under node
+    settlement each node's import and export, summed.  With the generator
+    sign every fleet's power goes to the side of its sign, so the two stacks
+    mirror each other at every step (the energy balance).  A fleet whose
+    power takes the other sign at times (a source's own use, a load feeding
+    in) gets an extra trace on that side.
 
     Parameters
     ----------
@@ -130,10 +137,9 @@ def supply_demand_figure(results: Results, *, show_price: bool = True) -> go.Fig
                 demand[role].append((fleet, neg, colors[fleet]))
                 if (pos > 0).any():
                     supply[role].append((f"{fleet} feed-in", pos, colors[fleet]))
-    supply = [*supply["source"], *supply["load"], *supply["storage"],
-              ("grid import", _node_sum(results, "grid_import_kw"), _IMPORT)]
-    demand = [*demand["load"], *demand["source"], *demand["storage"],
-              ("grid export", -_node_sum(results, "grid_export_kw"), _EXPORT)]
+    settled = vpp_series(results)
+    supply = [*supply["source"], *supply["load"], *supply["storage"], ("grid import", settled["import_kw"], _IMPORT)]
+    demand = [*demand["load"], *demand["source"], *demand["storage"], ("grid export", -settled["export_kw"], _EXPORT)]
 
     price = _exo(results, "price_import_cny_per_kwh") if show_price else None
     fig = make_subplots(specs=[[{"secondary_y": price is not None}]])
@@ -151,14 +157,30 @@ def supply_demand_figure(results: Results, *, show_price: bool = True) -> go.Fig
                          tickmode="linear", tick0=0.0, dtick=0.25 if top > 0.6 else 0.05, tickformat=".2f",
                          showgrid=False, zeroline=False)
     fig.update_yaxes(title_text=f"power [{ax.unit.power}] (supply > 0, demand < 0)", secondary_y=False)
+    notes = [_between_nodes_note(results, settled)] + (
+        ["dotted: time-of-use import price (right axis)"] if price is not None else [])
     title = ("Supply and demand of the VPP: sources, storage and grid import above zero mirror "
              "loads, charging and export below"
-             + ("<br><sub>dotted: time-of-use import price (right axis)</sub>" if price is not None else ""))
+             + "<br><sub>" + "; ".join(n for n in notes if n) + "</sub>")
     fig = _layout(fig, title, 640, _tz_label(ax.index))
     # many fleets: a legend below the plot never scrolls or hides the price axis
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.24, x=0.0, xanchor="left"),
                       margin=dict(b=190))
     return fig
+
+
+def _between_nodes_note(results: Results, settled: pd.DataFrame) -> str:
+    """What the settled grid exchange leaves out: energy one node exported to another."""
+    ax = _Axis(results)
+    gross_kwh = float(_node_sum(results, "grid_export_kw").sum()) * results.dt_h
+    settled_kwh = float(settled["export_kw"].sum()) * results.dt_h
+    what = "grid import and export as settled"
+    moved = gross_kwh - settled_kwh
+    if results.settlement == "vpp" and moved > _BALANCE_REL * max(gross_kwh, 1.0):
+        e = ax.unit
+        return (f"{what} (the nodes' net exchange): {moved * e.factor:,.1f} {e.energy} flowed between nodes "
+                f"(gross node export {gross_kwh * e.factor:,.1f}, settled {settled_kwh * e.factor:,.1f} {e.energy})")
+    return what if results.settlement == "vpp" else f"{what}, node by node"
 
 
 # -- 2. where the green power went -------------------------------------------------------

@@ -237,14 +237,27 @@ def test_supply_demand_traces_and_balance():
     assert len(supply) == N_STEPS + 1  # the last interval is closed by one extra point
     np.testing.assert_allclose(supply, -demand, rtol=0, atol=BALANCE_ATOL_KW)
     # Hand check at 12:00: PV 170 kW (capped), battery charging 30 kW -> north exports 140 kW;
-    # the office draws 120 kW -> south imports 120 kW.
+    # the office draws 120 kW -> south imports 120 kW.  The VPP settles the net: 20 kW exported.
     noon = 12
     pv = by_name(fig)["pv_roof"].y[noon]
     assert pv == pytest.approx(PV_CAP_KW, abs=FLOW_ATOL_KW)
     imp = by_name(fig)["grid import"].y[noon]
     exp = by_name(fig)["grid export"].y[noon]
-    assert imp == pytest.approx(120.0, abs=FLOW_ATOL_KW)
-    assert exp == pytest.approx(-(PV_CAP_KW - BATTERY_KW), abs=FLOW_ATOL_KW)
+    assert imp == pytest.approx(0.0, abs=FLOW_ATOL_KW)
+    assert exp == pytest.approx(-(PV_CAP_KW - BATTERY_KW - 120.0), abs=FLOW_ATOL_KW)
+    assert "flowed between nodes" in fig.layout.title.text
+
+
+def test_supply_demand_under_node_settlement_draws_each_nodes_exchange():
+    res = run_with_baseline()
+    res.settlement = "node"
+    fig = supply_demand_figure(res)
+    supply, demand = stack_sum(fig, "supply"), stack_sum(fig, "demand")
+    np.testing.assert_allclose(supply, -demand, rtol=0, atol=BALANCE_ATOL_KW)
+    # 12:00 by hand: south imports 120 kW, north exports 170 - 30 = 140 kW, each billed
+    assert by_name(fig)["grid import"].y[12] == pytest.approx(120.0, abs=FLOW_ATOL_KW)
+    assert by_name(fig)["grid export"].y[12] == pytest.approx(-(PV_CAP_KW - BATTERY_KW), abs=FLOW_ATOL_KW)
+    assert "node by node" in fig.layout.title.text
 
 
 def test_supply_demand_time_axis_is_tz_aware():
