@@ -22,6 +22,7 @@ from vpp.dashboards.figures import (
     storage_figure,
     supply_demand_figure,
 )
+from vpp.dashboards.flows import co2_figure, cost_figure, green_flows_figure, green_flows_kwh, money_unit
 from vpp.dashboards.kpi_table import kpi_table, kpi_table_figure
 from vpp.dashboards.report import comparison_report, headline, run_report
 from vpp.dashboards.sweep import (
@@ -44,6 +45,11 @@ __all__ = [
     "headline",
     "supply_demand_figure",
     "green_power_figure",
+    "green_flows_figure",
+    "green_flows_kwh",
+    "cost_figure",
+    "co2_figure",
+    "money_unit",
     "grid_exchange_figure",
     "baseline_overlay_figure",
     "kpi_table_figure",

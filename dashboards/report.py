@@ -46,6 +46,7 @@ from vpp.dashboards.figures import (
     storage_figure,
     supply_demand_figure,
 )
+from vpp.dashboards.flows import co2_figure, cost_figure, green_flows_figure
 from vpp.dashboards.kpi_table import _display_unit, _fmt, _fmt_pct, _judgement, _kpis, kpi_table
 from vpp.kpi import COMPARISON_META, KPI_META
 from vpp.results import Results
@@ -305,10 +306,11 @@ def run_report(results: Results, *, title: str | None = None) -> str:
     """A self-contained HTML page reporting one run.
 
     Header (scenario, strategy, period, the headline KPIs in words against
-    the baseline), then: where the green power went, this run vs the
-    baseline (when there is one), supply and demand, grid exchange per node,
-    the KPI table, storage, buildings and dispatch times (each when the run
-    has them) and the event log.
+    the baseline), then: where the green power went, green energy by source
+    and destination, this run vs the baseline (when there is one), supply
+    and demand, cost, CO2, grid exchange per node, the KPI table, storage,
+    buildings and dispatch times (each when the run has them) and the event
+    log.
 
     Parameters
     ----------
@@ -334,10 +336,13 @@ def run_report(results: Results, *, title: str | None = None) -> str:
         _warnings_html(results, unit),
         _section("Headline", _headline_html(results, unit) + _no_baseline_note(results)),
     ]
-    figures: list[tuple[str, go.Figure]] = [("Where the green power went", green_power_figure(results))]
+    figures: list[tuple[str, go.Figure]] = [("Where the green power went", green_power_figure(results)),
+                                            ("Green energy by source and destination", green_flows_figure(results))]
     if results.baseline is not None:
         figures.append(("This strategy vs the baseline", baseline_overlay_figure(results)))
     figures += [("Supply and demand", supply_demand_figure(results)),
+                ("Cost", cost_figure(results)),
+                ("CO\u2082", co2_figure(results)),
                 ("Grid exchange per node", grid_exchange_figure(results))]
     if "dr_events" in results.tables:
         figures.append(("Demand-response calls", dr_events_figure(results)))

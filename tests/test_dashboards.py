@@ -430,7 +430,8 @@ def test_run_report_is_one_offline_page_with_headline():
     for words in HEADLINE_WORDS:
         assert html.escape(words) in page
     assert "EV energy not served" not in page.split("<h2>KPIs")[0]  # zero in both runs: not a headline
-    assert page.count('class="plotly-graph-div"') == 7  # green, overlay, balance, grid, storage, building, dispatch
+    # green, green flows, overlay, balance, cost, CO2, grid, storage, building, dispatch
+    assert page.count('class="plotly-graph-div"') == 10
 
 
 def test_run_report_of_the_baseline_without_storage_or_buildings():
@@ -440,7 +441,7 @@ def test_run_report_of_the_baseline_without_storage_or_buildings():
     assert "This run is the baseline" in page
     assert "<h2>Storage" not in page and "<h2>Buildings" not in page
     assert "(baseline " not in page
-    assert page.count('class="plotly-graph-div"') == 4  # green, balance, grid, dispatch
+    assert page.count('class="plotly-graph-div"') == 7  # green, green flows, balance, cost, CO2, grid, dispatch
 
 
 def test_comparison_report_and_figures():
@@ -515,7 +516,7 @@ def test_report_renders_without_javascript_errors(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "data-js-error-0=" not in out.stdout, out.stdout[:2000]
-    assert out.stdout.count('class="main-svg"') >= 7  # every figure drawn
+    assert out.stdout.count('class="main-svg"') >= 10  # every figure drawn
 
 
 def test_slack_figure_shows_the_slacks_a_plan_used():

@@ -105,6 +105,41 @@ def test_the_demand_charge_is_billed_on_each_calendar_months_peak():
         rate * (70 + 70) / 744, abs=TOL)
 
 
+def test_cost_series_by_hand_sums_to_the_cost_kpis():
+    """Step 0: net export 10 kW (revenue 4), no import; step 1: import 20 kW at 2 CNY/kWh
+    (40 CNY, 12 kg) raises the month's billed peak from 0 to 20 kW: the demand
+    charge (3 CNY/kW over the 2 h) accrues there, 60 CNY."""
+    from vpp.kpi import cost_series
+
+    r = hand_results("vpp")
+    c = cost_series(r)
+    np.testing.assert_allclose(c["energy_cny"], [0.0, 40.0], atol=TOL)
+    np.testing.assert_allclose(c["export_revenue_cny"], [4.0, 0.0], atol=TOL)
+    np.testing.assert_allclose(c["demand_charge_cny"], [0.0, 60.0], atol=TOL)
+    np.testing.assert_allclose(c["total_cny"], [-4.0, 100.0], atol=TOL)
+    np.testing.assert_allclose(c["co2_kg"], [0.0, 12.0], atol=TOL)
+    k = compute_kpis(r)
+    assert c["total_cny"].sum() == pytest.approx(k["total_cost_cny"], abs=TOL)
+    # node settlement: node b imports 70 kW in step 0 (its peak so far), the same in step 1
+    n = cost_series(hand_results("node"))
+    np.testing.assert_allclose(n["demand_charge_cny"], [3.0 * 70, 0.0], atol=TOL)
+    # across a month boundary each month's peak accrues in its own month, pro rata
+    m = cost_series(hand_results("node", "2024-07-31 23:00"))
+    rate = 3.0 * 744 / 2
+    np.testing.assert_allclose(m["demand_charge_cny"], [rate * 70 / 744, rate * 70 / 744], atol=TOL)
+
+
+def test_demand_response_money_lands_at_each_calls_last_step():
+    from vpp.kpi import cost_series
+
+    r = hand_results("vpp")
+    end = r.index[1] + pd.Timedelta(hours=1)
+    r.tables["dr_events"] = pd.DataFrame({"event": ["a", "b"], "end": [r.index[1], end],
+                                          "payment_cny": [5.0, 7.0], "penalty_cny": [1.0, 0.0]})
+    c = cost_series(r)
+    np.testing.assert_allclose(c["dr_net_cny"], [1.0 - 5.0, -7.0], atol=TOL)
+
+
 def test_calendar_months_cover_each_month_by_its_own_length():
     from vpp.timeline import calendar_months
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vpp.market import settle_market
+from vpp.market import market_steps
 from vpp.results import Results
 from vpp.timeline import calendar_months
 
-__all__ = ["KPI_META", "COMPARISON_META", "vpp_series", "net_import_kw", "service_series", "compute_kpis",
-           "relative_kpis"]
+__all__ = ["KPI_META", "COMPARISON_META", "vpp_series", "net_import_kw", "service_series", "cost_series",
+           "compute_kpis", "relative_kpis"]
 
 # name: (unit, better, description)
 KPI_META = {
@@ -112,17 +112,23 @@ def _sum_where(r: Results, quantity: str, mask) -> pd.Series:
     return r.fleets.loc[:, (list(names), quantity)].sum(axis=1)
 
 
-def _market(r: Results) -> dict[str, float]:
-    """Two-settlement KPIs from ``tables["market"]`` (zeros under a tariff)."""
+_MARKET_ITEMS = ("day_ahead_cny", "real_time_cny", "penalty_cny", "deviation_kwh")
+
+
+def _market_steps(r: Results) -> dict[str, np.ndarray] | None:
+    """Each step's two-settlement items from ``tables["market"]`` (None under a tariff)."""
     t = r.tables.get("market")
     if t is None or t.empty:
-        return dict.fromkeys(("market_day_ahead_cny", "market_real_time_cny", "market_penalty_cny",
-                              "market_deviation_kwh"), 0.0)
-    s = settle_market(t["position_kw"].to_numpy(), t["metered_kw"].to_numpy(), t["da_cny_per_kwh"].to_numpy(),
-                      t["rt_cny_per_kwh"].to_numpy(), r.dt_h, float(t["tolerance_frac"].iloc[0]),
-                      float(t["penalty_cny_per_kwh"].iloc[0]))
-    return {"market_day_ahead_cny": s.day_ahead_cny, "market_real_time_cny": s.real_time_cny,
-            "market_penalty_cny": s.penalty_cny, "market_deviation_kwh": s.deviation_kwh}
+        return None
+    return market_steps(t["position_kw"].to_numpy(), t["metered_kw"].to_numpy(), t["da_cny_per_kwh"].to_numpy(),
+                        t["rt_cny_per_kwh"].to_numpy(), r.dt_h, float(t["tolerance_frac"].iloc[0]),
+                        float(t["penalty_cny_per_kwh"].iloc[0]))
+
+
+def _market(r: Results) -> dict[str, float]:
+    """Two-settlement KPIs from ``tables["market"]`` (zeros under a tariff)."""
+    steps = _market_steps(r)
+    return {f"market_{k}": float(steps[k].sum()) if steps is not None else 0.0 for k in _MARKET_ITEMS}
 
 
 def _dr(r: Results) -> dict[str, float]:
@@ -199,6 +205,59 @@ def service_series(r: Results) -> pd.DataFrame:
         + _per_step_sum(r.nodes, "unserved_kw") * r.dt_h}, index=r.index)
 
 
+def cost_series(r: Results) -> pd.DataFrame:
+    """Each step's own share of the run's cost [CNY] and CO2 [kg]; each column sums to its KPI.
+
+    Columns:
+
+    * ``energy_cny``: the settled import at the import price; in a run on the
+      day-ahead market, the market's day-ahead, real-time and penalty items
+      instead (the market replaces the tariff, as in the KPIs).
+    * ``export_revenue_cny``: the settled export at the export price (none on the market).
+    * ``demand_charge_cny``: the monthly demand charge as it accrues: a step
+      that raises its calendar month's billed peak so far adds
+      ``rate x share of the month covered x the rise`` (the VPP's import, or
+      each node's under node settlement), so the running sum is the bill of
+      the peaks set so far -- what the optimiser sees as the peak so far.
+    * ``dr_net_cny``: demand-response penalties less payments, at each call's last step.
+    * ``total_cny``: energy - export revenue + demand charge + DR net (``total_cost_cny``).
+    * ``co2_kg``: the settled import times the carbon intensity (``co2_kg``).
+    """
+    v, x, dt = vpp_series(r), r.exogenous, r.dt_h
+    energy = v["import_kw"] * x["price_import_cny_per_kwh"] * dt
+    revenue = v["export_kw"] * x["price_export_cny_per_kwh"] * dt
+    market = _market_steps(r)
+    if market is not None and (market["day_ahead_cny"].any() or market["real_time_cny"].any()):
+        energy = pd.Series(market["day_ahead_cny"] + market["real_time_cny"] + market["penalty_cny"], index=r.index)
+        revenue = pd.Series(0.0, index=r.index)
+    demand = _demand_charge_steps(r, v)
+    dr = _dr_steps(r)
+    return pd.DataFrame({"energy_cny": energy, "export_revenue_cny": revenue, "demand_charge_cny": demand,
+                         "dr_net_cny": dr, "total_cny": energy - revenue + demand + dr,
+                         "co2_kg": v["import_kw"] * x["co2_kg_per_kwh"] * dt}, index=r.index)
+
+
+def _demand_charge_steps(r: Results, v: pd.DataFrame) -> pd.Series:
+    """The demand charge as each step raises its month's billed peak so far. [CNY]"""
+    month, share = calendar_months(r.index, r.dt_h)
+    imports = v[["import_kw"]] if r.settlement == "vpp" else r.nodes.xs("grid_import_kw", axis=1, level="quantity")
+    running = imports.clip(lower=0.0).groupby(month).cummax()
+    rise = running.groupby(month).diff().fillna(running).sum(axis=1).to_numpy()
+    return pd.Series(r.demand_charge_cny_per_kw_month * share[month] * rise, index=r.index)
+
+
+def _dr_steps(r: Results) -> pd.Series:
+    """Demand-response penalties less payments, at the last step of each call. [CNY]"""
+    out = pd.Series(0.0, index=r.index)
+    t = r.tables.get("dr_events")
+    if t is None or t.empty:
+        return out
+    for end, net in zip(pd.to_datetime(t["end"]), t["penalty_cny"] - t["payment_cny"], strict=True):
+        k = min(max(int(r.index.searchsorted(end, side="left")) - 1, 0), len(r.index) - 1)
+        out.iloc[k] += float(net)
+    return out
+
+
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else float("nan")
 
@@ -234,16 +293,6 @@ def _processes(r: Results) -> dict:
         known = jobs["on_time"].dropna()
         on_time = float(known.astype(bool).mean()) if len(known) else float("nan")
     return {"process_energy_not_served_kwh": not_served, "jobs_on_time_frac": on_time}
-
-
-def _demand_charge_cny(r: Results, v: pd.DataFrame) -> float:
-    """The monthly demand charge on each calendar month's billed peak (the VPP's
-    import, or the sum of every node's own peak under node settlement), times
-    the share of the month the run covers."""
-    month, share = calendar_months(r.index, r.dt_h)
-    imports = v[["import_kw"]] if r.settlement == "vpp" else r.nodes.xs("grid_import_kw", axis=1, level="quantity")
-    peaks = imports.groupby(month).max().clip(lower=0.0).sum(axis=1).to_numpy()
-    return float(r.demand_charge_cny_per_kw_month * (share * peaks).sum())
 
 
 def _storage_change_kwh(r: Results) -> float:
@@ -286,18 +335,13 @@ def compute_kpis(r: Results) -> pd.Series:
     dt = r.dt_h
     ramp_kwh, ramp_max = _ramp_violation(r, v)
     e = (v * dt).sum()
-    x = r.exogenous
     net = v["net_import_kw"]
     p_max, p_min = float(net.max()), float(net.min())
     importer = float(net.mean()) > 0       # load-shape KPIs only mean something for a net importer
     ramps = net.diff().abs().dropna() / dt if dt else pd.Series(dtype=float)
-    energy_cost = float((v["import_kw"] * x["price_import_cny_per_kwh"]).sum() * dt)
-    revenue = float((v["export_kw"] * x["price_export_cny_per_kwh"]).sum() * dt)
+    money = cost_series(r).sum()
+    energy_cost, revenue, demand = money["energy_cny"], money["export_revenue_cny"], money["demand_charge_cny"]
     market = _market(r)
-    if market["market_day_ahead_cny"] or market["market_real_time_cny"]:      # the market replaces the tariff
-        energy_cost = market["market_day_ahead_cny"] + market["market_real_time_cny"] + market["market_penalty_cny"]
-        revenue = 0.0
-    demand = _demand_charge_cny(r, v)
     storage = r.fleet_info["role"] == "storage"
     capacity = float(r.fleet_info.loc[storage, "capacity_kwh"].sum()) if "capacity_kwh" in r.fleet_info else 0.0
     discharged = float(v["storage_kw"].clip(lower=0.0).sum() * dt)
@@ -319,7 +363,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
         "total_cost_cny": energy_cost - revenue + demand - dr["dr_payment_cny"] + dr["dr_penalty_cny"],
         **dr, **market,
-        "co2_kg": float((v["import_kw"] * x["co2_kg_per_kwh"]).sum() * dt),
+        "co2_kg": money["co2_kg"],
         **_ev(r),
         **_processes(r),
         "comfort_violation_kh": _total(r, "comfort_violation_kh"),

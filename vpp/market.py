@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-__all__ = ["PriceShape", "MarketSettlement", "generate_prices", "settle_market"]
+__all__ = ["PriceShape", "MarketSettlement", "generate_prices", "settle_market", "market_steps"]
 
 
 @dataclass(frozen=True)
@@ -96,19 +96,25 @@ class MarketSettlement:
         return self.day_ahead_cny + self.real_time_cny + self.penalty_cny
 
 
-def settle_market(position_kw: np.ndarray, metered_kw: np.ndarray, da_cny_per_kwh: np.ndarray,
-                  rt_cny_per_kwh: np.ndarray, dt_h: float, tolerance_frac: float,
-                  penalty_cny_per_kwh: float) -> MarketSettlement:
-    """Settle a day-ahead position and the metered net import (both VPP import
-    positive) step by step: ``position x da`` plus ``(metered - position) x rt``,
-    plus ``penalty x max(|metered - position| - tolerance |position|, 0)``, each
-    times the step length."""
+def market_steps(position_kw: np.ndarray, metered_kw: np.ndarray, da_cny_per_kwh: np.ndarray,
+                 rt_cny_per_kwh: np.ndarray, dt_h: float, tolerance_frac: float,
+                 penalty_cny_per_kwh: float) -> dict[str, np.ndarray]:
+    """Each step's two-settlement items (both powers VPP import positive): ``position x da``,
+    ``(metered - position) x rt``, ``penalty x max(|metered - position| - tolerance |position|, 0)``,
+    each times the step length [CNY]; the deviation and its penalised part [kWh]."""
     p, q = np.asarray(position_kw, dtype=float), np.asarray(metered_kw, dtype=float)
     dev = q - p
     outside = np.maximum(np.abs(dev) - tolerance_frac * np.abs(p), 0.0)
-    return MarketSettlement(
-        day_ahead_cny=float((p * da_cny_per_kwh).sum() * dt_h),
-        real_time_cny=float((dev * rt_cny_per_kwh).sum() * dt_h),
-        penalty_cny=float(penalty_cny_per_kwh * outside.sum() * dt_h),
-        deviation_kwh=float(np.abs(dev).sum() * dt_h),
-        penalised_kwh=float(outside.sum() * dt_h))
+    return {"day_ahead_cny": p * da_cny_per_kwh * dt_h, "real_time_cny": dev * rt_cny_per_kwh * dt_h,
+            "penalty_cny": penalty_cny_per_kwh * outside * dt_h, "deviation_kwh": np.abs(dev) * dt_h,
+            "penalised_kwh": outside * dt_h}
+
+
+def settle_market(position_kw: np.ndarray, metered_kw: np.ndarray, da_cny_per_kwh: np.ndarray,
+                  rt_cny_per_kwh: np.ndarray, dt_h: float, tolerance_frac: float,
+                  penalty_cny_per_kwh: float) -> MarketSettlement:
+    """Settle a day-ahead position and the metered net import over the run: the
+    sums of :func:`market_steps`."""
+    steps = market_steps(position_kw, metered_kw, da_cny_per_kwh, rt_cny_per_kwh, dt_h, tolerance_frac,
+                         penalty_cny_per_kwh)
+    return MarketSettlement(**{name: float(v.sum()) for name, v in steps.items()})
