@@ -63,6 +63,20 @@ _FRACTIONS = frozenset({
     "optimality_gap_frac", "flexibility_captured_frac",
 })
 _REL_TOL = 1e-9  # a delta smaller than this share of the values counts as "no change"
+_ABS_TOL = 1e-6  # ... or smaller than this in the KPI's own unit (kWh, kW, CNY, kg, K h); 1e-9 for fractions
+
+
+def _is_noise(delta: float, value: float, base: float, unit: str = "") -> bool:
+    """Whether a difference is numerical noise rather than a change: below
+    ``_REL_TOL`` of the values or ``_ABS_TOL`` of the unit (solver tolerances
+    leave 1e-13 kWh where two runs did the same)."""
+    floor = _REL_TOL if unit in ("-", "") else _ABS_TOL
+    return bool(abs(delta) <= max(_REL_TOL * max(abs(value), abs(base)), floor))
+
+
+def _near_zero(base: float, unit: str = "") -> bool:
+    """Whether a baseline is too close to zero for a percentage of it to mean anything."""
+    return bool(abs(base) <= (_REL_TOL if unit in ("-", "") else _ABS_TOL))
 
 # -- palette ------------------------------------------------------------------
 _OKABE_ITO = {

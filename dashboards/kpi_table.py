@@ -8,15 +8,17 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from vpp.dashboards._style import (
+    _ABS_TOL,
     _BAD_BG,
     _FRACTIONS,
     _GOOD_BG,
     _MW,
     _NEUTRAL_BG,
-    _REL_TOL,
     _TEMPLATE,
     HEADLINE_KPIS,
     PowerUnit,
+    _is_noise,
+    _near_zero,
     _text,
     kpi_label,
     power_unit,
@@ -56,6 +58,8 @@ def _fmt(x: float, signed: bool = False) -> str:
         return "\u2013"
     sign = "+" if signed else ""
     a = abs(x)
+    if a < _ABS_TOL:
+        return "0"                     # below any figure a KPI means (solver noise)
     if a >= 100:
         return f"{x:{sign},.0f}"
     if a >= 1:
@@ -72,11 +76,11 @@ def _fmt_pct(x: float, signed: bool = False) -> str:
     return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 
-def _judgement(better: str, delta: float, value: float, base: float) -> int:
-    """+1 better than the baseline, -1 worse, 0 no change or no direction."""
+def _judgement(better: str, delta: float, value: float, base: float, unit: str = "") -> int:
+    """+1 better than the baseline, -1 worse, 0 no change (within noise) or no direction."""
     if not (np.isfinite(delta) and np.isfinite(value) and np.isfinite(base)):
         return 0
-    if abs(delta) <= _REL_TOL * max(abs(value), abs(base), 1e-12):
+    if _is_noise(delta, value, base, unit):
         return 0
     if better == "higher":
         return 1 if delta > 0 else -1
@@ -110,14 +114,18 @@ def kpi_table(results: Results, unit: PowerUnit | None = None) -> pd.DataFrame:
         better = str(row.get("better", KPI_META.get(name, ("", "none"))[1]))
         description = str(row.get("description", KPI_META.get(name, ("", "", ""))[2]))
         fmt = _fmt_pct if name in _FRACTIONS else _fmt
+        pct = float(row.get("delta_pct", np.nan))
+        if np.isfinite(delta) and _is_noise(delta, value, base, unit_raw):
+            delta, pct = 0.0, 0.0                                  # the same, up to solver noise
+        if _near_zero(base, unit_raw) and delta != 0.0:
+            pct = np.nan                                           # no percentage of (almost) nothing
         rows[name] = {
             "label": kpi_label(name),
             "value": fmt(value * factor), "baseline": fmt(base * factor),
-            "delta": fmt(delta * factor, signed=True) + (" pt" if shown == "%" and np.isfinite(delta) else ""),
-            "delta_pct": (f"{float(row.get('delta_pct', np.nan)):+.1f} %"
-                          if np.isfinite(float(row.get("delta_pct", np.nan))) else "\u2013"),
+            "delta": fmt(delta * factor, signed=delta != 0.0) + (" pt" if shown == "%" and np.isfinite(delta) else ""),
+            "delta_pct": f"{pct:+.1f} %" if np.isfinite(pct) and pct != 0.0 else ("0 %" if pct == 0.0 else "\u2013"),
             "unit": shown, "description": description,
-            "judgement": _judgement(better, delta, value, base),
+            "judgement": _judgement(better, delta, value, base, unit_raw),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 

@@ -22,10 +22,11 @@ from plotly.offline import get_plotlyjs
 from vpp.dashboards._style import (
     _FRACTIONS,
     _KW,
-    _REL_TOL,
     HEADLINE_KPIS,
     PowerUnit,
+    _is_noise,
     _larger_unit,
+    _near_zero,
     kpi_label,
     power_unit,
 )
@@ -194,9 +195,11 @@ def headline(results: Results, unit: PowerUnit | None = None) -> list[tuple[str,
             continue
         row = kpis.loc[name]
         value, base, delta = (float(row.get(c, np.nan)) for c in ("value", "baseline", "delta"))
-        if abs(delta) <= _REL_TOL * max(abs(value), abs(base), 1.0):
+        unit_raw = str(row.get("unit", KPI_META[name][0]))
+        if np.isfinite(delta) and _is_noise(delta, value, base, unit_raw):
             delta = 0.0                                   # floating-point noise, not a change
-        if name in _ONLY_IF_NONZERO and not (abs(value) > 0 or (compare and abs(base) > 0)):
+        nothing = _near_zero(value, unit_raw) and not (compare and not _near_zero(base, unit_raw))
+        if name in _ONLY_IF_NONZERO and nothing:
             continue
         factor, shown = _display_unit(name, str(row.get("unit", KPI_META[name][0])), scale)
         label = kpi_label(name)
@@ -208,12 +211,12 @@ def headline(results: Results, unit: PowerUnit | None = None) -> list[tuple[str,
             text = f"{label}: {_fmt(value * factor)} {shown}"
             base_text = f"{_fmt(base * factor)} {shown}"
             change = f"{_fmt(delta * factor, signed=True)} {shown}"
-            if np.isfinite(base) and abs(base) > 0 and value * base > 0:   # % only without a sign change
-                change += f", {100.0 * delta / abs(base):+.1f} %"
+            if np.isfinite(base) and not _near_zero(base, unit_raw) and value * base > 0 and delta != 0.0:
+                change += f", {100.0 * delta / abs(base):+.1f} %"  # % only of a real base, without a sign change
         judgement = 0
         if compare and np.isfinite(base):
-            text += f" (baseline {base_text}, {change})"
-            judgement = _judgement(str(row.get("better", KPI_META[name][1])), delta, value, base)
+            text += f" (baseline {base_text}, {change})" if delta != 0.0 else f" (baseline {base_text}, the same)"
+            judgement = _judgement(str(row.get("better", KPI_META[name][1])), delta, value, base, unit_raw)
         out.append((text, judgement))
     return out
 

@@ -29,6 +29,8 @@ from vpp.dashboards import (
     comparison_report,
     green_power_figure,
     grid_exchange_figure,
+    headline,
+    kpi_table,
     kpi_table_figure,
     power_unit,
     run_report,
@@ -546,3 +548,23 @@ def test_shadow_price_figure_plots_each_node_and_the_vpp():
     assert [t.name for t in fig.data] == ["node city", "VPP account"]
     np.testing.assert_allclose(fig.data[0].y, d["shadow_price_cny_per_kwh_node_city"])
     assert "Shadow price of energy" in run_report(res)
+
+
+def test_kpi_table_reads_solver_noise_as_no_change_and_no_percentage_of_nothing():
+    """1.46e-13 kWh between two runs that did the same is no change (not coloured, delta 0);
+    5 kWh against a baseline of 1e-10 kWh is a change, but its percentage means nothing."""
+    from vpp.kpi import compute_kpis, relative_kpis
+
+    res = make_run()
+    own = compute_kpis(res)
+    base = own.copy()
+    base["ev_energy_not_served_kwh"] = own["ev_energy_not_served_kwh"] + 1.46e-13
+    own["process_energy_not_served_kwh"], base["process_energy_not_served_kwh"] = 5.0, 1e-10
+    res.kpis = relative_kpis(own, base)
+    t = kpi_table(res)
+    assert t.loc["ev_energy_not_served_kwh", "judgement"] == 0
+    assert t.loc["ev_energy_not_served_kwh", "delta"] == "0"
+    assert t.loc["process_energy_not_served_kwh", "judgement"] == -1
+    assert t.loc["process_energy_not_served_kwh", "delta_pct"] == "\u2013"
+    words = dict(headline(res))
+    assert not any("e-13" in w for w in words)
