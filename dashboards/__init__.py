@@ -10,7 +10,12 @@ and have no side effects; report functions return the HTML text.
 """
 
 from vpp.dashboards._style import HEADLINE_KPIS, KPI_LABELS, MW_THRESHOLD_KW, PowerUnit, power_unit
-from vpp.dashboards.comparison_figures import strategy_kpi_bars_figure, strategy_overlay_figure
+from vpp.dashboards.comparison_figures import (
+    strategy_delta_figure,
+    strategy_kpi_bars_figure,
+    strategy_overlay_figure,
+    strategy_panels_figure,
+)
 from vpp.dashboards.figures import (
     baseline_overlay_figure,
     building_temperature_figure,
@@ -60,6 +65,8 @@ __all__ = [
     "solve_time_figure",
     "strategy_kpi_bars_figure",
     "strategy_overlay_figure",
+    "strategy_delta_figure",
+    "strategy_panels_figure",
     "run_report",
     "comparison_report",
     "SWEEP_KPIS",

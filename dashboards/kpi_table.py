@@ -48,6 +48,8 @@ def _display_unit(name: str, unit: str, scale: PowerUnit) -> tuple[float, str]:
     """Factor and unit a KPI is shown in."""
     if name in _FRACTIONS:
         return 100.0, "%"
+    if unit == "kg":                                   # CO2 in tonnes everywhere
+        return 1e-3, "t"
     if scale is _MW and unit in ("kW", "kWh", "kW/h") and not name.startswith("ev_"):  # EV energy stays kWh
         return 1e-3, unit.replace("kW", "MW")
     return 1.0, unit

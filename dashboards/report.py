@@ -30,7 +30,7 @@ from vpp.dashboards._style import (
     kpi_label,
     power_unit,
 )
-from vpp.dashboards.comparison_figures import ComparisonLike, strategy_kpi_bars_figure, strategy_overlay_figure
+from vpp.dashboards.comparison_figures import ComparisonLike, strategy_delta_figure, strategy_panels_figure
 from vpp.dashboards.figures import (
     SHADOW_PREFIX,
     _storage_fleets,
@@ -376,6 +376,7 @@ def run_report(results: Results, *, title: str | None = None) -> str:
 
 def _comparison_table_html(comparison: ComparisonLike, unit: PowerUnit, names: list[str]) -> str:
     table = comparison.table
+    names = [n for n in names if pd.to_numeric(table[n], errors="coerce").notna().any()]   # no empty columns
     meta = {**KPI_META, **COMPARISON_META}            # the comparison's own columns too
     head = '<tr><th class="l">strategy</th>'
     for name in names:
@@ -406,9 +407,11 @@ def comparison_report(comparison: ComparisonLike, *, title: str | None = None) -
     """A self-contained HTML page comparing strategies on one scenario.
 
     Header (scenario, strategies, period), the KPI table with one row per
-    strategy (headline KPIs; best value in bold; all KPIs below), bar charts
-    of the headline KPIs and overlays of green power used locally and net
-    import per strategy.
+    strategy (headline KPIs; best value in bold; all KPIs below; columns
+    without a value left out), each strategy's difference to the baseline as
+    diverging bars (:func:`strategy_delta_figure`), and small multiples of
+    green power used locally and net import per strategy against the
+    baseline (:func:`strategy_panels_figure`).
 
     Parameters
     ----------
@@ -440,7 +443,7 @@ def comparison_report(comparison: ComparisonLike, *, title: str | None = None) -
                  _comparison_table_html(comparison, unit, head_names),
                  "<details><summary>All KPIs</summary>"
                  + _comparison_table_html(comparison, unit, rest) + "</details>" if rest else ""),
-        _section("Headline KPIs as bars", _figure(strategy_kpi_bars_figure(comparison), "fig-0")),
-        _section("Over time", _figure(strategy_overlay_figure(comparison), "fig-1")),
+        _section("Differences to the baseline", _figure(strategy_delta_figure(comparison), "fig-0")),
+        _section("Over time", _figure(strategy_panels_figure(comparison), "fig-1")),
     ]
     return _page(title or f"{scenario} \u2013 strategy comparison", body)

@@ -36,8 +36,10 @@ from vpp.dashboards import (
     run_report,
     solve_time_figure,
     storage_figure,
+    strategy_delta_figure,
     strategy_kpi_bars_figure,
     strategy_overlay_figure,
+    strategy_panels_figure,
     supply_demand_figure,
 )
 from vpp.dashboards.report import _compact
@@ -465,6 +467,52 @@ def test_comparison_report_and_figures():
     assert "<b>source_load_interaction</b>" in page
     assert page.count('class="plotly-graph-div"') == 2
     assert '<td class="best">92.1</td>' in page
+
+
+def _comparison(extra=None):
+    base = make_run("source_follows_load", pv_cap_kw=PV_CAP_BASELINE_KW)
+    table = pd.DataFrame({k: [b, v] for k, (v, b) in HAND_KPIS.items()},
+                         index=pd.Index(["source_follows_load", "source_load_interaction"], name="strategy"))
+    for name, values in (extra or {}).items():
+        table[name] = values
+    return SimpleNamespace(table=table, results={"source_follows_load": base, "source_load_interaction": make_run()})
+
+
+def test_differences_to_the_baseline_as_diverging_bars_by_hand():
+    """From HAND_KPIS: local use +6.8 pt (better), curtailment -5.8 pt (better), cost
+    -65.5 CNY (better), CO2 -30 kg = -0.03 t (better), comfort +1.5 K h (worse); EV
+    energy 0 against 0: grey, zero."""
+    fig = strategy_delta_figure(_comparison())
+    bars = {t.name: t for t in fig.data}
+    assert list(bars["green power used locally"].y) == ["source_load_interaction"]
+    assert bars["green power used locally"].x[0] == pytest.approx(6.8)
+    assert bars["green power curtailed"].x[0] == pytest.approx(-5.8)
+    assert bars["total cost"].x[0] == pytest.approx(-65.5)
+    assert bars["CO\u2082 of imports"].x[0] == pytest.approx(-0.03)             # kg -> t
+    green, orange, grey = "#009E73", "#D55E00", "#999999"
+    assert bars["total cost"].marker.color[0] == green
+    assert bars["comfort violation"].marker.color[0] == orange
+    assert bars["EV energy not served"].marker.color[0] == grey
+    assert "[t" in " ".join(a.text for a in fig.layout.annotations)
+
+
+def test_a_difference_within_noise_is_drawn_as_none():
+    noisy = _comparison({"ev_energy_not_served_kwh": [0.0, 1.46e-13]})
+    bars = {t.name: t for t in strategy_delta_figure(noisy).data}
+    assert bars["EV energy not served"].x[0] == 0.0
+    assert bars["EV energy not served"].marker.color[0] == "#999999"
+
+
+def test_strategy_panels_are_small_multiples_against_the_baseline():
+    fig = strategy_panels_figure(_comparison())
+    assert names(fig) == ["baseline", "source_load_interaction"] * 2     # one row: two panels
+    assert [t.name for t in fig.data if t.showlegend] == ["baseline", "source_load_interaction"]
+    assert fig.data[0].line.dash == "dash"
+
+
+def test_comparison_table_leaves_out_empty_columns():
+    page = comparison_report(_comparison({"value_of_perfect_information_cny": [np.nan, np.nan]}))
+    assert "value of perfect information" not in page.lower()
 
 
 REPORT_DATA_BUDGET_BYTES = 150_000  # two days, 3 fleets: about 50 kB of data and layout
