@@ -10,22 +10,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from vpp.kpi import HEADLINE_KPIS  # re-exported: the KPIs reports show first
 from vpp.results import Results
 
 __all__ = ["HEADLINE_KPIS", "KPI_LABELS", "kpi_label", "MW_THRESHOLD_KW", "PowerUnit", "power_unit"]
 
-
-#: KPIs shown first (tables) and in words (report headers).
-HEADLINE_KPIS = (
-    "green_local_consumption_rate",
-    "curtailment_rate",
-    "self_sufficiency",
-    "total_cost_cny",
-    "co2_kg",
-    "peak_import_kw",
-    "ev_energy_not_served_kwh",
-    "comfort_violation_kh",
-)
 
 #: Words for KPIs in tables and headers (others: the name without underscores).
 KPI_LABELS = {

@@ -1,5 +1,7 @@
 """KPIs on a hand-made two-step run, and the saved run folder round trip."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -222,3 +224,49 @@ def test_comparison_columns_by_hand():
     assert c.loc["source_follows_load", "unserved_energy_kwh"] == pytest.approx(1.75)
     assert c.loc["source_load_interaction", "value_of_perfect_information_cny"] == pytest.approx(10.0)
     assert np.isnan(c.loc["rule_based", "value_of_perfect_information_cny"])
+
+
+def test_results_repr_is_one_short_line_with_the_headline_by_hand():
+    """repr(results) was 24 kB of DataFrames; now one line: 120/150 = 80 % used locally,
+    40 - 4 + 60 = 96 CNY."""
+    r = hand_results()
+    text = repr(r)
+    assert "\n" not in text and len(text) < 400
+    assert "hand / test" in text and "2 steps of 60 min" in text
+    assert "green_local_consumption_rate 80.0 %" in text and "total_cost_cny 96 CNY" in text
+    page = r._repr_html_()
+    assert page.count("<tr>") == 1 + 8 and "80.0 %" in page        # header and the headline KPIs
+
+
+def test_comparison_and_sweep_summaries():
+    from types import SimpleNamespace
+
+    from vpp.summary import comparison_repr, format_kpi, sweep_html, sweep_repr
+    from vpp.sweeps import SweepResult
+
+    table = pd.DataFrame({"green_local_consumption_rate": [0.9, 0.95], "total_cost_cny": [2.5e7, 2.4e7]},
+                         index=pd.Index(["source_follows_load", "virtual_battery"], name="strategy"))
+    cmp = SimpleNamespace(table=table, results={"source_follows_load": hand_results()})
+    assert comparison_repr(cmp).startswith("<Comparison of 2 strategies (source_follows_load, virtual_battery) on hand")
+    sweep = SweepResult(table.reset_index().assign(seed=[1, 2], status=["ok", "failed"]), Path("out"), ["seed"],
+                        computed=1, skipped=1)
+    assert repr(sweep) == sweep_repr(sweep)
+    assert "2 runs (1 computed, 1 found done, 1 failed)" in repr(sweep)
+    assert sweep_html(sweep).count("<tr") == 3
+    assert format_kpi("co2_kg", 367_196_980.0) == "367,197 t"
+    assert format_kpi("total_cost_cny", 5.193e8) == "519 M CNY"
+    assert format_kpi("peak_import_kw", 80.0) == "80 kW"
+
+
+def test_saved_meta_records_python_and_dependency_versions(tmp_path):
+    import json
+    import platform
+
+    hand_results().save(tmp_path / "run")
+    versions = json.loads((tmp_path / "run" / "meta.json").read_text())["versions"]
+    assert versions["python"] == platform.python_version()
+    assert versions["numpy"] == np.__version__ and versions["pandas"] == pd.__version__
+    from importlib.metadata import version
+
+    import highspy  # noqa: F401
+    assert versions["highspy"] == version("highspy") and "pyomo" in versions and "simpy" in versions

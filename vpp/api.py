@@ -30,6 +30,7 @@ from vpp.optimizer.base import StrategyOptions
 from vpp.results import Results
 from vpp.rng import component_rng
 from vpp.scenario import DRConfig, OutputConfig, Scenario, load_scenario, validation_error
+from vpp.summary import comparison_html, comparison_repr
 from vpp.trading import Trading
 
 __all__ = ["default_scenario_path", "load", "validate", "run", "compare", "Comparison", "BASELINE",
@@ -362,6 +363,12 @@ class Comparison:
     @property
     def baseline(self) -> Results:
         return self.results[BASELINE]
+
+    def __repr__(self) -> str:
+        return comparison_repr(self)
+
+    def _repr_html_(self) -> str:
+        return comparison_html(self)
 
 
 PERFECT = ":perfect"   # suffix: the same strategy with perfect forecasts (value of information)

@@ -26,8 +26,20 @@ from vpp.market import market_steps
 from vpp.results import Results
 from vpp.timeline import calendar_months
 
-__all__ = ["KPI_META", "COMPARISON_META", "vpp_series", "net_import_kw", "service_series", "cost_series",
-           "compute_kpis", "relative_kpis"]
+__all__ = ["HEADLINE_KPIS", "KPI_META", "COMPARISON_META", "vpp_series", "net_import_kw", "service_series",
+           "cost_series", "compute_kpis", "relative_kpis"]
+
+#: KPIs shown first (tables, notebook summaries) and in words (report headers).
+HEADLINE_KPIS = (
+    "green_local_consumption_rate",
+    "curtailment_rate",
+    "self_sufficiency",
+    "total_cost_cny",
+    "co2_kg",
+    "peak_import_kw",
+    "ev_energy_not_served_kwh",
+    "comfort_violation_kh",
+)
 
 # name: (unit, better, description)
 KPI_META = {

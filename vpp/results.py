@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Results", "write_atomically", "package_version"]
+__all__ = ["Results", "write_atomically", "package_version", "dependency_versions"]
 
 _FRAMES = ("fleets", "nodes", "exogenous", "dispatch", "events", "fleet_info")
 
 
-@dataclass
+@dataclass(repr=False)
 class Results:
     """Everything a run produced.
 
@@ -105,6 +107,16 @@ class Results:
         """Step length. [h]"""
         return (self.index[1] - self.index[0]).total_seconds() / 3600.0 if len(self.index) > 1 else 0.0
 
+    def __repr__(self) -> str:
+        from vpp.summary import results_repr
+
+        return results_repr(self)
+
+    def _repr_html_(self) -> str:
+        from vpp.summary import results_html
+
+        return results_html(self)
+
     def power(self) -> pd.DataFrame:
         """Realised power per fleet, generator sign. [kW]"""
         return self.fleets.xs("p_kw", axis=1, level="quantity")
@@ -123,7 +135,8 @@ class Results:
                     "seed": self.seed, "vpp_version": self.version, "vpp_limits_kw": list(self.vpp_limits_kw),
                     "ramp_limit_kw_per_h": self.ramp_limit_kw_per_h,
                     "demand_charge_cny_per_kw_month": self.demand_charge_cny_per_kw_month,
-                    "tables": sorted(self.tables), "assets": sorted(self.assets)}
+                    "tables": sorted(self.tables), "assets": sorted(self.assets),
+                    "versions": dependency_versions()}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
             if self.kpis is not None:
                 (tmp / "kpis.json").write_text(kpis_to_json(self.kpis), encoding="utf-8")
@@ -148,6 +161,23 @@ class Results:
                    vpp_limits_kw=tuple(float(x) for x in meta.get("vpp_limits_kw", (float("inf"),) * 2)),
                    ramp_limit_kw_per_h=float(meta.get("ramp_limit_kw_per_h", float("inf"))),
                    demand_charge_cny_per_kw_month=_monthly_demand_charge(meta, frames["nodes"].index), **frames)
+
+
+def dependency_versions() -> dict[str, str]:
+    """Python's version and that of each installed dependency of vpp (extras too,
+    where installed): what a run's ``meta.json`` records to be reproduced."""
+    out = {"python": platform.python_version(), "vpp-sim": package_version()}
+    try:
+        reqs = requires("vpp-sim") or []
+    except PackageNotFoundError:
+        reqs = []
+    for req in reqs:
+        name = re.split(r"[\s;<>=!~\[]", req, maxsplit=1)[0]
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue                                   # an extra that is not installed
+    return out
 
 
 def package_version() -> str:

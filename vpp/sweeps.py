@@ -36,6 +36,7 @@ import pandas as pd
 from vpp.errors import InputError, ScenarioError
 from vpp.results import package_version, write_atomically
 from vpp.scenario import scenario_from_dict
+from vpp.summary import sweep_html, sweep_repr
 from vpp.sweepspec import SweepSpec, apply_point, check_paths, load_sweep_spec, read_base
 
 __all__ = ["sweep", "SweepResult", "RunKey"]
@@ -54,7 +55,7 @@ class RunKey:
     hash: str
 
 
-@dataclass
+@dataclass(repr=False)
 class SweepResult:
     """A finished sweep.
 
@@ -80,6 +81,12 @@ class SweepResult:
     skipped: int = 0
     elapsed_s: float = 0.0
     failed: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return sweep_repr(self)
+
+    def _repr_html_(self) -> str:
+        return sweep_html(self)
 
 
 @dataclass
