@@ -187,3 +187,35 @@ def test_run_takes_a_perfect_forecast_variant_as_compare_does(tmp_path, capsys, 
     assert tomllib.loads((out / "scenario.toml").read_text())["forecast"]["perfect"] is True
     line = one_line_error(capsys, ["run", str(short), "--strategy", "nope:perfect", "--quiet"])
     assert "--strategy: unknown strategy 'nope'" in line
+
+
+def test_progress_is_logged_where_stderr_is_not_a_terminal(tmp_path, capsys):
+    """Piped or in a batch job a run is not silent: the first and the last step of
+    each strategy's run are logged with the simulated time (a line a minute between)."""
+    assert main(["run", str(SMALL), "--out", str(tmp_path / "a"), "--strategy", "rule_based"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    for strategy in ("rule_based", "source_follows_load"):
+        lines = [e for e in err if e.startswith(f"{strategy}: ")]
+        assert lines[0].startswith(f"{strategy}: 1/192 steps, 2024-07-22 00:15, ")
+        assert lines[-1].startswith(f"{strategy}: 192/192 steps, ") and "left" not in lines[-1]
+    assert main(["run", str(SMALL), "--out", str(tmp_path / "b"), "--strategy", "rule_based", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_verbose_logs_every_ten_seconds_even_on_a_terminal(monkeypatch):
+    import io
+
+    from vpp import api
+    from vpp.scenario import load_scenario
+
+    tty = io.StringIO()
+    tty.isatty = lambda: True
+    monkeypatch.setattr("sys.stderr", tty)
+    timeline = load_scenario(SMALL).timeline()
+    update, closer = api._progress("x", "log", timeline)
+    assert update.log.every_s == api.VERBOSE_EVERY_S == 10.0
+    update(1, timeline.n_steps)
+    assert tty.getvalue().startswith("x: 1/192 steps, 2024-07-22 00:15")
+    update, bar = api._progress("x", True, timeline)       # a terminal without --verbose: the bar
+    assert not isinstance(bar, api._Lines)
+    bar.close()

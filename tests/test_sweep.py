@@ -243,14 +243,16 @@ def test_the_cli_runs_a_sweep_and_says_what_it_did(swept, cluster, capsys):
 def test_without_a_terminal_progress_is_a_log_line_a_minute_with_the_time_left():
     import io
 
-    from vpp.sweeps import _RunLog
+    from vpp.progresslog import LogLines
 
     now = [0.0]
     out = io.StringIO()
-    log = _RunLog(10, True, every_s=60.0, clock=lambda: now[0], stream=out)
-    for t, failed in ((30, 0), (50, 1), (95, 0), (100, 0), (150, 0), (170, 0), (200, 0), (260, 0), (280, 0), (290, 1)):
-        now[0] = t
-        log.update(1, failed)
+    log = LogLines("sweep", 10, "runs", True, every_s=60.0, clock=lambda: now[0], stream=out)
+    failed = 0
+    for done, (t, f) in enumerate(((30, 0), (50, 1), (95, 0), (100, 0), (150, 0), (170, 0), (200, 0), (260, 0),
+                                   (280, 0), (290, 1)), start=1):
+        now[0], failed = t, failed + f
+        log.update(done, f"{failed} failed")
     assert out.getvalue().splitlines() == [
         "sweep: 1/10 runs, 0 failed, 30 s so far, about 4 min left",      # the first: 30 s a run, 9 left
         "sweep: 3/10 runs, 1 failed, 2 min so far, about 4 min left",     # a minute later: 95/3 s a run, 7 left
@@ -258,7 +260,7 @@ def test_without_a_terminal_progress_is_a_log_line_a_minute_with_the_time_left()
         "sweep: 8/10 runs, 1 failed, 4 min so far, about 1 min left",     # 260/8 * 2 = 65 s
         "sweep: 10/10 runs, 2 failed, 5 min so far"]                      # the last, whatever the minute
     quiet = io.StringIO()
-    _RunLog(1, False, stream=quiet).update(1, 0)
+    LogLines("sweep", 1, "runs", False, stream=quiet).update(1)
     assert quiet.getvalue() == ""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ from vpp.exogenous import Exogenous, Forecaster, build_exogenous
 from vpp.kpi import compute_kpis, net_import_kw, relative_kpis, service_series, vpp_series
 from vpp.optimizer import STRATEGIES, Strategy
 from vpp.optimizer.base import StrategyOptions
+from vpp.progresslog import LogLines, on_terminal
 from vpp.results import Results
 from vpp.rng import component_rng
 from vpp.scenario import DRConfig, OutputConfig, Scenario, load_scenario, validation_error
@@ -247,7 +249,7 @@ def _without_calls(prep: _Prepared) -> _Prepared:
 
 
 def _counterfactual(prep: _Prepared, hist: _Histories, label: str, strategy: Strategy, exo: Exogenous,
-                    progress: bool) -> Results | None:
+                    progress: bool | str) -> Results | None:
     """With ``dr.counterfactual = "strategy"`` and calls, a copy of the (still
     unused) strategy run on the same draws without the calls, which *label*'s
     calls are then measured against; else ``None`` (the baseline run)."""
@@ -277,10 +279,33 @@ def _settle_calls(prep: _Prepared, histories: _Histories, exo: Exogenous, res: R
             r.tables["dr_events"], r.tables["dr_baselines"] = events, baselines
 
 
-def _progress(label: str, enabled: bool, timeline):
-    """A terminal progress bar of simulated time (silent when not on a terminal)."""
+VERBOSE_EVERY_S = 10.0    # log lines under --verbose
+LOG_EVERY_S = 60.0        # log lines where stderr is not a terminal
+
+
+class _Lines:
+    """Log lines of simulated time (:class:`~vpp.progresslog.LogLines`), with the bar's interface."""
+
+    def __init__(self, label: str, timeline, every_s: float):
+        self.timeline = timeline
+        self.log = LogLines(label, timeline.n_steps, "steps", True, every_s=every_s)
+
+    def __call__(self, k, n):
+        self.log.update(k, f"{self.timeline.time_of(min(k, n - 1)):%Y-%m-%d %H:%M}")
+
+    def close(self):
+        pass
+
+
+def _progress(label: str, enabled: bool | str, timeline):
+    """Progress of simulated time: a bar on a terminal, log lines where stderr is not
+    one (a line a minute), or log lines every 10 s when *enabled* is ``"log"``
+    (``--verbose``); nothing when *enabled* is false."""
     if not enabled:
         return None, None
+    if enabled == "log" or not on_terminal(sys.stderr):
+        lines = _Lines(label, timeline, VERBOSE_EVERY_S if enabled == "log" else LOG_EVERY_S)
+        return lines, lines
     from tqdm.auto import tqdm
 
     bar = tqdm(total=timeline.n_steps, desc=label, unit="step", disable=None, leave=False,
@@ -295,7 +320,7 @@ def _progress(label: str, enabled: bool, timeline):
     return update, bar
 
 
-def _run_one(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress: bool,
+def _run_one(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress: bool | str,
              history: pd.Series | None = None) -> Results:
     update, bar = _progress(strategy.name, progress, prep.scenario.timeline())
     try:
@@ -306,7 +331,7 @@ def _run_one(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress: bool
 
 
 def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy | None = None, *,
-        progress: bool = False) -> Results:
+        progress: bool | str = False) -> Results:
     """Simulate one strategy (and the baseline, for relative KPIs).
 
     Parameters
@@ -317,8 +342,10 @@ def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy 
         A registered name or a strategy object; default: the scenario's.  A
         name ending in ``:perfect`` runs that strategy with perfect forecasts
         (as in :func:`compare`); the baseline keeps the scenario's forecasts.
-    progress : bool
-        Show a progress bar of simulated steps (on a terminal).
+    progress : bool or "log"
+        Show progress of simulated time: a bar on a terminal, a log line a
+        minute where stderr is not a terminal; ``"log"``: log lines every 10 s
+        wherever it goes (``--verbose``).
 
     Returns
     -------
@@ -389,7 +416,7 @@ def _variant(prep: _Prepared, strategy, field: str = "--strategies") -> tuple[st
 
 def compare(scenario: str | Path | Scenario | None = None,
             strategies: tuple[str | Strategy, ...] = (BASELINE, CENTRAL), *,
-            progress: bool = False) -> Comparison:
+            progress: bool | str = False) -> Comparison:
     """Run each strategy (the baseline always included) on identical draws.
 
     A name ending in ``:perfect`` runs that strategy with perfect forecasts.

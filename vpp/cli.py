@@ -70,7 +70,14 @@ def _positive_int(text: str) -> int:
 def _output_args(p, label: str):
     p.add_argument("--out", help=f"output folder, new or empty (default: runs/<scenario>-{label}-<time>)")
     p.add_argument("--csv", action="store_true", help="also write time series as CSV")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    talk.add_argument("--verbose", action="store_true", help="log lines of simulated time every 10 s (without it: "
+                                                             "a bar on a terminal, a line a minute otherwise)")
+
+
+def _progress(args) -> bool | str:
+    return False if args.quiet else "log" if getattr(args, "verbose", False) else True
 
 
 def _out_dir(args, label: str) -> Path:
@@ -125,7 +132,7 @@ def _cmd_run(args) -> None:
 
     name = args.strategy or api.load(args.scenario).strategy.name
     out = _out_dir(args, name.replace(":", "-"))     # folder names portable to every OS
-    res = api.run(args.scenario, strategy=args.strategy, progress=not args.quiet)
+    res = api.run(args.scenario, strategy=args.strategy, progress=_progress(args))
     res.save(out, csv=args.csv, report_html=run_report(res))
     _print_kpis(res.kpis)
     print(f"\nwrote {out}/ (report.html, kpis.json, scenario.toml, *.parquet{', *.csv' if args.csv else ''})")
@@ -140,7 +147,7 @@ def _cmd_compare(args) -> None:
     if not names:
         raise InputError("--strategies", args.strategies, "name at least one strategy")
     out = _out_dir(args, "compare")
-    comp = api.compare(args.scenario, names, progress=not args.quiet)
+    comp = api.compare(args.scenario, names, progress=_progress(args))
 
     def fill(tmp: Path):
         comp.table.to_csv(tmp / "comparison.csv")

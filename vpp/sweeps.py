@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from vpp.errors import InputError, ScenarioError
+from vpp.progresslog import LogLines, on_terminal
 from vpp.results import package_version, write_atomically
 from vpp.scenario import scenario_from_dict
 from vpp.summary import sweep_html, sweep_repr
@@ -231,38 +232,6 @@ def _client(scheduler: str | None, workers: int | None):
     return Client(cluster), cluster
 
 
-class _RunLog:
-    """Progress as log lines where the bar cannot be drawn (stderr is not a
-    terminal: a batch job, ``nohup``, a notebook's captured log): the first
-    finished run, then one line a minute, and the last, each with the failures so
-    far and the time left at the pace so far."""
-
-    def __init__(self, total: int, enabled: bool, every_s: float = 60.0, clock=time.monotonic, stream=None):
-        self.total, self.enabled, self.every_s, self.clock = total, enabled, every_s, clock
-        self.stream = stream if stream is not None else sys.stderr
-        self.done = self.failed = 0
-        self.t0 = clock()
-        self.last = None
-
-    def update(self, n: int, failed: int) -> None:
-        self.done, self.failed = self.done + n, self.failed + failed
-        now = self.clock()
-        if not self.enabled or (self.last is not None and now - self.last < self.every_s
-                                and self.done < self.total):
-            return
-        self.last = now
-        spent = now - self.t0
-        left = spent / self.done * (self.total - self.done) if self.done else float("nan")
-        print(f"sweep: {self.done}/{self.total} runs, {self.failed} failed, {_duration(spent)} so far"
-              + (f", about {_duration(left)} left" if self.done < self.total else ""),
-              file=self.stream, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    m = int(round(seconds / 60))
-    return f"{seconds:.0f} s" if seconds < 60 else f"{m} min" if m < 60 else f"{m // 60} h {m % 60:02d} min"
-
-
 def _execute(tasks: list[_Task], runs: Path, keep_results: bool, scheduler, workers, progress: bool) -> None:
     """Run the tasks on Dask; a task whose worker died is recorded as failed."""
     from dask.distributed import as_completed
@@ -273,7 +242,8 @@ def _execute(tasks: list[_Task], runs: Path, keep_results: bool, scheduler, work
     client, cluster = _client(scheduler, workers)
     total = sum(len(t.keys) for t in tasks)
     bar = tqdm(total=total, desc="sweep", unit="run", disable=None if progress else True, leave=False)
-    log = _RunLog(total, progress and not _on_terminal(sys.stderr))
+    log = LogLines("sweep", total, "runs", progress and not on_terminal(sys.stderr))
+    done = n_failed = 0
     try:
         futures = {client.submit(_compare_task, t, runs, keep_results, pure=False): t for t in tasks}
         for fut in as_completed(futures):
@@ -288,19 +258,13 @@ def _execute(tasks: list[_Task], runs: Path, keep_results: bool, scheduler, work
                         _write_run(runs, k, "failed", _one_line(e))
                     failed += rec is None or rec.get("status") == "failed"
             bar.update(len(task.keys))
-            log.update(len(task.keys), failed)
+            done, n_failed = done + len(task.keys), n_failed + failed
+            log.update(done, f"{n_failed} failed")
     finally:
         bar.close()
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-def _on_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):         # a closed or replaced stream
-        return False
 
 
 def _table(keys: list[RunKey], runs: Path, varied: list[str], missing: str = "failed") -> pd.DataFrame:
