@@ -24,3 +24,13 @@ def scenario(data: dict, base: Path = SMALL):
 @pytest.fixture
 def small_path() -> Path:
     return SMALL
+
+
+@pytest.fixture(autouse=True)
+def _fresh_baselines():
+    """Each test simulates its own baselines: a test that breaks a fleet on purpose
+    must not be handed a baseline an earlier test ran with the working code."""
+    from vpp import api
+
+    api.clear_cache()
+    yield

@@ -93,3 +93,21 @@ def test_the_hosting_study_names_seasons_and_finds_each_season_s_onset():
     onset = study.onset_by_season(t, 0.05)
     assert onset[("winter (from 15 Jan)", "-")] == 2.0 and pd.isna(onset[("summer (from 15 Jul)", "-")])
     assert 'id="facet-2"' in study.study_page(t)                    # local use, curtailment, CO2
+
+
+def test_the_tutorial_notebook_runs_cell_by_cell(tmp_path, monkeypatch):
+    """Each code cell of examples/tutorial.ipynb in order, in one namespace, as a kernel
+    would run them (the notebook is kept without outputs)."""
+    import json
+    import tempfile
+
+    nb = json.loads((EXAMPLES / "tutorial.ipynb").read_text(encoding="utf-8"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))       # the notebook saves a run there
+    ns: dict = {"__name__": "__main__"}
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
+    for i, cell in enumerate(code):
+        exec(compile("".join(cell["source"]), f"tutorial.ipynb[{i}]", "exec"), ns)
+    assert ns["res"].strategy == "virtual_battery" and ns["res"].baseline is not None
+    assert list(ns["cmp"].table.index) == ["source_follows_load", "rule_based", "virtual_battery"]
+    assert (ns["folder"] / "meta.json").exists()

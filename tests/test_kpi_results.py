@@ -270,3 +270,50 @@ def test_saved_meta_records_python_and_dependency_versions(tmp_path):
 
     import highspy  # noqa: F401
     assert versions["highspy"] == version("highspy") and "pyomo" in versions and "simpy" in versions
+
+
+def test_the_baseline_run_is_reused_for_the_same_scenario_and_draws(monkeypatch):
+    """vpp.run then vpp.compare on the same scenario simulate the baseline once; a
+    different seed is a new run; the reused run's KPIs are the first run's."""
+    from conftest import scenario
+
+    from vpp import api
+
+    calls = []
+    real = api._run_one
+
+    def counting(prep, strategy, *args, **kwargs):
+        calls.append(strategy.name)
+        return real(prep, strategy, *args, **kwargs)
+
+    monkeypatch.setattr(api, "_run_one", counting)
+    sc = scenario({"time": {"end": "2024-07-22T12:00:00"}})
+    first = vpp.run(sc, strategy="rule_based")
+    cmp = vpp.compare(sc, ("source_follows_load", "rule_based"))
+    assert calls.count("source_follows_load") == 1 and calls.count("rule_based") == 2
+    pd.testing.assert_series_equal(cmp.results["source_follows_load"].kpis["value"], first.baseline.kpis["value"]
+                                   if first.baseline.kpis is not None else compute_kpis(first.baseline),
+                                   check_names=False)
+    assert cmp.results["source_follows_load"] is not first.baseline            # each caller its own copy
+    vpp.run(scenario({"time": {"end": "2024-07-22T12:00:00"}, "seed": 5}), strategy="rule_based")
+    assert calls.count("source_follows_load") == 2                             # other draws: simulated
+
+
+def test_a_changed_file_makes_a_new_baseline_key(tmp_path):
+    import shutil
+
+    from vpp import api
+
+    src = Path(vpp.__file__).parent.parent / "scenarios"
+    shutil.copytree(src, tmp_path / "s")
+    path = tmp_path / "s" / "ev_charging.toml"
+    sc = api.load(path)
+    prep = api._prepare(sc, path)
+    exo = api.build_exogenous(sc)
+    before = api._baseline_key(prep, exo, None)
+    assert api._baseline_key(prep, exo, None) == before
+    csv = tmp_path / "s" / "data" / "example_ev_sessions.csv"
+    csv.write_text(csv.read_text() + "\n")
+    assert api._baseline_key(prep, exo, None) != before
+    history = pd.Series([1.0, 2.0])
+    assert api._baseline_key(prep, exo, history) != api._baseline_key(prep, exo, None)

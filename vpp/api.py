@@ -8,8 +8,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
+import hashlib
+import re
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,7 +39,7 @@ from vpp.scenario import DRConfig, OutputConfig, Scenario, load_scenario, valida
 from vpp.summary import comparison_html, comparison_repr
 from vpp.trading import Trading
 
-__all__ = ["default_scenario_path", "load", "validate", "run", "compare", "Comparison", "BASELINE",
+__all__ = ["default_scenario_path", "load", "validate", "run", "compare", "clear_cache", "Comparison", "BASELINE",
            "resolved_scenario", "check_strategy"]
 
 BASELINE = "source_follows_load"
@@ -330,6 +334,54 @@ def _run_one(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress: bool
             bar.close()
 
 
+BASELINE_CACHE_SIZE = 2     # baseline runs kept per process (a year of the city is ~1 GB of results)
+_BASELINES: OrderedDict[str, Results] = OrderedDict()
+
+
+def _baseline_key(prep: _Prepared, exo: Exogenous, history: pd.Series | None) -> str:
+    """What makes two baseline runs the same: the resolved scenario (seed included), the
+    exogenous series built from it, every file it names (path, size, time changed) and
+    the DR history -- so a CSV edited in a notebook is a new run."""
+    toml = resolved_toml(prep)
+    h = hashlib.sha256(toml.encode())
+    h.update(pd.util.hash_pandas_object(exo.to_frame(), index=True).to_numpy().tobytes())
+    for name in sorted(set(re.findall(r'"([^"\n]+)"', toml))):
+        f = Path(name)
+        try:
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+        except (OSError, ValueError):                  # not a path
+            continue
+    if history is not None:
+        h.update(pd.util.hash_pandas_object(history, index=True).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def clear_cache() -> None:
+    """Forget the baseline runs kept for reuse (:func:`run`, :func:`compare`): after
+    changing the code of a fleet or strategy in a live session."""
+    _BASELINES.clear()
+
+
+def _baseline_run(prep: _Prepared, exo: Exogenous, progress: bool | str, history: pd.Series | None) -> Results:
+    """The baseline strategy's run of *prep*: reused when this process already ran it on
+    the same scenario and draws (:func:`_baseline_key`), else simulated and kept (the
+    last :data:`BASELINE_CACHE_SIZE`).  A reused run is a shallow copy, so that a
+    caller's ``kpis``, ``tables`` or ``baseline`` stay its own."""
+    key = _baseline_key(prep, exo, history)
+    if key in _BASELINES:
+        _BASELINES.move_to_end(key)
+        if progress:
+            print(f"{BASELINE}: reused the run of the same scenario and draws", file=sys.stderr, flush=True)
+    else:
+        _BASELINES[key] = _run_one(prep, _strategy(prep, BASELINE), exo, progress, history)
+        while len(_BASELINES) > BASELINE_CACHE_SIZE:
+            _BASELINES.popitem(last=False)
+    r = _BASELINES[key]
+    return dataclasses.replace(r, tables=dict(r.tables), kpis=None, baseline=None)
+
+
 def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy | None = None, *,
         progress: bool | str = False) -> Results:
     """Simulate one strategy (and the baseline, for relative KPIs).
@@ -360,17 +412,24 @@ def run(scenario: str | Path | Scenario | None = None, strategy: str | Strategy 
     hist = _Histories(prep, exo)
     history = hist.of(label, strat, p)
     cf = _counterfactual(p, hist, label, strat, exo, progress)
-    res = _run_one(p, strat, exo, progress, history)
+    if label == BASELINE and _is_default_baseline(strat):
+        res = _baseline_run(prep, exo, progress, history)
+    else:
+        res = _run_one(p, strat, exo, progress, history)
     res.strategy = label
     if label == BASELINE:
         base = res
     else:
-        base_strat = _strategy(prep, BASELINE)
-        base = _run_one(prep, base_strat, exo, progress, hist.of(BASELINE, base_strat))
+        base = _baseline_run(prep, exo, progress, hist.of(BASELINE, _strategy(prep, BASELINE)))
     _settle_calls(prep, hist, exo, res, base, cf)
     res.kpis = relative_kpis(compute_kpis(res), compute_kpis(base))
     res.baseline = base if base is not res else None
     return res
+
+
+def _is_default_baseline(strategy: Strategy) -> bool:
+    """The registered baseline strategy itself (not a subclass or wrapper), options at their defaults."""
+    return type(strategy) is STRATEGIES.get(BASELINE) and strategy.options == type(strategy.options)()
 
 
 @dataclass
@@ -443,7 +502,10 @@ def compare(scenario: str | Path | Scenario | None = None,
     for label, strat, p in runs:
         history = hist.of(label, strat, p)
         counterfactuals[label] = _counterfactual(p, hist, label, strat, exo, progress)
-        r = _run_one(p, strat, exo, progress, history)
+        if label == BASELINE and _is_default_baseline(strat):
+            r = _baseline_run(p, exo, progress, history)
+        else:
+            r = _run_one(p, strat, exo, progress, history)
         r.strategy = label
         results[label] = r
     for label, r in results.items():
