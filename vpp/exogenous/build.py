@@ -8,10 +8,13 @@ import numpy as np
 
 from vpp.errors import ScenarioError
 from vpp.exogenous.carbon import carbon_profile
-from vpp.exogenous.csvsource import read_carbon_csv, read_tariff_csv, read_weather_csv
+from vpp.exogenous.csvsource import read_carbon_csv, read_tariff_csv, read_weather_csv, weather_from_table
 from vpp.exogenous.series import Exogenous
 from vpp.exogenous.tariff import shanghai_tou_prices
 from vpp.exogenous.weather import solar_geometry, synthetic_weather
+from vpp.exogenous.weatherfiles import WEATHER_FILE_KINDS, read_weather_file_table
+
+FILE_SOURCES = ("csv", *WEATHER_FILE_KINDS)    # sources read from a file named by ``path``
 
 if TYPE_CHECKING:  # vpp.scenario imports this package's config
     from vpp.scenario import Scenario
@@ -41,17 +44,24 @@ def build_exogenous(scenario: Scenario) -> Exogenous:
     """
     for section in ("weather", "tariff", "carbon"):
         cfg = getattr(scenario, section)
-        if cfg.source == "csv" and not scenario.resolve_path(cfg.path).is_file():
+        if cfg.source in FILE_SOURCES and not scenario.resolve_path(cfg.path).is_file():
             raise ScenarioError(scenario.source, f"{section}.path",
                                 f"no such file: {scenario.resolve_path(cfg.path)}")
     tl = scenario.timeline()
     index, step_s = tl.padded_index, tl.step_s
     site = scenario.site
+    ref_height_m = {name: r.ref_height_m for name, r in scenario.weather.wind_regimes.items()}
     if scenario.weather.source == "csv":
         solar = solar_geometry(index, step_s, site)
         weather = read_weather_csv(
             scenario.resolve_path(scenario.weather.path), index, step_s, scenario.weather, solar
         )
+    elif scenario.weather.source in WEATHER_FILE_KINDS:
+        solar = solar_geometry(index, step_s, site)
+        table, ref_height_m = read_weather_file_table(
+            scenario.weather.source, scenario.resolve_path(scenario.weather.path), index, scenario.weather.wind_regimes
+        )
+        weather = weather_from_table(table, index, step_s, scenario.weather, solar)
     else:
         weather = synthetic_weather(index, step_s, site, scenario.weather, scenario.seed)
     if scenario.tariff.source == "csv":
@@ -82,9 +92,7 @@ def build_exogenous(scenario: Scenario) -> Exogenous:
         temp_air_c=weather.temp_air_c,
         pressure_pa=weather.pressure_pa,
         wind_speed_m_s=weather.wind_speed_m_s,
-        wind_ref_height_m={
-            name: r.ref_height_m for name, r in scenario.weather.wind_regimes.items()
-        },
+        wind_ref_height_m=ref_height_m,
         price_import_cny_per_kwh=np.asarray(price_import, float),
         price_export_cny_per_kwh=np.asarray(price_export, float),
         co2_kg_per_kwh=np.asarray(co2, float),

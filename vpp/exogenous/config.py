@@ -91,9 +91,10 @@ SHANGHAI_GHI_KWH_M2_DAY = (2.4, 2.8, 3.3, 4.1, 4.6, 4.2, 5.0, 4.8, 3.9, 3.3, 2.6
 
 
 class WeatherConfig(_Section):
-    """Weather: synthetic Shanghai climate (seeded) or a CSV of measurements."""
+    """Weather: synthetic Shanghai climate (seeded), a CSV of measurements, or an EPW
+    or TMY3 file (:mod:`vpp.exogenous.weatherfiles`)."""
 
-    source: Literal["synthetic", "csv"] = "synthetic"
+    source: Literal["synthetic", "csv", "epw", "tmy3"] = "synthetic"
     path: str | None = None
     clear_sky: bool = False
     monthly_ghi_kwh_m2_day: tuple[float, ...] = Field(SHANGHAI_GHI_KWH_M2_DAY, min_length=12, max_length=12)
@@ -106,8 +107,8 @@ class WeatherConfig(_Section):
 
     @model_validator(mode="after")
     def _csv_needs_path(self):
-        if self.source == "csv" and not self.path:
-            raise ValueError("source = 'csv' needs a path")
+        if self.source != "synthetic" and not self.path:
+            raise ValueError(f"source = {self.source!r} needs a path")
         for name, (lo, hi), unit in (("monthly_ghi_kwh_m2_day", (0.0, GHI_DAY_MAX_KWH_M2), "kWh/m2/day"),
                                      ("monthly_temp_c", TEMP_AIR_RANGE_C, "degC"),
                                      ("monthly_temp_range_k", (0.0, 30.0), "K")):

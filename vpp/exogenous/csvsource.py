@@ -77,6 +77,7 @@ from vpp.exogenous.weather import SolarGeometry, Weather, split_ghi
 __all__ = [
     "read_rows",
     "read_weather_csv",
+    "weather_from_table",
     "read_tariff_csv",
     "read_carbon_csv",
     "CsvTable",
@@ -372,7 +373,14 @@ def read_weather_csv(
     ScenarioError
         One line naming the file, the column and row, and the reason.
     """
-    table = read_csv_table(path, index.tz)
+    return weather_from_table(read_csv_table(path, index.tz), index, step_s, config, solar)
+
+
+def weather_from_table(table: CsvTable, index: pd.DatetimeIndex, step_s: float, config: WeatherConfig,
+                       solar: SolarGeometry) -> Weather:
+    """Weather on the simulation steps from a table with the weather CSV's columns
+    (a CSV, or an EPW or TMY3 file's rows: :mod:`vpp.exogenous.weatherfiles`); every
+    value checked, the rows aligned as :func:`align` says."""
     cols = table.cells
     if ("dni_w_m2" in cols) != ("dhi_w_m2" in cols):
         missing = "dhi_w_m2" if "dni_w_m2" in cols else "dni_w_m2"
