@@ -548,9 +548,34 @@ def _browser() -> str | None:
     return None
 
 
+def _sweep_table():
+    rows = [(x, seed, strategy, 0.8 + 0.02 * x + 0.01 * seed + (0.05 if strategy == "virtual_battery" else 0.0),
+             1e6 - 1e4 * x) for x in (1, 2, 4) for seed in (1, 2) for strategy in ("source_follows_load",
+                                                                                  "virtual_battery")]
+    t = pd.DataFrame(rows, columns=["renewables", "seed", "strategy", "green_local_consumption_rate",
+                                    "total_cost_cny"])
+    t["status"] = "ok"
+    return t
+
+
+def _report_pages():
+    from vpp.dashboards import sweep_report
+
+    cmp = _comparison()
+    return {"run": run_report(run_with_baseline()), "baseline run": run_report(make_run("source_follows_load")),
+            "comparison": comparison_report(cmp), "sweep": sweep_report(_sweep_table(), ["renewables"])}
+
+
+REPORT_PAGE_BUDGET_BYTES = 5_400_000   # plotly.js (~4.8 MB) and the data of these small runs
+
+
 @pytest.mark.skipif(_browser() is None, reason="no headless Chromium/Chrome on this machine")
-def test_report_renders_without_javascript_errors(tmp_path):
-    page = run_report(run_with_baseline())
+@pytest.mark.parametrize("kind", ["run", "baseline run", "comparison", "sweep"])
+def test_every_report_kind_renders_every_figure_without_javascript_errors(tmp_path, kind):
+    """Headless Chromium opens the page offline: no uncaught error or console.error,
+    and every figure drew something (a trace, a Sankey or a table)."""
+    page = _report_pages()[kind]
+    assert len(page.encode("utf-8")) < REPORT_PAGE_BUDGET_BYTES
     # Record uncaught errors and console.error calls into the DOM so that --dump-dom shows them.
     probe = ("<script>(function(){var n=0;function rec(m){document.documentElement.setAttribute("
              "'data-js-error-'+(n++),String(m));}window.addEventListener('error',function(e){rec(e.message);});"
@@ -566,7 +591,12 @@ def test_report_renders_without_javascript_errors(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "data-js-error-0=" not in out.stdout, out.stdout[:2000]
-    assert out.stdout.count('class="main-svg"') >= 10  # every figure drawn
+    figures = out.stdout.split('class="plotly-graph-div')[1:]
+    assert len(figures) == page.count('class="plotly-graph-div"') >= 1
+    for k, fig in enumerate(figures):
+        drawn = any(mark in fig for mark in ('class="trace', 'class="sankey', 'class="table"'))
+        empty_note = "annotation-text" in fig and 'class="trace' not in fig     # a figure that says it has no data
+        assert drawn or empty_note, f"{kind}: figure {k} drew nothing"
 
 
 def test_slack_figure_shows_the_slacks_a_plan_used():
