@@ -641,8 +641,21 @@ class TCLFleet(Fleet):
                 "soc_frac": e / float(2.0 * self.e_full_kwh.sum()), "units_out_of_band": float(out.sum())}
 
     def info(self) -> dict[str, float]:
-        """Rated power, the nominal capacity (full deadbands) and the initial energy above empty."""
+        """Rated power, the nominal capacity (full deadbands), the initial energy above
+        empty, and the fleet's generalised battery (Hao et al. 2015) at the run's mean
+        outdoor temperature ``gb_temp_out_c``: the most it can consume less
+        (``gb_p_minus_kw``: the baseline) and more (``gb_p_plus_kw``) than the baseline,
+        its energy bound ``gb_energy_kwh`` (``e`` in ``[-E, E]``) and its dissipation
+        ``gb_dissipation_per_h`` (capacity-weighted ``1/(RC)``)."""
+        t = float(np.mean(self.exo.temp_air_c[: self.timeline.n_steps]))
+        gb = nominal_battery(self.units, t)
+        e = self.e_full_kwh
         return {"p_rated_kw": float(self.units.p_rated_kw.sum()),
-                "capacity_kwh": float(2.0 * self.e_full_kwh.sum()),
-                "e_init_kwh": float(self.e_init_kwh + self.e_full_kwh.sum()),
-                "units": float(self.units.p_rated_kw.size)}
+                "capacity_kwh": float(2.0 * e.sum()),
+                "e_init_kwh": float(self.e_init_kwh + e.sum()),
+                "units": float(self.units.p_rated_kw.size),
+                "gb_temp_out_c": t,
+                "gb_p_minus_kw": float(gb.p_minus_kw.sum()),
+                "gb_p_plus_kw": float(gb.p_plus_kw.sum()),
+                "gb_energy_kwh": float(e.sum()),
+                "gb_dissipation_per_h": float((gb.dissipation_per_h * e).sum() / e.sum()) if e.sum() > 0 else 0.0}

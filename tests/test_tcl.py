@@ -93,6 +93,13 @@ def test_battery_parameters_by_hand_for_a_homogeneous_population():
     np.testing.assert_allclose(sb.p_plus_kw, 380.0)
     np.testing.assert_allclose(sb.e_max_kwh, 100.0 * (1 - f.params.energy_margin_frac))
     assert f.info()["capacity_kwh"] == pytest.approx(200.0)
+    # the same battery, fleet totals, in fleet_info at the run's mean outdoor temperature (32 degC here)
+    info = f.info()
+    assert info["gb_temp_out_c"] == pytest.approx(32.0)
+    assert info["gb_p_minus_kw"] == pytest.approx(180.0)
+    assert info["gb_p_plus_kw"] == pytest.approx(380.0)
+    assert info["gb_energy_kwh"] == pytest.approx(100.0)
+    assert info["gb_dissipation_per_h"] == pytest.approx(0.05)
 
 
 @settings(max_examples=20, deadline=None)
