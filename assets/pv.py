@@ -172,6 +172,10 @@ class PVParams(FleetParams):
     """SAPM mounting by name, or explicit coefficients.  Flush-mounted systems
     on steel roofs run hotter: use ``close_mount_glass_glass`` for those."""
     iam_model: Literal["physical", "no_loss"] = "physical"
+    # Sky-diffuse transposition to the plane of array: Hay & Davies (1980), as pvlib's
+    # ModelChain defaults; Perez et al. (1990), relative air mass from Kasten & Young
+    # (1989); or isotropic (Liu & Jordan 1963).
+    transposition_model: Literal["haydavies", "perez", "isotropic"] = "haydavies"
     """Incidence-angle losses on the beam: De Soto physical model, or none."""
     wind_regime: str = "onshore"
     """Wind regime of the Exogenous used for cell cooling (taken to 10 m)."""
@@ -236,6 +240,7 @@ def pv_ac_power_kw(
     sapm_b=-0.075,
     sapm_delta_t_k=3.0,
     iam_model="physical",
+    transposition_model="haydavies",
 ):
     """AC power of fixed-tilt PV systems (PVWatts v5 chain, see module docstring).
 
@@ -273,6 +278,9 @@ def pv_ac_power_kw(
         SAPM temperature coefficients: ``a`` [-], ``b`` [s/m], ``deltaT`` [K].
     iam_model : {"physical", "no_loss"}
         Incidence-angle modifier applied to the beam component.
+    transposition_model : {"haydavies", "perez", "isotropic"}
+        Sky-diffuse model of :func:`pvlib.irradiance.get_total_irradiance`
+        (Perez with pvlib's default relative air mass).
 
     Returns
     -------
@@ -289,7 +297,7 @@ def pv_ac_power_kw(
         dhi_w_m2,
         dni_extra=dni_extra_w_m2,
         albedo=albedo,
-        model="haydavies",
+        model=transposition_model,
     )
     if iam_model == "physical":
         aoi = pvlib.irradiance.aoi(
@@ -407,6 +415,7 @@ class PVFleet(WeatherDrivenSource):
             sapm_b=b,
             sapm_delta_t_k=dt,
             iam_model=self.params.iam_model,
+            transposition_model=self.params.transposition_model,
         )
 
     def _available_chunk_kw(self, k0: int, n: int) -> np.ndarray:

@@ -262,3 +262,29 @@ def test_starting_mid_day_is_supported():
     assert ex.index[0] == pd.Timestamp("2024-06-01 13:45", tz="Asia/Shanghai")
     assert len(ex) == sc.timeline().n_total
     assert np.isfinite(ex.to_frame().to_numpy()).all()
+
+
+def test_a_fixed_linke_turbidity_sets_the_clear_sky():
+    """Ineichen-Perez: a clearer atmosphere (lower Linke turbidity) gives more clear-sky
+    irradiance; a fixed value replaces the monthly climatology, as pvlib's ineichen with it."""
+    import numpy as np
+    import pandas as pd
+    import pvlib
+
+    from vpp.exogenous.config import SiteConfig
+    from vpp.exogenous.weather import solar_geometry
+
+    index = pd.date_range("2024-07-22", periods=96, freq="15min", tz="Asia/Shanghai")
+    clear, hazy = (solar_geometry(index, 900.0, SiteConfig(linke_turbidity=t)) for t in (2.0, 6.0))
+    noon = 48
+    assert clear.ghi_clear_w_m2[noon] > hazy.ghi_clear_w_m2[noon] > 0
+    site = SiteConfig(linke_turbidity=3.0)
+    sky = solar_geometry(index, 900.0, site)
+    with np.errstate(divide="ignore", invalid="ignore"):               # night: air mass undefined
+        am = pvlib.atmosphere.get_absolute_airmass(
+            pvlib.atmosphere.get_relative_airmass(sky.apparent_zenith_deg), pvlib.atmosphere.alt2pres(site.altitude_m))
+        ref = pvlib.clearsky.ineichen(sky.apparent_zenith_deg, am, 3.0, altitude=site.altitude_m,
+                                      dni_extra=sky.dni_extra_w_m2)
+    np.testing.assert_allclose(sky.ghi_clear_w_m2, ref["ghi"], rtol=1e-12, atol=1e-9)
+    default = solar_geometry(index, 900.0, SiteConfig())
+    assert not np.allclose(default.ghi_clear_w_m2, sky.ghi_clear_w_m2)

@@ -48,6 +48,9 @@ class SiteConfig(_Section):
     latitude_deg: float = Field(30.90, ge=-90, le=90)  # Lingang New Area
     longitude_deg: float = Field(121.93, ge=-180, le=180)
     altitude_m: float = Field(4.0, ge=-500, le=9000)
+    # Linke turbidity of the clear sky: None uses the monthly climatology of Remund et
+    # al. (2003) that ships with pvlib; a number holds it fixed (clear-sky studies). [-]
+    linke_turbidity: float | None = Field(None, gt=0, le=10)
 
 
 class WindRegime(_Section):

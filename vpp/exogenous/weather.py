@@ -235,8 +235,8 @@ def solar_geometry(index: pd.DatetimeIndex, step_s: float, site: SiteConfig) -> 
     Kasten & Young (1989) relative air mass.  Clear sky:
     :func:`pvlib.clearsky.ineichen` (Ineichen & Perez 2002) with the monthly
     Linke turbidity climatology of Remund et al. (2003), interpolated to days
-    (the data file ships inside pvlib).  This is what
-    :meth:`pvlib.location.Location.get_clearsky` computes.
+    (the data file ships inside pvlib), or the site's fixed ``linke_turbidity``.
+    This is what :meth:`pvlib.location.Location.get_clearsky` computes.
     """
     mid = _midpoints(index, step_s)
     pressure = float(pvlib.atmosphere.alt2pres(site.altitude_m))
@@ -249,7 +249,8 @@ def solar_geometry(index: pd.DatetimeIndex, step_s: float, site: SiteConfig) -> 
         warnings.filterwarnings(
             "ignore", message=r".*dayofyear is deprecated", category=DeprecationWarning
         )
-        linke = pvlib.clearsky.lookup_linke_turbidity(mid, site.latitude_deg, site.longitude_deg)
+        linke = (pvlib.clearsky.lookup_linke_turbidity(mid, site.latitude_deg, site.longitude_deg)
+                 if site.linke_turbidity is None else site.linke_turbidity)
     am_rel = pvlib.atmosphere.get_relative_airmass(sp["apparent_zenith"])
     am_abs = pvlib.atmosphere.get_absolute_airmass(am_rel, pressure)
     cs = pvlib.clearsky.ineichen(
