@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -279,3 +281,18 @@ class WeatherDrivenSource(Fleet):
 
     def state(self) -> dict[str, float]:
         return {"p_available_kw": float(self._last_available_kw.sum())}
+
+
+def resolve_data_path(value: str, base_dir) -> Path:
+    """A data file a fleet parameter names: absolute, or relative to the scenario's folder,
+    the working directory or the shipped scenarios; ``ValueError`` (one line) if none has it."""
+    p = Path(value)
+    if p.is_absolute():
+        candidates = [p]
+    else:
+        candidates = [Path(base_dir) / p] if base_dir is not None else []
+        candidates += [Path.cwd() / p, Path(str(resources.files("vpp.scenarios"))) / p]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    raise ValueError(f"no such file: {value} (looked in {', '.join(str(c.parent) for c in candidates)})")

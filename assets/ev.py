@@ -54,8 +54,6 @@ C-rates, patience, stations' sizes and limits, efficiencies, V2G limits.
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -64,7 +62,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from vpp.arrivals import ArrivalRequests
 from vpp.assets import register
-from vpp.assets.base import Fleet, FleetContext, FleetParams
+from vpp.assets.base import Fleet, FleetContext, FleetParams, resolve_data_path
 from vpp.assets.ev_charging import energy_window_kwh, soc_after_max_charge, soc_before_max_charge
 from vpp.assets.ev_sessions import (
     NEVER_STEP,
@@ -340,22 +338,9 @@ class EVParams(FleetParams):
     def _sessions_file(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        path = _resolve_data_path(value, (info.context or {}).get("base_dir"))
+        path = resolve_data_path(value, (info.context or {}).get("base_dir"))
         read_sessions_csv(path, tz=None)  # every row checked now (ScenarioError)
         return str(path)
-
-
-def _resolve_data_path(value: str, base_dir) -> Path:
-    p = Path(value)
-    if p.is_absolute():
-        candidates = [p]
-    else:
-        candidates = [Path(base_dir) / p] if base_dir is not None else []
-        candidates += [Path.cwd() / p, Path(str(resources.files("vpp.scenarios"))) / p]
-    for c in candidates:
-        if c.is_file():
-            return c.resolve()
-    raise ValueError(f"no such file: {value} (looked in {', '.join(str(c.parent) for c in candidates)})")
 
 
 # -- the fleet --------------------------------------------------------------

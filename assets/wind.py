@@ -97,10 +97,11 @@ from importlib import resources
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+import pandas as pd
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from vpp.assets import register
-from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource
+from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource, resolve_data_path
 from vpp.errors import FieldError
 from vpp.exogenous.series import Exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
@@ -212,6 +213,29 @@ def power_curve(name: str) -> tuple[np.ndarray, np.ndarray]:
     v, p = table[:, 0], table[:, 1]
     if np.any(np.diff(v) <= 0):
         raise ValueError(f"power curve {name!r}: wind speeds must increase")
+    return v, p
+
+
+def read_power_curve_csv(path) -> tuple[np.ndarray, np.ndarray]:
+    """A power curve from a CSV with columns ``wind_speed_m_s`` and ``power_kw``
+    (increasing speeds, power >= 0); one :class:`ScenarioError` line for a bad file."""
+    from vpp.errors import ScenarioError
+
+    try:
+        frame = pd.read_csv(path, comment="#")
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise ScenarioError(str(path), "power_curve_csv", f"cannot read the power curve ({e})") from None
+    missing = [c for c in ("wind_speed_m_s", "power_kw") if c not in frame.columns]
+    if missing:
+        raise ScenarioError(str(path), missing[0], f"missing column (the file has: {', '.join(frame.columns)})")
+    v = pd.to_numeric(frame["wind_speed_m_s"], errors="coerce").to_numpy(float)
+    p = pd.to_numeric(frame["power_kw"], errors="coerce").to_numpy(float)
+    if len(v) < 2 or not (np.isfinite(v).all() and np.isfinite(p).all()):
+        raise ScenarioError(str(path), "power_kw", "needs at least two rows of finite numbers")
+    if np.any(np.diff(v) <= 0) or v[0] < 0:
+        raise ScenarioError(str(path), "wind_speed_m_s", "wind speeds must be >= 0 and increase row by row")
+    if (p < 0).any():
+        raise ScenarioError(str(path), "power_kw", f"negative power {p[p < 0][0]:g} kW")
     return v, p
 
 
@@ -344,6 +368,33 @@ def density_corrected_speed(v_m_s, rho_kg_m3):
     return np.asarray(v_m_s, dtype=float) * (np.asarray(rho_kg_m3) / RHO_STD_KG_M3) ** (1.0 / 3.0)
 
 
+def curve_density_exponent(curve_v_m_s):
+    """The exponent of the density correction at each power-curve speed in
+    windpowerlib's ``power_curve_density_correction`` (Svenningsen 2010, *Power Curve
+    Air Density Correction and Other Power Curve Options in WindPRO*): 1/3 up to
+    7.5 m/s, rising linearly to 2/3 at 12.5 m/s, 2/3 above. [-]"""
+    return np.interp(np.asarray(curve_v_m_s, dtype=float), [7.5, 12.5], [1.0 / 3.0, 2.0 / 3.0])
+
+
+def turbine_power_kw_varying_exponent(v_hub_m_s, rho_kg_m3, curve_v_m_s, curve_p_kw):
+    """Power from the curve moved to the site's density with the exponent of
+    :func:`curve_density_exponent`: the curve's speeds become
+    ``v_std (1.225 / rho)^x(v_std)``, the power is read at the actual speed, and is
+    zero outside the moved curve -- windpowerlib's definition. [kW]"""
+    v = np.asarray(v_hub_m_s, dtype=float)
+    rho = np.broadcast_to(np.asarray(rho_kg_m3, dtype=float), v.shape)
+    cv, cp = np.asarray(curve_v_m_s, dtype=float), np.asarray(curve_p_kw, dtype=float)
+    moved = (RHO_STD_KG_M3 / rho)[..., None] ** curve_density_exponent(cv) * cv        # (..., L)
+    j = (moved <= v[..., None]).sum(axis=-1)                                          # segments left of v
+    inside = (j >= 1) & (j < cv.size)
+    lo = np.clip(j - 1, 0, cv.size - 2)
+    v0 = np.take_along_axis(moved, lo[..., None], -1)[..., 0]
+    v1 = np.take_along_axis(moved, lo[..., None] + 1, -1)[..., 0]
+    p = cp[lo] + (v - v0) / (v1 - v0) * (cp[lo + 1] - cp[lo])
+    at_end = (j == cv.size) & (v == moved[..., -1])                                   # exactly the last speed
+    return np.where(inside, np.maximum(p, 0.0), np.where(at_end, cp[-1], 0.0))
+
+
 def turbine_power_kw(v_hub_m_s, rho_kg_m3, curve_v_m_s, curve_p_kw):
     """Electrical power of one turbine from its power curve.
 
@@ -412,9 +463,26 @@ class WindParams(FleetParams):
     environmental_loss_frac: float = Field(0.01, ge=0, lt=1)
     """Shutdowns in typhoons, lightning, extreme temperatures; icing
     (assumption, typical 1-3 %). [-]"""
+    density_correction: Literal["iec", "varying_exponent"] = "iec"
+    """Air-density correction of the power curve: ``"iec"``, IEC 61400-12-1 (exponent
+    1/3 on the speed); ``"varying_exponent"``, the exponent rising from 1/3 to 2/3
+    between 7.5 and 12.5 m/s as windpowerlib does (Svenningsen 2010)."""
+    power_curve_csv: str | None = None
+    """A power curve of your own: a CSV with columns ``wind_speed_m_s`` and
+    ``power_kw`` (at 1.225 kg/m3, increasing speeds), relative to the scenario;
+    replaces the shipped curve of ``turbine`` (whose hub height stays the default). [-]"""
     outage_mttr_h: float | None = Field(None, gt=0)
     """Mean time to repair of random per-turbine outages; ``None``: no outages,
     availability applied as a factor. [h]"""
+
+    @field_validator("power_curve_csv")
+    @classmethod
+    def _curve_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = resolve_data_path(value, (info.context or {}).get("base_dir"))
+        read_power_curve_csv(path)                     # every row checked now (ScenarioError)
+        return str(path)
 
     @model_validator(mode="after")
     def _outage_needs_downtime(self):
@@ -434,12 +502,15 @@ class WindFleet(WeatherDrivenSource):
 
     type_name = "wind"
     Params = WindParams
+    state_columns = ("p_available_kw", "v_hub_m_s")
 
     def __init__(self, ctx: FleetContext, params: WindParams):
         super().__init__(ctx, params)
         n = self.n_assets
         self.turbine = TURBINES[params.turbine]
-        self.curve_v_m_s, self.curve_p_kw = power_curve(params.turbine)
+        self.curve_v_m_s, self.curve_p_kw = (power_curve(params.turbine) if params.power_curve_csv is None
+                                             else read_power_curve_csv(params.power_curve_csv))
+        self._v_hub_k0, self._v_hub = -1, np.empty((n, 0))
         self.loss_frac = float(combined_loss_frac(*(getattr(params, f) for f in WIND_LOSS_FIELDS)))
         hub = self.turbine.hub_height_m if params.hub_height_m is None else params.hub_height_m
         self.hub_height_m = sample(hub, self.rng, n)
@@ -478,7 +549,10 @@ class WindFleet(WeatherDrivenSource):
         else:
             v_hub = hub_wind_speed_log_law(v_ref, h_ref, hub, p.roughness_length_m)
         rho = air_density_at_height(exo.temp_air_c[None, s], exo.pressure_pa[None, s], hub)
-        p_kw = turbine_power_kw(v_hub, rho, self.curve_v_m_s, self.curve_p_kw)
+        if exo is self.exo:
+            self._v_hub_k0, self._v_hub = k0, v_hub                 # for the records (state)
+        power = turbine_power_kw if p.density_correction == "iec" else turbine_power_kw_varying_exponent
+        p_kw = power(v_hub, rho, self.curve_v_m_s, self.curve_p_kw)
         return p_kw * (1.0 - self.loss_frac)
 
     def _draw_outages(self) -> list[np.ndarray]:
@@ -553,5 +627,16 @@ class WindFleet(WeatherDrivenSource):
         return [CurtailableSource(self.name, self.node, grid.mean(p_kw))]
 
     # -- records -----------------------------------------------------------
+    def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
+        self._k = k
+        return super()._step(k, setpoint_kw)
+
+    def state(self) -> dict[str, float]:
+        """Available power, and the mean hub-height wind speed over the turbines. [kW, m/s]"""
+        j = getattr(self, "_k", 0) - self._v_hub_k0
+        v = float(self._v_hub[:, j].mean()) if 0 <= j < self._v_hub.shape[1] and self._v_hub.size else float("nan")
+        return {**super().state(), "v_hub_m_s": v}
+
     def info(self) -> dict[str, float]:
-        return {"p_rated_kw": self.n_assets * self.turbine.rated_kw}
+        rated = self.turbine.rated_kw if self.params.power_curve_csv is None else float(np.max(self.curve_p_kw))
+        return {"p_rated_kw": self.n_assets * rated}

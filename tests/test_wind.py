@@ -8,12 +8,14 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from _exo_helpers import make_context, make_exogenous, shanghai_year
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+import vpp
 from vpp.assets import FleetContext, fleet_type
 from vpp.assets.wind import (
     TURBINES,
@@ -446,3 +448,50 @@ def test_what_separates_the_default_fleet_from_donghai_bridge():
     np.testing.assert_allclose(default, gross_5mw * 0.9 * 0.98 * 0.98 * 0.99 * 0.97, rtol=1e-9)
     # so the default NREL 5 MW fleet sits above the Donghai Bridge design figure
     assert default.mean() > DONGHAI_CF_BAND[1]
+
+
+def test_varying_exponent_density_correction_matches_windpowerlib():
+    """tests/data/windpowerlib_density_correction.csv: windpowerlib 0.2.2's
+    power_curve_density_correction on the NREL 5 MW curve (made by the script beside it)."""
+    from vpp.assets.wind import power_curve, turbine_power_kw_varying_exponent
+
+    ref = pd.read_csv(Path(__file__).parent / "data" / "windpowerlib_density_correction.csv")
+    v, p = power_curve("nrel_5mw_offshore")
+    ours = turbine_power_kw_varying_exponent(ref["wind_speed_m_s"].to_numpy(), ref["density_kg_m3"].to_numpy(), v, p)
+    np.testing.assert_allclose(ours, ref["power_kw"].to_numpy(), rtol=1e-12, atol=1e-9)
+
+
+def test_the_two_density_corrections_by_hand():
+    """A made-up curve; at rho = 1.225 both read the curve; below 7.5 m/s both use 1/3;
+    at 10 m/s and rho = 1.0 the varying exponent (0.433 at 9 m/s, 0.567 at 11 m/s) moves
+    the curve further than IEC's 1/3, so it gives less power."""
+    from vpp.assets.wind import turbine_power_kw, turbine_power_kw_varying_exponent
+
+    cv = np.array([3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0, 25.0])
+    cp = np.array([0.0, 100.0, 300.0, 600.0, 900.0, 1000.0, 1000.0, 1000.0])
+    for f in (turbine_power_kw, turbine_power_kw_varying_exponent):
+        assert float(f(10.0, 1.225, cv, cp)) == pytest.approx(750.0)
+    iec = float(turbine_power_kw(10.0, 1.0, cv, cp))
+    x9, x11 = 1 / 3 + 1.5 / 5 / 3, 1 / 3 + 3.5 / 5 / 3
+    s9, s11 = 9 * 1.225 ** x9, 11 * 1.225 ** x11
+    varying = float(turbine_power_kw_varying_exponent(10.0, 1.0, cv, cp))
+    assert varying == pytest.approx(600 + (10 - s9) / (s11 - s9) * 300, rel=1e-12)
+    assert iec == pytest.approx(600 + (10 * (1 / 1.225) ** (1 / 3) - 9) / 2 * 300, rel=1e-12)
+    assert varying < iec
+    # below 7.5 m/s the exponent is 1/3 in both: same power
+    assert float(turbine_power_kw_varying_exponent(6.0, 1.0, cv, cp)) == pytest.approx(
+        float(turbine_power_kw(6.0, 1.0, cv, cp)), rel=1e-12)
+
+
+def test_a_power_curve_of_ones_own_and_the_hub_speed_in_the_records(tmp_path):
+    curve = tmp_path / "curve.csv"
+    curve.write_text("wind_speed_m_s,power_kw\n3,0\n12,2000\n25,2000\n")
+    fleet = WindFleet(make_context(make_exogenous(4), 2), WindParams(power_curve_csv=str(curve)))
+    assert fleet.info()["p_rated_kw"] == pytest.approx(4000.0)
+    fleet.step(0, None)
+    v_hub = fleet.state()["v_hub_m_s"]
+    assert v_hub > 0 and np.isfinite(v_hub)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("wind_speed_m_s,power_kw\n5,0\n4,100\n")
+    with pytest.raises(vpp.ScenarioError, match="increase"):
+        WindParams(power_curve_csv=str(bad))
