@@ -63,9 +63,11 @@ def _is_noise(delta: float, value: float, base: float, unit: str = "") -> bool:
     return bool(abs(delta) <= max(_REL_TOL * max(abs(value), abs(base)), floor))
 
 
-def _near_zero(base: float, unit: str = "") -> bool:
-    """Whether a baseline is too close to zero for a percentage of it to mean anything."""
-    return bool(abs(base) <= (_REL_TOL if unit in ("-", "") else _ABS_TOL))
+def _near_zero(base: float, unit: str = "", value: float = 0.0) -> bool:
+    """Whether a baseline is too close to zero for a percentage of it to mean anything:
+    within noise of zero, or under 1/20 of the value it is compared with (a change of
+    8,994 % says less than the two numbers beside it)."""
+    return bool(abs(base) <= (_REL_TOL if unit in ("-", "") else _ABS_TOL) or abs(base) < abs(value) / 20.0)
 
 # -- palette ------------------------------------------------------------------
 _OKABE_ITO = {
@@ -251,3 +253,10 @@ def _exo(results: Results, column: str) -> pd.Series | None:
 def _larger_unit(*runs: Results) -> PowerUnit:
     units = [power_unit(r) for r in runs]
     return _MW if _MW in units else _KW
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    """``#RRGGBB`` as ``rgba(r,g,b,alpha)`` (a translucent fill of a line's colour)."""
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"

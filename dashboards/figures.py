@@ -39,6 +39,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vpp.dashboards._style import (
+    _ABS_TOL,
     _BASELINE_COLOR,
     _CURTAILED,
     _EXPORT,
@@ -59,6 +60,7 @@ from vpp.dashboards._style import (
     _layout,
     _line,
     _node_sum,
+    _rgba,
     _state_x,
     _step_y,
     _text,
@@ -593,7 +595,7 @@ def building_temperature_figure(results: Results) -> go.Figure:
             fig.add_trace(go.Scatter(x=ax.x, y=lo, mode="lines", line=dict(width=0, shape="hv"),
                                      showlegend=False, hoverinfo="skip", legendgroup=f"{fleet} band"))
             fig.add_trace(go.Scatter(x=ax.x, y=hi, mode="lines", line=dict(width=0, shape="hv"),
-                                     fill="tonexty", fillcolor="rgba(0,158,115,0.15)",
+                                     fill="tonexty", fillcolor=_rgba(color, 0.15),
                                      name=f"{fleet} comfort band", legendgroup=f"{fleet} band",
                                      hoverinfo="skip"))
         mean = df["temp_mean_c"].to_numpy(dtype=float)
@@ -678,15 +680,30 @@ def slack_figure(results: Results) -> go.Figure:
     if not cols:
         return _empty_figure(title, "This strategy reports no slack use.")
     x = pd.DatetimeIndex(d.index)
-    fig = go.Figure()
-    for c, color in zip(cols, _STRATEGIES, strict=False):
+    names = [_slack_name(c) for c in cols]
+    fig = make_subplots(rows=len(cols), cols=1, shared_xaxes=True, subplot_titles=[n for n, _ in names],
+                        vertical_spacing=min(0.08, 0.5 / len(cols)))
+    for i, (c, (name, unit), color) in enumerate(zip(cols, names, _STRATEGIES * len(cols), strict=False), start=1):
         y = d[c].to_numpy(dtype=float)
-        fig.add_trace(go.Scatter(x=x, y=y, name=c.removeprefix("slack_").replace("_", " "), mode="lines+markers",
-                                 line=dict(color=color, shape="hv"), marker=dict(size=4)))
-    fig.update_yaxes(title_text="slack used by the plan [kWh or K h]")
-    used = [c.removeprefix("slack_").replace("_", " ") for c in cols if float(d[c].max()) > 1e-6]
+        y = np.where(np.abs(y) < _ABS_TOL, 0.0, y)         # solver tolerance, not slack use
+        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers", showlegend=False,
+                                 line=dict(color=color, shape="hv"), marker=dict(size=4),
+                                 hovertemplate=f"%{{y:,.3g}} {unit}<extra>{name}</extra>"), row=i, col=1)
+        fig.update_yaxes(title_text=f"[{unit}]", rangemode="tozero", row=i, col=1)
+    used = [n for (n, _), c in zip(names, cols, strict=True) if float(d[c].max()) > 1e-6]
     sub = ("used: " + ", ".join(used)) if used else "none used"
-    return _layout(fig, f"{title}<br><sub>{sub}</sub>", 340, _tz_label(x))
+    fig.update_xaxes(title_text=_tz_label(x), row=len(cols), col=1)
+    return _layout(fig, f"{title}<br><sub>{sub}; one panel per slack, in its own unit</sub>",
+                   120 + 140 * len(cols))
+
+
+def _slack_name(column: str) -> tuple[str, str]:
+    """``slack_discomfort_kh`` -> (``discomfort``, ``K h``); ``..._kwh`` -> ``kWh``."""
+    stem = column.removeprefix("slack_")
+    for suffix, unit in (("_kwh", "kWh"), ("_kh", "K h")):
+        if stem.endswith(suffix):
+            return stem.removesuffix(suffix).replace("_", " "), unit
+    return stem.replace("_", " "), "-"
 
 
 SHADOW_PREFIX = "shadow_price_cny_per_kwh_"

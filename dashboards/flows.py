@@ -26,6 +26,7 @@ from vpp.dashboards._style import (
     _empty_figure,
     _exo,
     _layout,
+    _rgba,
     _step_y,
     _text,
     _tz_label,
@@ -264,9 +265,3 @@ def green_flows_figure(results: Results) -> go.Figure:
              "<br><sub>exported and stored green power shared among the sources by what each produced in the "
              "step</sub>")
     return _layout(fig, title, 420)
-
-
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"

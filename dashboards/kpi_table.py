@@ -78,6 +78,15 @@ def _fmt_pct(x: float, signed: bool = False) -> str:
     return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 
+_FEATURE_PREFIXES = ("market_", "dr_")
+
+
+def _nothing(row) -> bool:
+    """Zero or missing in the run and its baseline."""
+    values = [float(row.get(c, np.nan)) for c in ("value", "baseline")]
+    return all((not np.isfinite(v)) or abs(v) < _ABS_TOL for v in values)
+
+
 def _judgement(better: str, delta: float, value: float, base: float, unit: str = "") -> int:
     """+1 better than the baseline, -1 worse, 0 no change (within noise) or no direction."""
     if not (np.isfinite(delta) and np.isfinite(value) and np.isfinite(base)):
@@ -110,6 +119,8 @@ def kpi_table(results: Results, unit: PowerUnit | None = None) -> pd.DataFrame:
     rows = {}
     for name in _kpi_order(kpis.index):
         row = kpis.loc[name]
+        if name.startswith(_FEATURE_PREFIXES) and _nothing(row):
+            continue                                   # a market or DR figure of a run without them
         unit_raw = str(row.get("unit", KPI_META.get(name, ("-",))[0]))
         factor, shown = _display_unit(name, unit_raw, scale)
         value, base, delta = (float(row.get(c, np.nan)) for c in ("value", "baseline", "delta"))
@@ -119,7 +130,7 @@ def kpi_table(results: Results, unit: PowerUnit | None = None) -> pd.DataFrame:
         pct = float(row.get("delta_pct", np.nan))
         if np.isfinite(delta) and _is_noise(delta, value, base, unit_raw):
             delta, pct = 0.0, 0.0                                  # the same, up to solver noise
-        if _near_zero(base, unit_raw) and delta != 0.0:
+        if _near_zero(base, unit_raw, value) and delta != 0.0:
             pct = np.nan                                           # no percentage of (almost) nothing
         rows[name] = {
             "label": kpi_label(name),

@@ -211,7 +211,7 @@ def headline(results: Results, unit: PowerUnit | None = None) -> list[tuple[str,
             text = f"{label}: {_fmt(value * factor)} {shown}"
             base_text = f"{_fmt(base * factor)} {shown}"
             change = f"{_fmt(delta * factor, signed=True)} {shown}"
-            if np.isfinite(base) and not _near_zero(base, unit_raw) and value * base > 0 and delta != 0.0:
+            if np.isfinite(base) and not _near_zero(base, unit_raw, value) and value * base > 0 and delta != 0.0:
                 change += f", {100.0 * delta / abs(base):+.1f} %"  # % only of a real base, without a sign change
         judgement = 0
         if compare and np.isfinite(base):

@@ -609,8 +609,22 @@ def test_slack_figure_shows_the_slacks_a_plan_used():
     d["slack_discomfort_kh"] = 0.0
     res.dispatch = d
     fig = slack_figure(res)
-    assert [t.name for t in fig.data] == ["import kwh", "discomfort kh"]
-    assert "used: import kwh" in fig.layout.title.text
+    assert [t.name for t in fig.data] == ["import", "discomfort"]
+    assert "used: import" in fig.layout.title.text
+    # each slack on its own axis, titled with its unit
+    assert [t.yaxis for t in fig.data] == ["y", "y2"]
+    assert (fig.layout.yaxis.title.text, fig.layout.yaxis2.title.text) == ("[kWh]", "[K h]")
+
+
+def test_each_building_fleets_comfort_band_takes_its_colour():
+    from vpp.dashboards._style import _fleet_colors, _rgba
+
+    res = make_run()
+    res.fleets[("office", "comfort_lo_c")] = 22.0
+    res.fleets[("office", "comfort_hi_c")] = 26.0
+    fig = building_temperature_figure(res)
+    band = next(t for t in fig.data if t.name == "office comfort band")
+    assert band.fillcolor == _rgba(_fleet_colors(res.fleet_info)["office"], 0.15)
 
 
 def test_shadow_price_figure_plots_each_node_and_the_vpp():
@@ -646,3 +660,34 @@ def test_kpi_table_reads_solver_noise_as_no_change_and_no_percentage_of_nothing(
     assert t.loc["process_energy_not_served_kwh", "delta_pct"] == "\u2013"
     words = dict(headline(res))
     assert not any("e-13" in w for w in words)
+
+
+def test_kpi_table_gives_no_percentage_of_a_base_twenty_times_smaller_and_hides_unused_features():
+    """-871 kWh against a baseline of -9.58 kWh is a change of 8,994 %: the two numbers say more.
+    A run without a market or DR calls has no market or DR rows."""
+    from vpp.kpi import compute_kpis, relative_kpis
+
+    res = make_run()
+    own = compute_kpis(res)
+    base = own.copy()
+    own["storage_energy_change_kwh"], base["storage_energy_change_kwh"] = -871.0, -9.58
+    own["total_cost_cny"], base["total_cost_cny"] = -10_273.0, -1_318.0      # 7.8x: still a percentage
+    res.kpis = relative_kpis(own, base)
+    t = kpi_table(res)
+    assert t.loc["storage_energy_change_kwh", "delta_pct"] == "\u2013"
+    assert t.loc["total_cost_cny", "delta_pct"] == "-679.4 %"
+    assert not any(n.startswith(("market_", "dr_")) for n in t.index)
+    own["market_day_ahead_cny"] = 5.0
+    res.kpis = relative_kpis(own, base)
+    assert "market_day_ahead_cny" in kpi_table(res).index
+
+
+def test_slack_noise_is_drawn_as_none():
+    from vpp.dashboards import slack_figure
+
+    res = make_run()
+    d = res.dispatch.copy()
+    d["slack_export_kwh"] = 8e-7
+    res.dispatch = d
+    fig = slack_figure(res)
+    assert max(fig.data[0].y) == 0.0 and "none used" in fig.layout.title.text
