@@ -70,7 +70,9 @@ from vpp.assets.ev_sessions import (
     Sessions,
     draw_sessions,
     queue_before_start,
+    read_sessions_acn_json,
     read_sessions_csv,
+    read_sessions_file,
     replay_sessions,
 )
 from vpp.assets.ev_station import StationPolicy, allocate_station_kw, laxity_h
@@ -91,6 +93,8 @@ __all__ = [
     "allocate_station_kw",
     "draw_sessions",
     "read_sessions_csv",
+    "read_sessions_file",
+    "read_sessions_acn_json",
     "replay_sessions",
 ]
 
@@ -339,7 +343,7 @@ class EVParams(FleetParams):
         if value is None:
             return None
         path = resolve_data_path(value, (info.context or {}).get("base_dir"))
-        read_sessions_csv(path, tz=None)  # every row checked now (ScenarioError)
+        read_sessions_file(path, tz=None)  # every row checked now (ScenarioError)
         return str(path)
 
 
@@ -384,7 +388,7 @@ class EVFleet(Fleet):
         if p.sessions_csv is None:
             s = draw_sessions(p, chargers_at, self.timeline, self.rng)
         else:
-            f = read_sessions_csv(p.sessions_csv, self.timeline.start.tz)
+            f = read_sessions_file(p.sessions_csv, self.timeline.start.tz)
             s = replay_sessions(f, p, self.n_stations, self.timeline, self.rng)
         self._init_sessions(s, chargers_at)
 

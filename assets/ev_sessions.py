@@ -57,7 +57,8 @@ from vpp.timeline import Timeline
 if TYPE_CHECKING:
     from vpp.assets.ev import ArrivalComponent, EVParams
 
-__all__ = ["Sessions", "SessionFile", "NEVER_STEP", "draw_sessions", "read_sessions_csv", "replay_sessions",
+__all__ = ["Sessions", "SessionFile", "NEVER_STEP", "draw_sessions", "read_sessions_csv", "read_sessions_file",
+           "read_sessions_acn_json", "replay_sessions",
            "queue_before_start"]
 
 NEVER_STEP = np.iinfo(np.int64).min  # "no such step"
@@ -294,6 +295,73 @@ def _times(table: CsvTable, column: str, tz) -> pd.DatetimeIndex:
             i = int(np.argmax(index.isna()))
             raise table.error(column, f"{raw.iloc[i]!r} does not exist or is ambiguous in {tz}", i)
     return index.tz_convert(tz)
+
+
+def read_sessions_file(path: str | Path, tz) -> SessionFile:
+    """Sessions from our CSV (:func:`read_sessions_csv`) or, for a ``.json`` file,
+    ACN-Data's JSON (:func:`read_sessions_acn_json`)."""
+    if Path(path).suffix.lower() == ".json":
+        return read_sessions_acn_json(path)
+    return read_sessions_csv(path, tz)
+
+
+def read_sessions_acn_json(path: str | Path) -> SessionFile:
+    """Sessions in the JSON of ACN-Data (Lee, Li & Low 2019, *ACN-Data: Analysis and
+    Applications of an Open EV Charging Dataset*, e-Energy '19, doi:10.1145/3307772.3328313),
+    as its API returns them: ``{"_items": [{...}, ...]}`` (or the list itself).
+
+    ====================  ======================================================
+    ours                  ACN-Data
+    ====================  ======================================================
+    arrival, departure    ``connectionTime``, ``disconnectTime`` (RFC 1123, GMT:
+                          kept in UTC)
+    energy_kwh            ``kWhDelivered``: what the car took when it was charged
+                          (a user's ``kWhRequested`` is often more than it could take)
+    max_power_kw          none in the data: no limit of the car's own (``inf``);
+                          the charger's rating and the station limit apply
+    station               ``stationID``
+    ====================  ======================================================
+
+    Raises
+    ------
+    ScenarioError
+        ``<file>: _items[i].<field>: <reason>``, one line.
+    """
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ScenarioError(str(path), "file", f"not readable as JSON ({' '.join(str(e).split())[:160]})") from None
+    items = data.get("_items") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise ScenarioError(str(path), "_items", "no sessions (expected ACN-Data's {\"_items\": [...]})")
+    arrival, departure, energy, station = [], [], [], []
+    for i, item in enumerate(items):
+        where = f"_items[{i}]"
+        if not isinstance(item, dict):
+            raise ScenarioError(str(path), where, "not an object")
+        for key in ("connectionTime", "disconnectTime", "kWhDelivered", "stationID"):
+            if item.get(key) in (None, ""):
+                raise ScenarioError(str(path), f"{where}.{key}", "missing")
+        try:
+            t0, t1 = (pd.Timestamp(pd.to_datetime(item[k], utc=True)) for k in ("connectionTime", "disconnectTime"))
+        except (ValueError, TypeError):
+            raise ScenarioError(str(path), f"{where}.connectionTime", "cannot read the times (RFC 1123, "
+                                "e.g. 'Wed, 25 Apr 2018 11:08:04 GMT')") from None
+        if t1 <= t0:
+            raise ScenarioError(str(path), f"{where}.disconnectTime", "is not after the connection time")
+        kwh = item["kWhDelivered"]
+        if not isinstance(kwh, int | float) or isinstance(kwh, bool) or not np.isfinite(kwh) or kwh < 0:
+            raise ScenarioError(str(path), f"{where}.kWhDelivered", f"{kwh!r} is not a finite energy >= 0")
+        arrival.append(t0)
+        departure.append(t1)
+        energy.append(float(kwh))
+        station.append(str(item["stationID"]))
+    n = len(items)
+    return SessionFile(str(path), pd.DatetimeIndex(arrival), pd.DatetimeIndex(departure), np.asarray(energy),
+                       np.full(n, np.inf), np.asarray(station, dtype=object), None, None, np.arange(n))
 
 
 def read_sessions_csv(path: str | Path, tz) -> SessionFile:

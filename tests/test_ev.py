@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from scipy import stats
 from scipy.integrate import solve_ivp
 
+import vpp
 from vpp.assets import FleetContext, fleet_type
 from vpp.assets.ev import (
     EVFleet,
@@ -1273,3 +1274,50 @@ def test_default_stations_run_and_balance(station):
     assert (~df["balked"]).sum() > 0
     unserved = sum(s["ev_energy_unserved_kwh"] for s in states)
     assert unserved == pytest.approx(df.loc[df["departed"], "unserved_kwh"].sum(), rel=SUM_REL, abs=SUM_KWH)
+
+
+def _acn_json(tmp_path, items, name="acn.json"):
+    import json
+
+    path = tmp_path / name
+    path.write_text(json.dumps({"_meta": {"total": len(items)}, "_items": items}))
+    return path
+
+
+def test_acn_data_json_sessions_replay_like_our_csv(tmp_path):
+    """One ACN-Data session, Monday 00:00-02:00 GMT = 08:00-10:00 in Shanghai, 5 kWh delivered,
+    no car limit in the data: the 7 kW charger at 0.9 gives 3 full steps (4.725 kWh) and
+    0.275 kWh in the fourth (1.2222 kW), as the CSV replay of the same session."""
+    from vpp.assets.ev import read_sessions_acn_json
+
+    day = pd.Timestamp(MONDAY).strftime("%a, %d %b %Y")
+    item = {"connectionTime": f"{day} 00:00:00 GMT", "disconnectTime": f"{day} 02:00:00 GMT",
+            "doneChargingTime": f"{day} 01:00:00 GMT", "kWhDelivered": 5.0, "sessionID": "2_39_1",
+            "siteID": "0002", "spaceID": "CA-1", "stationID": "2-39-79-380", "timezone": "America/Los_Angeles",
+            "userInputs": None}
+    path = _acn_json(tmp_path, [item])
+    s = read_sessions_acn_json(path)
+    assert s.arrival[0] == pd.Timestamp(MONDAY, tz=TZ) + pd.Timedelta(hours=8)
+    assert (s.energy_kwh[0], s.station[0], s.max_power_kw[0]) == (5.0, "2-39-79-380", np.inf)
+    f = _fleet({**REPLAY, "sessions_csv": str(path)}, count=1)
+    p, _ = _run(f, lambda k: None)
+    want = np.zeros(96)
+    want[[32, 33, 34]] = -7.0
+    want[35] = -0.275 / 0.225
+    np.testing.assert_allclose(p[:, 0], want, atol=ABS_KW)
+
+
+@pytest.mark.parametrize("item, field", [
+    ({"connectionTime": "Mon, 01 Jul 2024 08:00:00 GMT", "disconnectTime": "Mon, 01 Jul 2024 07:00:00 GMT",
+      "kWhDelivered": 1.0, "stationID": "a"}, "_items[0].disconnectTime"),
+    ({"connectionTime": "Mon, 01 Jul 2024 08:00:00 GMT", "disconnectTime": "Mon, 01 Jul 2024 09:00:00 GMT",
+      "kWhDelivered": -1.0, "stationID": "a"}, "_items[0].kWhDelivered"),
+    ({"connectionTime": "Mon, 01 Jul 2024 08:00:00 GMT", "kWhDelivered": 1.0, "stationID": "a"},
+     "_items[0].disconnectTime"),
+])
+def test_a_bad_acn_data_session_is_one_line_naming_it(tmp_path, item, field):
+    from vpp.assets.ev import read_sessions_acn_json
+
+    with pytest.raises(vpp.ScenarioError) as e:
+        read_sessions_acn_json(_acn_json(tmp_path, [item]))
+    assert field in str(e.value) and "\n" not in str(e.value)
