@@ -111,3 +111,10 @@ def test_the_tutorial_notebook_runs_cell_by_cell(tmp_path, monkeypatch):
     assert ns["res"].strategy == "virtual_battery" and ns["res"].baseline is not None
     assert list(ns["cmp"].table.index) == ["source_follows_load", "rule_based", "virtual_battery"]
     assert (ns["folder"] / "meta.json").exists()
+
+
+def test_the_agent_training_example_runs(capsys):
+    pytest.importorskip("gymnasium")
+    out = load("train_agent").main(["--generations", "1", "--population", "2", "--elite", "1", "--hours", "6"])
+    assert np.isfinite([out["idle"], out["rule_based"], out["trained"]]).all() and len(out["best"]) == 1
+    assert "rule_based" in capsys.readouterr().out

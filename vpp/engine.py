@@ -102,6 +102,15 @@ class Engine:
     # -- processes -------------------------------------------------------
     def run(self):
         """Simulate every step; returns the :class:`~vpp.recorder.Recorder`."""
+        env = self.start()
+        env.run(until=self.timeline.n_steps * self.timeline.step_s)
+        return self.recorder
+
+    def start(self) -> simpy.Environment:
+        """The SimPy environment with every process started and nothing simulated:
+        ``env.run(until=k * step_s)`` simulates the steps before *k* (and the
+        dispatch at *k* is the next thing to run), so a caller can advance the run
+        interval by interval (:class:`vpp.gym.VPPEnv`)."""
         env = simpy.Environment()
         tl = self.timeline
         for fleet in self.fleets:
@@ -117,8 +126,7 @@ class Engine:
             env.process(self._gates(env))
         env.process(self._dispatcher(env))
         env.process(self._clock(env))
-        env.run(until=self.timeline.n_steps * self.timeline.step_s)
-        return self.recorder
+        return env
 
     def _wait_for_step(self, env, k: int, phase: int):
         return at_step(env, k, self.timeline.step_s, phase)
