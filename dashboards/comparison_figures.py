@@ -189,17 +189,18 @@ def strategy_delta_figure(comparison: ComparisonLike, kpis: tuple[str, ...] = HE
         reach = max(finite + [0.0]) or 1.0
         fig.add_trace(go.Bar(
             y=labels, x=deltas, orientation="h", name=kpi_label(name), showlegend=False, marker_color=colors,
-            text=texts, textposition="outside", cliponaxis=False,
+            text=texts, cliponaxis=False, textangle=0,
+            textposition=["inside" if np.isfinite(d) and abs(d) > 0.6 * reach else "outside" for d in deltas],
             hovertemplate=f"%{{y}}: %{{x:+,.3g}} {'pt' if shown == '%' else shown} against the baseline"
                           "<extra></extra>"), row=k // cols + 1, col=k % cols + 1)
-        fig.update_xaxes(range=[-1.35 * reach, 1.35 * reach], zeroline=True, zerolinewidth=2,
+        fig.update_xaxes(range=[-1.5 * reach, 1.5 * reach], zeroline=True, zerolinewidth=2,
                          zerolinecolor="#444444", row=k // cols + 1, col=k % cols + 1)
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_layout(template=_TEMPLATE, height=120 + (90 + 34 * len(strategies)) * rows, hovermode="closest",
                       title=dict(text="Differences to the baseline (source follows load)<br><sub>green: better, "
                                       "orange: worse, grey: no preferred direction or the same within solver noise"
                                       "</sub>"),
-                      margin=dict(t=110, l=10, r=30))
+                      margin=dict(t=110, l=20, r=30))
     return fig
 
 
