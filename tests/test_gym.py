@@ -54,7 +54,8 @@ def test_handing_every_interval_to_rule_based_is_vpp_run_with_it():
     ref = vpp.run(SMALL, strategy="rule_based").kpis["value"]
     same = ours.drop("solve_time_s")
     np.testing.assert_allclose(same.to_numpy(), ref[same.index].to_numpy(), rtol=1e-12, atol=1e-9, equal_nan=True)
-    penalties = 5.0 * ref["unserved_energy_kwh"] + 50.0 * ref["comfort_violation_kh"]
+    unserved = ref["ev_energy_not_served_kwh"] + ref["process_energy_not_served_kwh"] + ref["load_unserved_kwh"]
+    penalties = 5.0 * unserved + 50.0 * ref["comfort_violation_kh"]
     assert total == pytest.approx(-(ref["total_cost_cny"] + 100.0 * ref["co2_kg"] / 1e3 + penalties), rel=1e-9)
 
 
