@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vpp.kpi import HEADLINE_KPIS  # re-exported: the KPIs reports show first
+# re-exported for the figures: the KPIs shown first, and the noise rule the notebook summaries share
+from vpp.kpi import HEADLINE_KPIS
+from vpp.kpi import NOISE_ABS as _ABS_TOL  # noqa: F401
+from vpp.kpi import is_noise as _is_noise  # noqa: F401
+from vpp.kpi import near_zero as _near_zero  # noqa: F401
 from vpp.results import Results
 
 __all__ = ["HEADLINE_KPIS", "KPI_LABELS", "kpi_label", "MW_THRESHOLD_KW", "PowerUnit", "power_unit"]
@@ -51,24 +55,6 @@ _FRACTIONS = frozenset({
     "load_factor", "ev_departures_met_frac", "ev_turned_away_frac", "jobs_on_time_frac",
     "optimality_gap_frac", "flexibility_captured_frac",
 })
-_REL_TOL = 1e-9  # a delta smaller than this share of the values counts as "no change"
-_ABS_TOL = 1e-6  # ... or smaller than this in the KPI's own unit (kWh, kW, CNY, kg, K h); 1e-9 for fractions
-
-
-def _is_noise(delta: float, value: float, base: float, unit: str = "") -> bool:
-    """Whether a difference is numerical noise rather than a change: below
-    ``_REL_TOL`` of the values or ``_ABS_TOL`` of the unit (solver tolerances
-    leave 1e-13 kWh where two runs did the same)."""
-    floor = _REL_TOL if unit in ("-", "") else _ABS_TOL
-    return bool(abs(delta) <= max(_REL_TOL * max(abs(value), abs(base)), floor))
-
-
-def _near_zero(base: float, unit: str = "", value: float = 0.0) -> bool:
-    """Whether a baseline is too close to zero for a percentage of it to mean anything:
-    within noise of zero, or under 1/20 of the value it is compared with (a change of
-    8,994 % says less than the two numbers beside it)."""
-    return bool(abs(base) <= (_REL_TOL if unit in ("-", "") else _ABS_TOL) or abs(base) < abs(value) / 20.0)
-
 # -- palette ------------------------------------------------------------------
 _OKABE_ITO = {
     "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",

@@ -27,7 +27,7 @@ from vpp.results import Results
 from vpp.timeline import calendar_months
 
 __all__ = ["HEADLINE_KPIS", "KPI_META", "COMPARISON_META", "vpp_series", "net_import_kw", "service_series",
-           "cost_series", "compute_kpis", "relative_kpis"]
+           "cost_series", "compute_kpis", "relative_kpis", "is_noise", "near_zero", "NOISE_REL", "NOISE_ABS"]
 
 #: KPIs shown first (tables, notebook summaries) and in words (report headers).
 HEADLINE_KPIS = (
@@ -40,6 +40,26 @@ HEADLINE_KPIS = (
     "ev_energy_not_served_kwh",
     "comfort_violation_kh",
 )
+
+NOISE_REL = 1e-9  # a difference below this share of the values is numerical noise, not a change ...
+NOISE_ABS = 1e-6  # ... or below this in the KPI's own unit (kWh, kW, CNY, kg, K h); NOISE_REL for fractions
+
+
+def is_noise(delta: float, value: float, base: float, unit: str = "") -> bool:
+    """Whether a difference between two KPI values is numerical noise rather than a
+    change: below ``NOISE_REL`` of the values or ``NOISE_ABS`` of the unit (solver
+    tolerances leave 1e-13 kWh where two runs did the same).  The one rule of the
+    reports and the notebook summaries."""
+    floor = NOISE_REL if unit in ("-", "") else NOISE_ABS
+    return bool(abs(delta) <= max(NOISE_REL * max(abs(value), abs(base)), floor))
+
+
+def near_zero(base: float, unit: str = "", value: float = 0.0) -> bool:
+    """Whether a baseline is too close to zero for a percentage of it to mean anything:
+    within noise of zero, or under 1/20 of the value it is compared with (a change of
+    8,994 % says less than the two numbers beside it)."""
+    return bool(abs(base) <= (NOISE_REL if unit in ("-", "") else NOISE_ABS) or abs(base) < abs(value) / 20.0)
+
 
 # name: (unit, better, description)
 KPI_META = {
@@ -137,9 +157,8 @@ def _market_steps(r: Results) -> dict[str, np.ndarray] | None:
                         float(t["penalty_cny_per_kwh"].iloc[0]))
 
 
-def _market(r: Results) -> dict[str, float]:
-    """Two-settlement KPIs from ``tables["market"]`` (zeros under a tariff)."""
-    steps = _market_steps(r)
+def _market(steps: dict[str, np.ndarray] | None) -> dict[str, float]:
+    """Two-settlement KPIs from a run's :func:`_market_steps` (zeros under a tariff)."""
     return {f"market_{k}": float(steps[k].sum()) if steps is not None else 0.0 for k in _MARKET_ITEMS}
 
 
@@ -235,10 +254,14 @@ def cost_series(r: Results) -> pd.DataFrame:
     * ``total_cny``: energy - export revenue + demand charge + DR net (``total_cost_cny``).
     * ``co2_kg``: the settled import times the carbon intensity (``co2_kg``).
     """
-    v, x, dt = vpp_series(r), r.exogenous, r.dt_h
+    return _cost_frame(r, vpp_series(r), _market_steps(r))
+
+
+def _cost_frame(r: Results, v: pd.DataFrame, market: dict[str, np.ndarray] | None) -> pd.DataFrame:
+    """:func:`cost_series` from the run's :func:`vpp_series` *v* and :func:`_market_steps`."""
+    x, dt = r.exogenous, r.dt_h
     energy = v["import_kw"] * x["price_import_cny_per_kwh"] * dt
     revenue = v["export_kw"] * x["price_export_cny_per_kwh"] * dt
-    market = _market_steps(r)
     if market is not None and (market["day_ahead_cny"].any() or market["real_time_cny"].any()):
         energy = pd.Series(market["day_ahead_cny"] + market["real_time_cny"] + market["penalty_cny"], index=r.index)
         revenue = pd.Series(0.0, index=r.index)
@@ -351,9 +374,10 @@ def compute_kpis(r: Results) -> pd.Series:
     p_max, p_min = float(net.max()), float(net.min())
     importer = float(net.mean()) > 0       # load-shape KPIs only mean something for a net importer
     ramps = net.diff().abs().dropna() / dt if dt else pd.Series(dtype=float)
-    money = cost_series(r).sum()
+    settled = _market_steps(r)
+    money = _cost_frame(r, v, settled).sum()
     energy_cost, revenue, demand = money["energy_cny"], money["export_revenue_cny"], money["demand_charge_cny"]
-    market = _market(r)
+    market = _market(settled)
     storage = r.fleet_info["role"] == "storage"
     capacity = float(r.fleet_info.loc[storage, "capacity_kwh"].sum()) if "capacity_kwh" in r.fleet_info else 0.0
     discharged = float(v["storage_kw"].clip(lower=0.0).sum() * dt)

@@ -13,7 +13,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from vpp.kpi import HEADLINE_KPIS, KPI_META, compute_kpis
+from vpp.kpi import HEADLINE_KPIS, KPI_META, compute_kpis, is_noise
 
 __all__ = ["results_repr", "results_html", "comparison_repr", "comparison_html", "sweep_repr", "sweep_html",
            "format_kpi"]
@@ -103,7 +103,7 @@ def _difference(name: str, value: float, base: float) -> str:
     d = value - base
     if not np.isfinite(d):
         return "n/a"
-    if abs(d) <= max(1e-9 * max(abs(value), abs(base)), 1e-6):
+    if is_noise(d, value, base, KPI_META.get(name, ("-",))[0]):
         return "the same"
     if KPI_META.get(name, ("-",))[0] == "-":
         return f"{100.0 * d:+.1f} pt"
