@@ -35,9 +35,18 @@ class BatteryParams(FleetParams):
     e_max_kwh: ranged(gt=0, le=1e7)  # usable energy capacity [kWh] (at most 10 GWh per asset)
     eta_charge: ranged(gt=0, le=1) = 0.95  # LFP, per direction (assumption)
     eta_discharge: ranged(gt=0, le=1) = 0.95
+    """Discharge efficiency: energy delivered to the bus per kWh taken from storage (0.95: LFP,
+    per direction, as ``eta_charge``: about 0.90 round trip; assumption). [-]"""
     soc_min: float = Field(0.10, ge=0, lt=1)
+    """Lowest state of charge, as a share of ``e_max_kwh``: the physics never discharges below it,
+    so only ``soc_max - soc_min`` of the capacity is used (default 10 %: assumption). [-]"""
     soc_max: float = Field(0.90, gt=0, le=1)
+    """Highest state of charge, as a share of ``e_max_kwh``: the physics never charges above it;
+    must be above ``soc_min`` (default 90 %: assumption). [-]"""
     soc_init: float = Field(0.50, ge=0, le=1)
+    """State of charge at the start of the run, as a share of ``e_max_kwh``, within ``soc_min``..``soc_max``.
+    It is also the optimizer's terminal target: plans end each horizon, and so the run, with this energy
+    (a soft target priced by ``terminal_shortfall_cost_cny_per_kwh``). Default 50 %: assumption. [-]"""
     self_discharge_per_h: float = Field(1e-4, ge=0, lt=1)  # ~2 %/month (assumption)
     # Throughput (degradation) cost per kWh charged or discharged: capex
     # ~1,000 CNY/kWh over ~6,000 cycles x 2 kWh throughput/cycle (assumption).

@@ -95,7 +95,14 @@ class BuildingParams(FleetParams):
     """Parameters of a commercial-building fleet (per building; distributions allowed)."""
 
     building_type: Literal["office", "mall", "hotel"] = "office"
+    """Hourly shape of the non-HVAC load (weekday, weekend) and the occupied hours, after the US DOE
+    commercial reference buildings (Deru et al., NREL/TP-5500-46861, 2011; their use for Shanghai is an
+    assumption): ``"office"`` open 08-19 h on weekdays and closed at weekends, ``"mall"`` 10-22 h every
+    day, ``"hotel"`` always (``SCHEDULES``)."""
     floor_area_m2: ranged(gt=0, le=1e7) = 40_000.0
+    """Floor area per building; every per-m2 parameter (loads, HVAC capacity, envelope, heat capacities,
+    solar aperture, occupant gains, discomfort cost) scales with it.  Default: the docs/SOURCES.md
+    building of ~2.5 MW peak, HVAC ~40 % of it, at 37.5 + 25 W/m2 (module docstring)."""
     base_load_peak_w_per_m2: ranged(ge=0, le=1000) = 37.5     # non-HVAC electric peak
     hvac_p_max_w_per_m2: ranged(ge=0, le=500) = 25.0         # HVAC electric capacity
     cop_cooling: ranged(gt=0, le=10) = 3.5                  # chiller plant incl. auxiliaries at 35 degC (assumption)
@@ -110,24 +117,52 @@ class BuildingParams(FleetParams):
     solar_aperture_frac: ranged(ge=0, le=1) = 0.02   # effective solar aperture per m2 floor, of GHI
     internal_gain_frac: float = Field(0.9, ge=0, le=1)   # share of non-HVAC load released indoors
     occupant_gain_w_per_m2: float = Field(8.0, ge=0, le=100)
+    """Heat from occupants per m2 of floor, added to the internal gains in the schedule's occupied hours
+    (split between air and mass by ``internal_to_mass_frac``); no electric load (assumption). [W/m²]"""
     # Indoor temperatures [degC] must be plausible for an occupied building
     # (INDOOR_C); heating <= cooling setpoint, setback band around both.
     cooling_setpoint_c: float = Field(26.0, ge=INDOOR_C[0], le=INDOOR_C[1])
     heating_setpoint_c: float = Field(20.0, ge=INDOOR_C[0], le=INDOOR_C[1])
+    """Floor of the comfort band while occupied outside the cooling months (heating months: this to this
+    + ``comfort_band_k``; between the seasons: this to ``cooling_setpoint_c``), which an uncontrolled
+    building heats to in those months; between ``setback_min_c`` and ``cooling_setpoint_c``.  Default 20 degC:
+    the winter cap of 公共建筑室内温度控制管理办法 (2007, official)."""
     comfort_band_k: float = Field(2.0, ge=0, le=10)
+    """Width of the comfort band while occupied: ``cooling_setpoint_c`` minus this up to it in the
+    cooling months, ``heating_setpoint_c`` up to it plus this in the heating months (unused between the
+    seasons).  A controlled building may pre-cool (pre-heat) to the band's far edge, never beyond;
+    time outside it costs ``discomfort_cost_cny_per_m2_kh``.  Default 2 K (24-26 and 20-22 degC):
+    an assumption built on GB 50736-2012 3.0.2 and the 2007 public-building rule (docs/SOURCES.md)."""
     setback_min_c: float = Field(15.0, ge=INDOOR_C[0], le=INDOOR_C[1])
+    """Floor of the band the plant keeps while the building is unoccupied (outside its schedule's open
+    hours), and what an uncontrolled building heats to then; at most ``heating_setpoint_c``
+    (assumption)."""
     setback_max_c: float = Field(30.0, ge=INDOOR_C[0], le=INDOOR_C[1])
+    """Ceiling of the band the plant keeps while the building is unoccupied, and what an uncontrolled
+    building cools to then; at least ``cooling_setpoint_c``, above ``setback_min_c`` (assumption)."""
     start_before_open_h: float = Field(1.0, ge=0, le=6)  # uncontrolled morning start
     cooling_months: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
+    """Months (1-12) of the cooling season: the comfort band lies below ``cooling_setpoint_c``, and with
+    ``hvac_mode = "season"`` the plant only cools in them.  Months in neither list lie between the
+    seasons (band from the heating to the cooling setpoint; no HVAC with ``"season"``).  Default
+    May-October (assumption)."""
     heating_months: tuple[int, ...] = (12, 1, 2, 3)
+    """Months (1-12) of the heating season: the comfort band lies above ``heating_setpoint_c``, and with
+    ``hvac_mode = "season"`` the plant only heats in them; none may be a cooling month.  Default
+    December-March (assumption)."""
     hvac_mode: Literal["need", "season"] = "need"            # see the module doc
     # Air-side economiser: cooling with outdoor air costs fan power only; 12 W of
     # cooling per W of fan is an assumption (fan ~0.3 W per m3/h moving air 3-10 K
     # cooler than the room); 0 disables it.
     economiser_cop: float = Field(12.0, ge=0, le=50)
     economiser_min_dt_k: float = Field(3.0, ge=0, le=30)
+    """How far the outdoor air must be below the comfort band's floor for the economiser to cool (at
+    ``economiser_cop`` where that beats the chiller), so that it can reach any temperature the band
+    allows; only with ``hvac_mode = "need"`` (assumption, docs/SOURCES.md)."""
     base_load_noise_frac: float = Field(0.05, ge=0, lt=1)   # AR(1) deviation from schedule
     base_load_noise_h: float = Field(2.0, gt=0)
+    """Correlation time of the AR(1) noise on each building's non-HVAC load (``base_load_noise_frac``
+    its size; factor ``exp(-step / this)`` per step) (assumption)."""
     temp_init_c: float | None = Field(None, ge=-30, le=60)    # default: the active setpoint
     # Penalty per kelvin-hour outside the band, per m2 of floor: 0.05 CNY/(m2 K h)
     # is 2,000 CNY/(K h) for 40,000 m2 -- far above what pre-cooling can save

@@ -191,6 +191,10 @@ class DataCentreParams(FleetParams):
     fixed_overhead_frac: float = Field(0.01, ge=0, lt=1)  # lighting, offices: kW per rated IT kW
     chw_supply_c: float = Field(18.0, ge=4, le=35)      # chilled water supply (ASHRAE TC 9.9 inlet 18-27)
     chw_return_c: float = Field(24.0, ge=4, le=45)
+    """Chilled-water return temperature, above ``chw_supply_c``.  The chillers carry none of the heat
+    while dry bulb + ``economiser_approach_k`` is at most the supply temperature, all of it once that
+    reaches this one, a linear share between (defaults: full free cooling at or below 13 degC, none from
+    19 degC).  18/24 degC after the ASHRAE TC 9.9 recommended inlet range 18-27 degC (assumption)."""
     evaporator_approach_k: float = Field(2.0, ge=0, le=20)    # T_evap = supply - approach
     condensing_approach_k: float = Field(5.0, ge=0, le=30)  # T_cond = dry bulb + approach (effective)
     economiser_approach_k: float = Field(5.0, ge=0, le=30)  # free-cooled water reaches dry bulb + approach
@@ -198,16 +202,27 @@ class DataCentreParams(FleetParams):
     # -- UPS battery (optional): none by default
     ups_kwh: ranged(ge=0) = 0.0                         # e.g. 15 min at rated IT load (assumption)
     ups_kw: ranged(ge=0) = 0.0
+    """UPS charge and discharge power rating per site; it discharges at most the site's IT power (the
+    UPS only feeds the IT load).  0, the default: no UPS; ``flexible_part = "ups"`` or ``"both"`` needs
+    it above 0."""
     ups_reserve_frac: float = Field(0.6, ge=0, le=1)    # must always remain for backup (assumption)
     ups_soc_max: float = Field(1.0, gt=0, le=1)
+    """Highest UPS state of charge, as a share of ``ups_kwh``: where an uncontrolled UPS floats and the
+    optimizer's terminal target; at least ``ups_reserve_frac`` (default full: assumption). [-]"""
     ups_soc_init: float | None = Field(None, ge=0, le=1)  # default: ups_soc_max (floating full)
     ups_eta_charge: float = Field(0.95, gt=0, le=1)     # Li-ion, per direction (assumption)
     ups_eta_discharge: float = Field(0.95, gt=0, le=1)
+    """UPS discharge efficiency: energy delivered per kWh taken from storage (Li-ion, per direction, as
+    ``ups_eta_charge``; assumption). [-]"""
     ups_self_discharge_per_h: float = Field(1e-4, ge=0, lt=1)
+    """Exponential self-discharge rate of the UPS, as the battery fleet's (~2 %/month; assumption)."""
     ups_throughput_cost_cny_per_kwh: float = Field(0.08, ge=0)   # as the battery fleet (assumption)
     ups_shortfall_cost_cny_per_kwh: float = Field(1.5, ge=0)     # value of ending below full
-    # -- which part the optimizer controls: one setpoint row per site, two for "both"
+    # -- which part the optimizer controls
     flexible_part: Literal["batch", "ups", "both"] = "batch"
+    """What each site offers the optimizer: its deferrable batch work (``"batch"``, one setpoint
+    row per site), its UPS battery above the backup reserve (``"ups"``, needs ``ups_kw`` and
+    ``ups_kwh`` above 0), or both (two rows per site).  See the module notes."""
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -172,11 +172,11 @@ class PVParams(FleetParams):
     """SAPM mounting by name, or explicit coefficients.  Flush-mounted systems
     on steel roofs run hotter: use ``close_mount_glass_glass`` for those."""
     iam_model: Literal["physical", "no_loss"] = "physical"
-    # Sky-diffuse transposition to the plane of array: Hay & Davies (1980), as pvlib's
-    # ModelChain defaults; Perez et al. (1990), relative air mass from Kasten & Young
-    # (1989); or isotropic (Liu & Jordan 1963).
-    transposition_model: Literal["haydavies", "perez", "isotropic"] = "haydavies"
     """Incidence-angle losses on the beam: De Soto physical model, or none."""
+    transposition_model: Literal["haydavies", "perez", "isotropic"] = "haydavies"
+    """Sky-diffuse transposition to the plane of array: Hay & Davies (1980), as pvlib's
+    ModelChain defaults; Perez et al. (1990), relative air mass from Kasten & Young
+    (1989); or isotropic (Liu & Jordan 1963)."""
     wind_regime: str = "onshore"
     """Wind regime of the Exogenous used for cell cooling (taken to 10 m)."""
 

@@ -34,12 +34,24 @@ class InteractionOptions(StrategyOptions):
     # China national ETS prices were about 90-100 CNY/t in 2024 (secondary; assumption).
     carbon_price_cny_per_t: float = Field(100.0, ge=0)
     curtailment_penalty_cny_per_kwh: float = Field(0.05, ge=0)
+    """Premium the objective gives each kWh of PV and wind output used rather than curtailed, so green
+    power is curtailed only where absorbing it would cost more than this, e.g. where an export limit
+    binds (assumption)."""
     limit_violation_cny_per_kwh: float = Field(10.0, ge=0)
+    """Penalty on exchange beyond a node's import or export limit, the VPP's exchange limits or its ramp
+    limit: the slacks that keep every window feasible, reported per window.  Far above the default tariff's
+    prices (critical peak 1.575 CNY/kWh), so limits give way only where nothing else can keep them
+    (assumption)."""
     energy_cost_weight: float = Field(1.0, ge=0)          # 0: ignore the tariff
     peak_weight: float = Field(1.0, ge=0)                 # weight of the demand charge
     export_penalty_cny_per_kwh: float = Field(0.0, ge=0)  # green-power local consumption term
     solver: Literal["ipm", "simplex"] = "ipm"
+    """HiGHS method: ``"ipm"``, interior point without crossover, the fastest setting measured
+    (docs/SOLVER.md), retried with dual simplex where it ends without a proven optimum; ``"simplex"``,
+    dual simplex (vertex solutions, warm-started between windows)."""
     time_limit_s: float = Field(60.0, gt=0)
+    """HiGHS time limit for each solve; a window not solved to optimality falls back to the uncontrolled
+    baseline for its interval, and is recorded (assumption)."""
     # where selling earns more than buying costs: a local search over the sign of
     # each account's exchange (fast), or HiGHS's MIP over it (global, many times slower)
     settlement_choice: Literal["sign_search", "mip"] = "sign_search"

@@ -126,7 +126,15 @@ class VirtualBatteryOptions(InteractionOptions):
     """
 
     storage_rule: Literal["auto", "least_laxity", "pro_rata"] = "auto"
+    """How a storage-like fleet's plan is split among its assets, each kept in its own window:
+    ``"least_laxity"`` charges the assets with the least slack before their deadlines first, and
+    discharges those with the most first (Dertouzos & Mok 1989); ``"pro_rata"`` shares in proportion to
+    each asset's headroom; ``"auto"`` takes least laxity for fleets none of whose assets can discharge
+    (EV sessions, deferrable work), pro rata for the rest."""
     thermal_rule: Literal["need", "pro_rata"] = "need"
+    """How a building fleet's planned HVAC power is split among its buildings: ``"need"`` first gives each
+    the power that brings it back inside its temperature band (pro rata to need if the plan falls short),
+    then the rest pro rata to the remaining headroom; ``"pro_rata"`` in proportion to the HVAC limits."""
 
 
 # -- storage ---------------------------------------------------------------

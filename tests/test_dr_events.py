@@ -261,6 +261,16 @@ def generated(prob, hot_c=20.0, events=()):
     return [c.name for c in DRCalls(sc, None, build_exogenous(sc)).configs]
 
 
+@pytest.mark.parametrize("field, value", [("capacity_kw", 2e8), ("price_cny_per_kwh", 150.0), ("hot_day_c", 95.0)])
+def test_a_generator_out_of_the_calls_bounds_is_refused_when_read(field, value):
+    """The generator makes [[dr.events]] calls, so it has their bounds: out of them the scenario
+    is refused when read (before, the generated call failed pydantic's check mid-run)."""
+    d = read_scenario_dict(SMALL)
+    d["dr"] = {"generator": {"capacity_kw": 1000.0, field: value}}
+    with pytest.raises(ScenarioError, match=rf"dr\.generator\.{field}"):
+        scenario_from_dict(d, "<dr>", SMALL.parent)
+
+
 def test_the_generator_calls_on_hot_working_days_by_its_probability():
     """The small district's two days are hot working days (Monday and Tuesday in July)."""
     assert generated(1.0) == ["peak_shaving_2024-07-22", "peak_shaving_2024-07-23"]

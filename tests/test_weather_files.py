@@ -1,20 +1,24 @@
-"""EPW and TMY3 weather files: read by pvlib.iotools, laid on interval-start steps.
+"""Weather files (EPW, TMY3, PVGIS TMY, NSRDB PSM4): read by pvlib.iotools, laid on
+interval-start steps, and checked against solar noon at the site.
 
-The EPW file is generated here with a pattern every expected value is read off
-by hand; the TMY3 file is the one pvlib ships (Greensboro, NC), checked against
-its raw rows read with the csv module.
+The EPW, PVGIS and NSRDB files are generated here with a pattern every expected
+value is read off by hand; the TMY3 file is the one pvlib ships (Greensboro, NC),
+checked against its raw rows read with the csv module.
 """
 
 import csv
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import scenario
 
 import vpp
 from vpp.api import build_exogenous
-from vpp.exogenous.weatherfiles import FILE_WIND_HEIGHT_M
+from vpp.exogenous.weatherfiles import FILE_WIND_HEIGHT_M, solar_noon_offset_min
+
+GREENSBORO = {"latitude_deg": 36.1, "longitude_deg": -79.95, "altitude_m": 273.0}    # the TMY3 file's header
 
 EPW_HEADER = """LOCATION,Shanghai test,SH,CHN,synthetic,583620,31.17,121.43,8.0,7.0
 DESIGN CONDITIONS,0
@@ -28,13 +32,13 @@ DATA PERIODS,1,1,Data,Monday, 1/ 1,12/31
 
 
 def epw_values(month: int, day: int, hour: int) -> dict:
-    """The pattern: hour h (covering h-1..h) has GHI 50 (h - 6) from 07 to 18, DNI 30 (h - 6),
-    DHI 20 (h - 6); temperature month + day / 100 (a different day, a different value);
-    pressure 100,000 + 10 h Pa; wind 2 + h / 10 m/s."""
+    """The pattern: hour h (covering h-1..h) has GHI 50 (7 - |h - 12.5|) from 07 to 18 (symmetric
+    about noon, as sunlight is), DNI and DHI 30 and 20 times the same; temperature month + day / 100
+    (a different day, a different value); pressure 100,000 + 10 h Pa; wind 2 + h / 10 m/s."""
     sun = 7 <= hour <= 18
+    shape = 7.0 - abs(hour - 12.5) if sun else 0.0
     return {"temp": month + day / 100.0, "pressure": 100_000 + 10 * hour,
-            "ghi": 50.0 * (hour - 6) if sun else 0.0, "dni": 30.0 * (hour - 6) if sun else 0.0,
-            "dhi": 20.0 * (hour - 6) if sun else 0.0, "wind": 2.0 + hour / 10.0}
+            "ghi": 50.0 * shape, "dni": 30.0 * shape, "dhi": 20.0 * shape, "wind": 2.0 + hour / 10.0}
 
 
 def write_epw(path: Path, year: int = 1999) -> Path:
@@ -52,14 +56,14 @@ def write_epw(path: Path, year: int = 1999) -> Path:
     return path
 
 
-def exo_from(weather: dict, start: str, end: str, tz: str = "Asia/Shanghai", step_min: int = 60):
+def exo_from(weather: dict, start: str, end: str, tz: str = "Asia/Shanghai", step_min: int = 60, site=None):
     sc = scenario({"time": {"start": start, "end": end, "step_min": step_min, "timezone": tz},
-                   "weather": weather})
+                   "weather": weather, **({"site": site} if site else {})})
     return sc, build_exogenous(sc)
 
 
 def test_epw_rows_land_on_the_hour_they_cover(tmp_path):
-    """EPW hour 13 covers 12:00-13:00: the 12:00 step gets GHI 50 x 7 = 350 W/m2."""
+    """EPW hour 13 covers 12:00-13:00: the 12:00 step gets GHI 50 x 6.5 = 325 W/m2."""
     path = write_epw(tmp_path / "test.epw")
     sc, exo = exo_from({"source": "epw", "path": str(path)}, "2024-07-22T00:00:00", "2024-07-23T00:00:00")
     t = exo.to_frame()
@@ -99,7 +103,7 @@ def test_tmy3_rows_are_moved_back_to_the_hour_they_sum():
     ghi_13, ghi_14 = float(raw[("07/22", "13:00")][4]), float(raw[("07/22", "14:00")][4])
     temp_13 = float(raw[("07/22", "13:00")][31])
     _, exo = exo_from({"source": "tmy3", "path": str(path)}, "2024-07-22T00:00:00", "2024-07-23T00:00:00",
-                      tz="Etc/GMT+5")
+                      tz="Etc/GMT+5", site=GREENSBORO)
     t = exo.to_frame()
     assert t["ghi_w_m2"].loc["2024-07-22 12:00"] == pytest.approx(ghi_13)
     assert t["ghi_w_m2"].loc["2024-07-22 13:00"] == pytest.approx(ghi_14)
@@ -118,3 +122,126 @@ def test_a_broken_weather_file_is_one_line(tmp_path):
 def test_a_weather_file_source_needs_a_path():
     with pytest.raises(vpp.ScenarioError, match="path"):
         scenario({"weather": {"source": "tmy3"}})
+
+
+def _tmy3_rows():
+    import pvlib
+
+    data, meta = pvlib.iotools.read_tmy3(str(Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"),
+                                         map_variables=True)
+    return data, meta
+
+
+def test_sunlight_of_a_right_file_is_centred_on_solar_noon_and_of_a_naive_one_an_hour_late():
+    """Measured data: Greensboro's TMY3 year, labelled by each hour's start, centres within
+    a few minutes of solar noon; labelled by its end (the naive reading), 60 minutes late."""
+    data, meta = _tmy3_rows()
+    starts = data.index - pd.Timedelta(hours=1)
+    assert abs(solar_noon_offset_min(data["ghi"], starts, 3600, meta["longitude"])) < 5
+    assert solar_noon_offset_min(data["ghi"], data.index, 3600, meta["longitude"]) == pytest.approx(60, abs=5)
+
+
+def test_a_file_from_another_place_is_refused_with_the_offset():
+    """Greensboro's file in a Shanghai scenario: its noon is the site's night."""
+    import pvlib
+
+    path = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
+    with pytest.raises(vpp.ScenarioError, match="solar noon") as e:
+        exo_from({"source": "tmy3", "path": str(path)}, "2024-07-22T00:00:00", "2024-07-23T00:00:00")
+    assert "723170TYA.CSV" in str(e.value) and "-79.95" in str(e.value) and "\n" not in str(e.value)
+
+
+# -- PVGIS TMY: UTC stamps, the row is the hour from its stamp ---------------------------------
+
+def pvgis_ghi(utc_hour: int) -> float:
+    """A day symmetric about 04:00 UTC (12:00 in Shanghai, solar noon near 121.4 E): the hour
+    from UTC hour h, midpoint h + 0.5, gets 100 (6 - |h + 0.5 - 4|) W/m2 while that is positive."""
+    return max(0.0, 100.0 * (6.0 - abs(utc_hour + 0.5 - 4.0)))
+
+
+def write_pvgis_tmy(path: Path) -> Path:
+    lines = ["Latitude (decimal degrees): 31.170", "Longitude (decimal degrees): 121.430",
+             "Elevation (m): 8.0", "month,year"] + [f"{m},2010" for m in range(1, 13)]
+    lines.append("time(UTC),T2m,RH,G(h),Gb(n),Gd(h),IR(h),WS10m,WD10m,SP")
+    for t in pd.date_range("2010-01-01", periods=8760, freq="h"):
+        # the UTC day's hours 20..23 belong to the next Shanghai morning: the same shape on a 24 h circle
+        h = t.hour if t.hour < 16 else t.hour - 24
+        ghi = pvgis_ghi(h)
+        lines.append(f"{t:%Y%m%d:%H%M},{t.month + t.day / 100:.2f},70.0,{ghi},{0.6 * ghi},{0.4 * ghi},"
+                     f"350.0,{3 + t.hour / 100:.2f},180.0,{100_000 + t.hour}")
+    lines += ["T2m: 2-m air temperature (degree Celsius)", "SP: Surface (air) pressure (Pa)"]
+    path.write_text("\r\n".join(lines) + "\r\n")
+    return path
+
+
+def test_pvgis_tmy_rows_are_the_utc_hour_from_their_stamp(tmp_path):
+    """The row stamped 20100722:0400 (UTC) is 12:00-13:00 in Shanghai."""
+    path = write_pvgis_tmy(tmp_path / "tmy_31.170_121.430.csv")
+    sc, exo = exo_from({"source": "pvgis_tmy", "path": str(path)}, "2024-07-22T00:00:00", "2024-07-23T00:00:00")
+    t = exo.to_frame()
+    assert t["ghi_w_m2"].loc["2024-07-22 12:00"] == pytest.approx(pvgis_ghi(4))
+    assert t["ghi_w_m2"].loc["2024-07-22 11:00"] == pytest.approx(pvgis_ghi(3))
+    assert t["dni_w_m2"].loc["2024-07-22 12:00"] == pytest.approx(0.6 * pvgis_ghi(4))
+    assert t["temp_air_c"].loc["2024-07-22 12:00"] == pytest.approx(7.22)
+    assert exo.pressure_pa[t.index.get_loc("2024-07-22 12:00")] == pytest.approx(100_004.0)
+    for name in sc.weather.wind_regimes:
+        assert exo.wind_speed_m_s[name][t.index.get_loc("2024-07-22 12:00")] == pytest.approx(3.04)
+        assert exo.wind_ref_height_m[name] == FILE_WIND_HEIGHT_M
+
+
+# -- NSRDB PSM4: local standard time, each value centred on its stamp -------------------------
+
+NSRDB_META = ("Source,Location ID,City,State,Country,Latitude,Longitude,Time Zone,Elevation,Local Time Zone,"
+              "Temperature Units,Pressure Units,Wind Speed Units,Version\n"
+              "NSRDB,123,-,-,-,31.17,121.43,8,8,8,c,mbar,m/s,4.0.0\n")
+
+
+def nsrdb_ghi(mid_h: float) -> float:
+    """Symmetric about 12:00 local time: 100 (6 - |m - 12|) W/m2 at the interval midpoint m."""
+    return max(0.0, 100.0 * (6.0 - abs(mid_h - 12.0)))
+
+
+def write_nsrdb(path: Path, minute: int) -> Path:
+    """A year of hourly rows stamped HH:<minute>; each value is the sky at the interval's middle
+    (HH:30 when minute is 30, the stamp's hour otherwise)."""
+    rows = ["Year,Month,Day,Hour,Minute,GHI,DHI,DNI,Temperature,Pressure,Wind Speed"]
+    for t in pd.date_range("2021-01-01", periods=8760, freq="h"):
+        ghi = nsrdb_ghi(t.hour + 0.5)
+        rows.append(f"{t.year},{t.month},{t.day},{t.hour},{minute},{ghi},{0.4 * ghi},{0.6 * ghi},"
+                    f"{t.month + t.day / 100:.2f},{1000 + t.hour},{2 + t.hour / 100:.2f}")
+    path.write_text(NSRDB_META + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("minute", [30, 0])
+def test_nsrdb_hourly_rows_cover_the_hour_their_stamp_falls_in(tmp_path, minute):
+    """Stamped 12:30 (centred, the current convention) or 12:00 (older files: the hour's start),
+    the row covers 12:00-13:00; pressure is in mbar and the wind at 2 m."""
+    path = write_nsrdb(tmp_path / f"nsrdb_{minute}.csv", minute)
+    sc, exo = exo_from({"source": "nsrdb", "path": str(path)}, "2024-07-22T00:00:00", "2024-07-23T00:00:00")
+    t = exo.to_frame()
+    noon = t.index.get_loc("2024-07-22 12:00")
+    assert t["ghi_w_m2"].iloc[noon] == pytest.approx(nsrdb_ghi(12.5))
+    assert t["ghi_w_m2"].iloc[noon - 2] == pytest.approx(nsrdb_ghi(10.5))
+    assert t["temp_air_c"].iloc[noon] == pytest.approx(7.22)
+    assert exo.pressure_pa[noon] == pytest.approx(101_200.0)
+    for name in sc.weather.wind_regimes:
+        assert exo.wind_ref_height_m[name] == 2.0
+
+
+def test_nsrdb_half_hourly_rows_are_centred_on_their_stamps(tmp_path):
+    """30-minute rows at :00 and :30 each stand for 15 minutes either side, so their midpoints
+    are the stamps; 15-minute steps interpolate between midpoints: the 12:00-12:15 step (midpoint
+    12:07.5) is a quarter of the way from the 12:00 row (600) to the 12:30 row (550). Rows read
+    as starting at their stamps would give 575 (between 11:45 and 12:15)."""
+    rows = ["Year,Month,Day,Hour,Minute,GHI,DHI,DNI,Temperature,Pressure,Wind Speed"]
+    for t in pd.date_range("2021-01-01", periods=2 * 8760, freq="30min"):
+        ghi = nsrdb_ghi(t.hour + t.minute / 60)
+        rows.append(f"{t.year},{t.month},{t.day},{t.hour},{t.minute},{ghi},{0.4 * ghi},{0.6 * ghi},20,1000,2")
+    path = tmp_path / "nsrdb_30min.csv"
+    path.write_text(NSRDB_META + "\n".join(rows) + "\n")
+    _, exo = exo_from({"source": "nsrdb", "path": str(path)}, "2024-07-22T00:00:00", "2024-07-23T00:00:00",
+                      step_min=15)
+    t = exo.to_frame()["ghi_w_m2"]
+    assert t.loc["2024-07-22 12:00"] == pytest.approx(600 - 50 * 0.25)
+    assert t.loc["2024-07-22 12:15"] == pytest.approx(600 - 50 * 0.75)

@@ -99,8 +99,11 @@ class Uniform(_Dist):
     """Uniform on ``[low, high]``."""
 
     dist: Literal["uniform"]
+    """Names the distribution: ``"uniform"``."""
     low: float
+    """The smallest value, at most ``high``. [the parameter's unit]"""
     high: float
+    """The largest value. [the parameter's unit]"""
 
     @model_validator(mode="after")
     def _order(self):
@@ -113,10 +116,16 @@ class Normal(_Dist):
     """Normal with ``mean`` and ``std``, optionally truncated to ``[low, high]``."""
 
     dist: Literal["normal"]
+    """Names the distribution: ``"normal"``."""
     mean: float
+    """Mean before truncation. [the parameter's unit]"""
     std: float = Field(ge=0)
+    """Standard deviation before truncation (0: every asset gets ``mean``). [the parameter's unit]"""
     low: Limit = -np.inf
+    """Truncation: a draw below it is drawn again (default ``-inf``: none); a quantity that must be
+    positive needs it, since bounds are checked on the whole support. [the parameter's unit]"""
     high: Limit = np.inf
+    """Truncation: a draw above it is drawn again (default ``inf``: none). [the parameter's unit]"""
 
     @model_validator(mode="after")
     def _order(self):
@@ -130,10 +139,16 @@ class LogNormal(_Dist):
     (not of its logarithm), optionally truncated to ``[low, high]``."""
 
     dist: Literal["lognormal"]
+    """Names the distribution: ``"lognormal"``."""
     mean: float = Field(gt=0)
+    """Mean of the value itself (not of its logarithm), before truncation. [the parameter's unit]"""
     std: float = Field(ge=0)
+    """Standard deviation of the value itself, before truncation. [the parameter's unit]"""
     low: Limit = 0.0
+    """Truncation: a draw below it is drawn again (default 0: none, a log-normal value is positive).
+    [the parameter's unit]"""
     high: Limit = np.inf
+    """Truncation: a draw above it is drawn again (default ``inf``: none). [the parameter's unit]"""
 
     @model_validator(mode="after")
     def _order(self):
@@ -146,8 +161,11 @@ class Choice(_Dist):
     """One of ``values``, with optional ``weights`` (normalised)."""
 
     dist: Literal["choice"]
+    """Names the distribution: ``"choice"``."""
     values: list[float] = Field(min_length=1)
+    """The values an asset can get. [the parameter's unit]"""
     weights: list[float] | None = None
+    """Relative weight of each value, one per value, normalised to sum to 1 (unset: equal). [-]"""
 
     @model_validator(mode="after")
     def _weights(self):

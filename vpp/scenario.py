@@ -56,9 +56,19 @@ class TimeConfig(_Section):
     (or carry their own UTC offset)."""
 
     start: dt.datetime
+    """First simulated instant: a local time in ``timezone`` unless it carries its own UTC offset (a local
+    time that a daylight-saving change skips or repeats is refused)."""
     end: dt.datetime
+    """End of the run, excluded (the last step starts one step before it): a whole number of steps after
+    ``start``, read like ``start``."""
     step_min: int = Field(15, gt=0, le=1440)
+    """Simulation step; every series is the mean over the step that starts at its timestamp.  It must
+    divide a day (default 15 min, assumption)."""
     timezone: str = "Asia/Shanghai"
+    """IANA time zone of the scenario's local times (``start``, ``end``, DR calls, CSV rows without an
+    offset) and of the hours of the carbon profile, the market and the DR generator, and of the demand
+    charge's calendar months.  The Shanghai tariff keeps Shanghai's clock; the synthetic weather runs on
+    solar time at the site."""
 
     @field_validator("timezone")
     @classmethod
@@ -110,9 +120,17 @@ class NodeConfig(_Section):
     limiter and the storage guard)."""
 
     name: str = Field(min_length=1)
-    import_limit_kw: Limit = Field(ge=0)   # inf: no limit
+    """The node's name, unique among the nodes; fleets name it in ``node`` (a district's nodes get the
+    district's name in front)."""
+    import_limit_kw: Limit = Field(ge=0)
+    """Most the node may import from the upstream grid (``inf``: no limit); ``limits`` says what happens
+    beyond it.  The optimizer keeps to it with a penalised slack either way."""
     export_limit_kw: Limit = Field(ge=0)
+    """Most the node may export to the upstream grid (``inf``: no limit), held either way: the export
+    limiter curtails green sources pro rata and storage setpoints are scaled down."""
     limits: str = Field("hard", pattern="^(hard|soft)$")
+    """``"hard"`` (default): the import limit is a breaker, loads are cut to it (their flexible draw
+    first) and the cut is reported; ``"soft"``: the import is allowed and reported as a violation."""
 
 
 class FleetConfig(_Section):
@@ -123,10 +141,19 @@ class FleetConfig(_Section):
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    """The fleet's name, unique among the fleets (letters, digits, ``_``, ``-``): it labels the fleet's
+    results and keys its random stream, so renaming a fleet changes its draws."""
     type: str = Field(min_length=1)
+    """Asset type, one of the registered fleet types: ``pv``, ``wind``, ``ev``, ``building``, ``battery``,
+    ``industry``, ``datacentre`` or ``tcl``; it sets the model and the ``params`` it takes."""
     node: str = Field(min_length=1)
+    """Name of the ``[[nodes]]`` entry the fleet is connected at."""
     count: int = Field(gt=0)
+    """Number of assets in the fleet: PV systems, turbines, chargers, buildings, batteries, industrial
+    sites or data centres; for ``tcl``, populations of air conditioners. [-]"""
     params: dict[str, Any] = Field(default_factory=dict)
+    """The type's parameters, each a number or a distribution drawn once per asset (unset ones take the
+    type's defaults); see ``[fleets.params]`` of the type."""
 
 
 class DispatchConfig(_Section):
@@ -137,19 +164,36 @@ class DispatchConfig(_Section):
     """
 
     interval_min: int = Field(60, gt=0)
+    """The strategy plans anew every this many minutes; a multiple of ``time.step_min`` (default hourly,
+    assumption)."""
     horizon_h: float = Field(24.0, gt=0, le=24 * 14)
+    """How far each plan looks ahead, at most two weeks; the exogenous series (CSV files too) must reach
+    this far past ``time.end`` (default a day, assumption)."""
     fine_horizon_h: float = Field(1.0, gt=0)
+    """The horizon's first part, planned at the simulation step; it covers at least one dispatch
+    interval and at most ``horizon_h`` (default the first hour, assumption)."""
     coarse_step_min: int = Field(60, gt=0)
+    """Block length of the horizon after its fine part (coarse blocks keep a window's solve short); a
+    multiple of ``time.step_min`` (default hourly, assumption)."""
     settlement: str = Field("vpp", pattern="^(vpp|node)$")
+    """``"vpp"`` (default, our choice): the VPP settles its net exchange as one account, its nodes
+    netting against each other; ``"node"``: each node is billed on its own import and export (and its
+    own demand charge)."""
 
 
 class GridConfig(_Section):
     """Limits on the VPP's net exchange with the upstream grid (contractual; the
     optimizer respects them with penalised slacks, and KPIs count violations)."""
 
-    vpp_import_limit_kw: Limit | None = Field(None, ge=0)     # None or inf: no limit
+    vpp_import_limit_kw: Limit | None = Field(None, ge=0)
+    """Most the VPP may import in net over all its nodes (unset or ``inf``: no limit).  Soft: strategies
+    are given it (the optimizer keeps to it with a penalised slack), the physics does not enforce it, and
+    ``vpp_limit_violation_kwh`` counts the excess."""
     vpp_export_limit_kw: Limit | None = Field(None, ge=0)
+    """Most the VPP may export in net (unset or ``inf``: no limit); soft, as ``vpp_import_limit_kw``."""
     ramp_limit_kw_per_h: Limit | None = Field(None, gt=0)
+    """Most the VPP's net import may change per hour from one step to the next (unset or ``inf``: no
+    limit); soft, counted by ``ramp_limit_violation_kwh``."""
 
 
 def _known_baseline(v: str) -> str:
@@ -166,20 +210,37 @@ class DREventConfig(_Section):
     ``time.timezone`` (or carry their own offset); defaults are labelled in the README."""
 
     name: str = Field(min_length=1)
+    """The call's name, unique among the calls; it labels the call's row in ``tables["dr_events"]``."""
     kind: str = Field(pattern="^(peak_shaving|valley_filling)$")
+    """``"peak_shaving"`` (削峰) asks the VPP to import less than its baseline over the window;
+    ``"valley_filling"`` (填谷) to import more."""
     start: dt.datetime
+    """Start of the call's window: on a step of the run, inside it."""
     end: dt.datetime
+    """End of the call's window, excluded: after ``start``, on a step of the run, inside it."""
     notice: dt.datetime | None = None          # when the call is announced; default notice_h before start
     # upper bounds are plausibility limits: two weeks' notice, 100 GW, 100 CNY/kWh
     notice_h: float = Field(24.0, ge=0, le=336)
+    """Hours from the announcement to ``start`` when ``notice`` is unset: 24 for a day-ahead call
+    (default, assumption), 0.25 for a fast one; at most two weeks."""
     capacity_kw: float = Field(gt=0, le=1e8)            # requested (bid) change of the VPP's import
     price_cny_per_kwh: float = Field(1.5, ge=0, le=100)
+    """Compensation per kWh delivered; default 1.5, the day-ahead DR price of Hainan's 2025 draft as a
+    proxy (Shanghai's was not found; assumption, docs/SOURCES.md)."""
     baseline: BaselineName = "last5_working_days"
+    """The customer baseline delivery is settled against: ``caiso_10in10``, ``top5_of_10`` (Beijing),
+    ``last5_working_days`` (Jiangsu; default, assumption) or ``pre_event`` (the 15 minutes before)."""
     # the settlement band; defaults from vpp.dr.SettlementBand, the one place they are stated
     paid_min_frac: float = Field(SettlementBand.paid_min_frac, ge=0)
+    """Below this ratio of delivered to bid energy nothing is paid (default 0.5; assumption shaped on
+    provincial invitation-DR rules)."""
     paid_max_frac: float = Field(SettlementBand.paid_max_frac, gt=0, le=10)
+    """Delivery above this ratio of the bid is not paid (default 1.2; assumption, as ``paid_min_frac``)."""
     penalty_floor_frac: float = Field(SettlementBand.penalty_floor_frac, ge=0, le=10)
+    """Below this ratio of the bid the shortfall to it costs ``penalty_cny_per_kwh`` (default 0: no
+    penalty; assumption)."""
     penalty_cny_per_kwh: float = Field(SettlementBand.penalty_cny_per_kwh, ge=0, le=100)
+    """Price of the shortfall below ``penalty_floor_frac`` (default 0, assumption)."""
 
     @model_validator(mode="after")
     def _band(self):
@@ -200,17 +261,32 @@ class DRGeneratorConfig(_Section):
     with probability ``valley_call_prob``, from ``valley_start_hour``.  Calls
     are announced at ``notice_hour`` the day before, for ``capacity_kw``."""
 
-    capacity_kw: float = Field(gt=0)
-    price_cny_per_kwh: float = Field(1.5, ge=0)
+    capacity_kw: float = Field(gt=0, le=1e8)            # the bounds of [[dr.events]], which it makes
+    """Requested change of the VPP's import in every generated call (settled in the default band of
+    ``[[dr.events]]``)."""
+    price_cny_per_kwh: float = Field(1.5, ge=0, le=100)
+    """Compensation per kWh delivered in generated calls (default 1.5, as ``[[dr.events]]``; assumption)."""
     baseline: BaselineName = "last5_working_days"
-    hot_day_c: float = 35.0
+    """Customer baseline of generated calls, named as in ``[[dr.events]]`` (default Jiangsu's, assumption)."""
+    hot_day_c: float = Field(35.0, ge=-60, le=60)
+    """A working day whose highest air temperature reaches this may get a peak-shaving call (default
+    35 °C, assumption)."""
     peak_call_prob: float = Field(0.5, ge=0, le=1)
+    """Chance that a hot working day gets a call; 0.5 gives about 20 calls in a Shanghai summer, as
+    reported for 2024 (docs/SOURCES.md, secondary; the value an assumption). [-]"""
     peak_start_hour: int = Field(13, ge=0, le=23)
+    """Local hour at which generated peak-shaving calls start (default 13:00, assumption)."""
     sunny_ghi_w_m2: float = Field(700.0, ge=0)
+    """A non-working day whose mean irradiance from 11 to 14 h reaches this may get a valley-filling call
+    (default 700, assumption)."""
     valley_call_prob: float = Field(0.0, ge=0, le=1)
+    """Chance that a sunny non-working day gets a valley-filling call (default 0: none, assumption). [-]"""
     valley_start_hour: int = Field(11, ge=0, le=23)
+    """Local hour at which generated valley-filling calls start (default 11:00, assumption)."""
     window_h: int = Field(2, ge=1, le=12)
+    """Length of every generated call, in whole hours (default 2, assumption)."""
     notice_hour: int = Field(16, ge=0, le=23)
+    """Local hour of the day before a generated call at which it is announced (default 16:00, assumption)."""
 
 
 class DRConfig(_Section):
@@ -232,13 +308,26 @@ class DRConfig(_Section):
     (:data:`vpp.dr.CN_HOLIDAYS`)."""
 
     events: list[DREventConfig] = Field(default_factory=list)
+    """The calls listed in the file; see [[dr.events]]."""
     events_csv: str | None = None          # more calls, one per row, columns as in [[dr.events]]
     generator: DRGeneratorConfig | None = None
+    """Calls drawn from the run's weather (unset: none); see [dr.generator]."""
     history: str = Field("baseline", pattern="^(baseline|strategy|run)$")
+    """Where the baselines' prior days come from: ``"baseline"`` (default) simulates ``history_days``
+    before the run with the baseline strategy, ``"strategy"`` with each run's own strategy; ``"run"``
+    uses the run's own metered days only."""
     counterfactual: str = Field("baseline", pattern="^(baseline|strategy)$")
+    """What true delivery is measured against: ``"baseline"`` (default), the baseline strategy's run on
+    the same draws; ``"strategy"``, each strategy's own run without the calls (one more run each)."""
     history_days: int = Field(21, ge=1, le=366)
+    """Days simulated before the run when ``history`` is ``"baseline"`` or ``"strategy"``; a call needs
+    enough prior days of its kind without calls (10 for ``caiso_10in10`` and ``top5_of_10``, 5 for
+    ``last5_working_days``).  Default 21 (assumption)."""
     holidays: list[dt.date] = Field(default_factory=list)
+    """Non-working days added to China's statutory holidays (built in for 2024 and 2025, official)."""
     workdays: list[dt.date] = Field(default_factory=list)
+    """Working days added to the built-in make-up working days (调休, 2024 and 2025), e.g. a weekend day
+    worked."""
 
 
 class MarketConfig(_Section):
@@ -252,17 +341,36 @@ class MarketConfig(_Section):
     default is an assumption, labelled in the README."""
 
     mode: str = Field("tariff", pattern="^(tariff|two_settlement)$")
-    gate_closure_hour: int = Field(12, ge=0, le=23)     # on D-1, so always before delivery
+    """``"tariff"`` (default): energy is bought and sold at the ``[tariff]`` prices; ``"two_settlement"``:
+    at this section's day-ahead and real-time prices (the tariff's demand charge stays)."""
+    gate_closure_hour: int = Field(12, ge=0, le=23)
+    """Local hour on D-1, so always before delivery, at which day D's position is committed (default
+    12:00; assumption, Shanghai's was not found)."""
     tolerance_frac: float = Field(0.1, ge=0, le=10)
+    """Deviations within this share of the position pay only the real-time price; beyond it,
+    ``penalty_cny_per_kwh`` more (default 0.1; assumption, Shanghai's was not found)."""
     penalty_cny_per_kwh: float = Field(0.1, ge=0, le=20)
+    """Penalty per kWh of deviation beyond the tolerance band (default 0.1; assumption, Shanghai's was
+    not found)."""
     # the generated prices' shape; defaults from vpp.market.PriceShape, the one place they are stated;
     # upper bounds are plausibility limits (a price level of 20 CNY/kWh is 50 times Shanghai's benchmark)
     mean_cny_per_kwh: float = Field(PriceShape.mean_cny_per_kwh, gt=0, le=20)
+    """Level of the generated day-ahead price; default Shanghai's coal-fired benchmark price, 0.4155
+    (docs/SOURCES.md; its use as the level an assumption)."""
     evening_peak_frac: float = Field(PriceShape.evening_peak_frac, ge=0, le=10)
+    """Rise of the generated day-ahead price from 18 to 22 h (ramps of an hour either side), as a share
+    of the level (default 0.5, assumption)."""
     solar_dip_frac: float = Field(PriceShape.solar_dip_frac, ge=0, le=10)
+    """Fall of the generated day-ahead price at 1,000 W/m² of irradiance, as a share of the level; above
+    1 plus the evening term a sunny midday price goes negative (default 0.9, assumption)."""
     heat_frac_per_k: float = Field(PriceShape.heat_frac_per_k, ge=0, le=1)
+    """Rise of the generated day-ahead price per kelvin of air temperature above 26 °C (cooling load), as
+    a share of the level (default 0.03, assumption)."""
     rt_noise_frac: float = Field(PriceShape.rt_noise_frac, ge=0, le=5)
+    """Standard deviation of the generated real-time price around the day-ahead price, as a share of
+    the level (default 0.15, assumption)."""
     rt_noise_h: float = Field(PriceShape.rt_noise_h, gt=0, le=168)
+    """Correlation time of the real-time price's AR(1) deviation (default 2 h, assumption)."""
     price_csv: str | None = None        # da_cny_per_kwh (and rt_cny_per_kwh) per time, instead of generated
 
     @model_validator(mode="after")
@@ -277,35 +385,60 @@ class StrategyConfig(_Section):
     """Which strategy dispatches, and its options (validated by the strategy)."""
 
     name: str = "source_load_interaction"
+    """The strategy that dispatches: ``source_follows_load`` (the uncontrolled baseline),
+    ``source_load_interaction`` (default, the centralised optimizer), ``virtual_battery``, ``rule_based``
+    or ``price_signal``; ``--strategy`` on the command line overrides it."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Options of the strategy ``name``; see ``[strategy.options]`` of that strategy.  Another strategy
+    run on the scenario (``--strategy``, ``compare``) takes its own defaults."""
 
 
 class OutputConfig(_Section):
     """What to record beyond per-fleet and per-node aggregates."""
 
     per_asset: list[str] = Field(default_factory=list)
+    """Names of the fleets whose power is also recorded asset by asset (``Results.assets``; default
+    none)."""
 
 
 class Scenario(_Section):
     """A whole scenario. See ``scenarios/shanghai_lingang.toml`` for an example."""
 
     name: str = Field(min_length=1)
+    """The scenario's title, shown in results, summaries and ``vpp validate``."""
     description: str = ""
+    """Free text about the scenario; the simulation does not use it."""
     seed: int = Field(0, ge=0)
+    """The run's one seed: the weather, forecast errors, each fleet, generated prices and DR calls draw
+    from streams of their own derived from it; a sweep's seeds replace it. [-]"""
     time: TimeConfig
+    """The simulated period and step; see [time]."""
     site: SiteConfig = SiteConfig()
+    """Where the VPP is; see [site]."""
     nodes: list[NodeConfig] = Field(min_length=1)
+    """The connection points to the upstream grid; see [[nodes]]."""
     fleets: list[FleetConfig] = Field(min_length=1)
+    """The groups of assets; see [[fleets]]."""
     weather: WeatherConfig = WeatherConfig()
+    """Where the weather comes from; see [weather]."""
     tariff: TariffConfig = TariffConfig()
+    """Electricity prices; see [tariff]."""
     carbon: CarbonConfig = CarbonConfig()
+    """Carbon intensity of grid electricity; see [carbon]."""
     forecast: ForecastConfig = ForecastConfig()
+    """The forecast errors strategies see; see [forecast]."""
     dispatch: DispatchConfig = DispatchConfig()
+    """Re-planning cadence and settlement; see [dispatch]."""
     grid: GridConfig = GridConfig()
+    """Limits on the VPP's exchange with the upstream grid; see [grid]."""
     strategy: StrategyConfig = StrategyConfig()
+    """The dispatch strategy and its options; see [strategy]."""
     dr: DRConfig = DRConfig()
+    """Demand-response calls; see [dr]."""
     market: MarketConfig = MarketConfig()
+    """Tariff or two-settlement market; see [market]."""
     output: OutputConfig = OutputConfig()
+    """What to record besides fleet and node totals; see [output]."""
     base_dir: Path = Field(Path("."), exclude=True)
     source: str = Field("<scenario>", exclude=True)   # the file it was read from, for messages
 

@@ -50,7 +50,10 @@ class ScaleConfig(InputModel):
     renewable fleet's count)."""
 
     fields: list[str] = Field(min_length=1)
+    """Dotted paths of the numbers the factor multiplies, each set in the scenario
+    (``"fleets.rooftop_pv.count"``); a scaled integer (a count) is rounded to the nearest, halves up."""
     values: list[float] = Field(min_length=1)
+    """The factors the sweep runs, each at least 0 (1: the scenario's own numbers). [-]"""
 
     @model_validator(mode="after")
     def _positive(self):
@@ -64,16 +67,32 @@ class SweepSpec(InputModel):
     """A sweep: base scenario, varied parameters, seeds and strategies (see the module doc)."""
 
     scenario: str | None = None
+    """The base scenario file, relative to the sweep file; unset: the default scenario shipped with the
+    package (``shanghai_lingang.toml``)."""
     strategies: list[str] = Field(default_factory=lambda: list(DEFAULT_STRATEGIES), min_length=1)
+    """The strategies run at every point and seed; the baseline ``source_follows_load`` is always run and
+    recorded as well."""
     seeds: list[int] | None = Field(None, min_length=1)
+    """The seeds every point runs with, replacing the scenario's (give this or ``replications``). [-]"""
     replications: int | None = Field(None, ge=1, le=10_000)
+    """Runs per point, with the scenario's seed + 0, 1, ...; with neither this nor ``seeds``, one run on
+    the scenario's seed. [-]"""
     design: str = Field("product", pattern="^(product|points)$")
+    """``"product"`` (default): every combination of the values of ``parameters`` and ``scales``;
+    ``"points"``: the listed ``[[points]]`` only."""
     parameters: dict[str, list[Any]] = Field(default_factory=dict)
+    """Dotted path into the scenario (``"fleets.rooftop_pv.count"``) -> the values it takes; a table
+    value merges into the scenario's table there."""
     scales: dict[str, ScaleConfig] = Field(default_factory=dict)
+    """Named factors, each applied to several numbers at once; see [scales.NAME]."""
     points: list[dict[str, Any]] = Field(default_factory=list)
+    """With ``design = "points"``, the points to run: each a table of dotted path = value, every point
+    setting the same paths."""
     keep_results: bool = False           # also save each run's full results (series, tables, report)
-    base_dir: Path = Path(".")
-    source: str = "<sweep>"
+    base_dir: Path = Field(Path("."), exclude=True)
+    """The sweep file's folder, set by the loader (internal)."""
+    source: str = Field("<sweep>", exclude=True)
+    """The sweep file's path, for messages; set by the loader (internal)."""
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -59,7 +59,8 @@ def build_exogenous(scenario: Scenario) -> Exogenous:
     elif scenario.weather.source in WEATHER_FILE_KINDS:
         solar = solar_geometry(index, step_s, site)
         table, ref_height_m = read_weather_file_table(
-            scenario.weather.source, scenario.resolve_path(scenario.weather.path), index, scenario.weather.wind_regimes
+            scenario.weather.source, scenario.resolve_path(scenario.weather.path), index,
+            scenario.weather.wind_regimes, site.longitude_deg,
         )
         weather = weather_from_table(table, index, step_s, scenario.weather, solar)
     else:

@@ -45,9 +45,14 @@ class _Section(InputModel):
 class SiteConfig(_Section):
     """Where the VPP is: one site for solar geometry and weather."""
 
-    latitude_deg: float = Field(30.90, ge=-90, le=90)  # Lingang New Area
+    latitude_deg: float = Field(30.90, ge=-90, le=90)
+    """Latitude, north positive, for the sun's position and the clear sky (default Lingang New Area)."""
     longitude_deg: float = Field(121.93, ge=-180, le=180)
+    """Longitude, east positive: the sun's position, and the local solar time the synthetic weather's
+    days and daily cycles follow (default Lingang New Area)."""
     altitude_m: float = Field(4.0, ge=-500, le=9000)
+    """Height above sea level; sets the standard-atmosphere pressure used for the sun's position, the
+    clear sky and, where the weather has no pressure, the wind's air density (default 4 m, assumption)."""
     # Linke turbidity of the clear sky: None uses the monthly climatology of Remund et
     # al. (2003) that ships with pvlib; a number holds it fixed (clear-sky studies). [-]
     linke_turbidity: float | None = Field(None, gt=0, le=10)
@@ -61,14 +66,30 @@ class WindRegime(_Section):
     """
 
     mean_speed_m_s: float = Field(gt=0, le=30)
+    """Annual mean wind speed at ``ref_height_m`` (synthetic weather)."""
     ref_height_m: float = Field(gt=0, le=300)
+    """Height of the regime's wind speeds (synthetic, or a weather CSV's ``wind_speed_<regime>_m_s``);
+    fleets carry them to hub height with their shear law.  A weather file sets its own (10 m; NSRDB 2 m)."""
     weibull_k: float = Field(2.0, gt=0.5, le=5)
+    """Shape of the Weibull distribution of wind speeds, larger for steadier winds; 2 (default,
+    assumption) is the Rayleigh distribution. [-]"""
     autocorrelation_h: float = Field(10.0, gt=0)
+    """Time after which the correlation of the wind's Gaussian AR(1) process has fallen to 1/e: how long
+    windy and calm spells last (default 10 h, assumption)."""
     diurnal_amplitude_frac: float = Field(0.10, ge=0, lt=1)
+    """Amplitude of the daily cosine cycle of the mean wind speed, as a share of the mean (default 0.10,
+    assumption)."""
     diurnal_peak_hour: float = Field(15.0, ge=0, lt=24)
+    """Local solar time of the daily cycle's highest mean speed (default 15 h, assumption)."""
     seasonal_amplitude_frac: float = Field(0.10, ge=0, lt=1)
+    """Amplitude of the annual cosine cycle of the mean wind speed, as a share of the mean (default 0.10,
+    assumption)."""
     seasonal_peak_month: int = Field(1, ge=1, le=12)
+    """Month whose middle has the highest mean speed (default January: the East Asian winter monsoon
+    makes winter windier; assumption)."""
     synoptic_correlation: float = Field(0.7, ge=0, le=1)
+    """Share of the wind's Gaussian process that every regime has in common (weather systems); two
+    regimes of equal ``autocorrelation_h`` are correlated by it (default 0.7, assumption). [-]"""
 
 
 def _offshore() -> WindRegime:
@@ -97,16 +118,37 @@ class WeatherConfig(_Section):
     """Weather: synthetic Shanghai climate (seeded), a CSV of measurements, or an EPW
     or TMY3 file (:mod:`vpp.exogenous.weatherfiles`)."""
 
-    source: Literal["synthetic", "csv", "epw", "tmy3"] = "synthetic"
+    source: Literal["synthetic", "csv", "epw", "tmy3", "pvgis_tmy", "nsrdb"] = "synthetic"
+    """``"synthetic"`` (default): Shanghai's climate from the monthly normals below, seeded; ``"csv"``:
+    measurements from ``path`` (columns in :mod:`vpp.exogenous.csvsource`); ``"epw"``, ``"tmy3"``,
+    ``"pvgis_tmy"`` or ``"nsrdb"``: a weather file of that format, read by pvlib and laid on each
+    simulated year (:mod:`vpp.exogenous.weatherfiles`)."""
     path: str | None = None
+    """The weather file, relative to the scenario file; required unless ``source = "synthetic"``."""
     clear_sky: bool = False
+    """Synthetic weather without clouds: irradiance is pvlib's Ineichen clear sky, and every day has its
+    month's normal temperature range (default false)."""
     monthly_ghi_kwh_m2_day: tuple[float, ...] = Field(SHANGHAI_GHI_KWH_M2_DAY, min_length=12, max_length=12)
+    """Normal mean daily global horizontal irradiation of each month from January, which the synthetic
+    clouds are calibrated to; default Shanghai's, about 1,300 kWh/m² a year (assumption-grade)."""
     monthly_temp_c: tuple[float, ...] = Field(SHANGHAI_TEMP_C, min_length=12, max_length=12)
+    """Normal mean air temperature of each month from January (synthetic weather); default Shanghai's,
+    approximately Xujiahui station's 1991-2020 normals (China Meteorological Administration;
+    assumption-grade)."""
     monthly_temp_range_k: tuple[float, ...] = Field(SHANGHAI_TEMP_RANGE_K, min_length=12, max_length=12)
+    """Normal daily temperature range (maximum minus minimum) of each month from January, damped on
+    cloudy days (synthetic weather); default Shanghai's, approximate (assumption-grade)."""
     temp_anomaly_std_k: float = Field(1.5, ge=0)
+    """Standard deviation of the day-to-day air-temperature anomaly, an AR(1) with a 3-day
+    autocorrelation time (synthetic weather; default 1.5 K, assumption)."""
     cloud_persistence_days: float = Field(1.5, gt=0)
+    """Autocorrelation time of the daily clear-sky index: how long cloudy and sunny spells last
+    (synthetic weather; default 1.5 days, assumption)."""
     wind_regimes: dict[str, WindRegime] = Field(
         default_factory=lambda: {"offshore": _offshore(), "onshore": _onshore()})
+    """Wind climates by name, which wind and PV fleets pick by ``wind_regime``; default ``offshore``
+    (Donghai Bridge farm, 8.4 m/s at 90 m, secondary) and ``onshore`` (6.0 m/s at 90 m, assumption),
+    whose other values differ from a new regime's defaults; see [weather.wind_regimes.NAME]."""
 
     @model_validator(mode="after")
     def _csv_needs_path(self):
@@ -131,8 +173,14 @@ class TariffConfig(_Section):
     """
 
     source: Literal["shanghai_tou", "csv"] = "shanghai_tou"
+    """``"shanghai_tou"`` (default): the Shanghai time-of-use multipliers on ``flat_price_cny_per_kwh``
+    (official); ``"csv"``: ``price_import_cny_per_kwh`` (and optionally ``price_export_cny_per_kwh``) per
+    time from ``path``.  The demand charge applies either way; ``[market]`` can replace the energy prices."""
     path: str | None = None
-    flat_price_cny_per_kwh: float = Field(0.70, gt=0, le=PRICE_MAX_CNY_PER_KWH)  # agency purchase price (assumption)
+    """The tariff CSV, relative to the scenario file; required with ``source = "csv"``."""
+    flat_price_cny_per_kwh: float = Field(0.70, gt=0, le=PRICE_MAX_CNY_PER_KWH)
+    """The flat price P that the time-of-use multipliers scale: the grid company's monthly agency
+    purchase price, 0.70 here (assumption)."""
     # Feed-in price: Shanghai coal-fired benchmark price, 0.4155 CNY/kWh (NDRC; secondary).
     export_price_cny_per_kwh: float = Field(0.4155, ge=0, le=PRICE_MAX_CNY_PER_KWH)
     # Maximum-demand charge of the two-part tariff (assumption, order of the
@@ -157,11 +205,20 @@ class CarbonConfig(_Section):
     """
 
     source: Literal["profile", "csv"] = "profile"
+    """``"profile"`` (default): the annual ``factor`` with a stated daily shape; ``"csv"``:
+    ``co2_kg_per_kwh`` per time from ``path``."""
     path: str | None = None
+    """The carbon-intensity CSV, relative to the scenario file; required with ``source = "csv"``."""
     factor: Literal["average", "marginal"] = "average"
+    """Which annual factor the profile varies around: ``"average"`` (default) or ``"marginal"``."""
     average_kg_per_kwh: float = Field(0.5849, ge=0, le=CO2_MAX_KG_PER_KWH)
+    """Average emission factor of grid electricity: Shanghai 2022, 0.5849 (secondary)."""
     marginal_kg_per_kwh: float = Field(0.8325, ge=0, le=CO2_MAX_KG_PER_KWH)
+    """Marginal emission factor: the fossil-only 2022 factor, 0.8325 (official), as a proxy for displaced
+    thermal generation (assumption that it is marginal)."""
     diurnal_amplitude_frac: float = Field(0.10, ge=0, lt=1)
+    """Amplitude of the daily shape, lowest at 13:00 and highest at 20:00 local time, as a share of the
+    factor; each day's mean stays the factor (default 0.10, assumption: no official hourly series)."""
 
     @model_validator(mode="after")
     def _csv_needs_path(self):
@@ -179,7 +236,18 @@ class ForecastConfig(_Section):
     """
 
     perfect: bool = False
-    ghi_error_frac_24h: float = Field(0.35, ge=0)      # clear-sky index, relative
+    """Every forecast exact: no errors, and each fleet forecasts its own noise, outages and base loads by
+    the values its physics will realise; future EV arrivals stay unknown (default false)."""
+    ghi_error_frac_24h: float = Field(0.35, ge=0)
+    """Standard deviation at 24 h lead of the relative error of the forecast clear-sky index (so of GHI);
+    DNI and DHI follow from the forecast GHI (default 0.35, assumption; for day-ahead GHI errors see
+    Lorenz et al. 2009). [-]"""
     temp_error_k_24h: float = Field(1.5, ge=0)
+    """Standard deviation at 24 h lead of the air-temperature forecast's error, added to the actual
+    (default 1.5 K, assumption). [K]"""
     wind_error_frac_24h: float = Field(0.25, ge=0)
+    """Standard deviation at 24 h lead of the relative error of each wind regime's forecast speed,
+    independent per regime (default 0.25, assumption). [-]"""
     load_error_frac_24h: float = Field(0.05, ge=0)
+    """Standard deviation at 24 h lead of the relative error the fleets apply to their own load
+    forecasts (default 0.05, assumption). [-]"""
