@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -219,3 +220,20 @@ def test_verbose_logs_every_ten_seconds_even_on_a_terminal(monkeypatch):
     update, bar = api._progress("x", True, timeline)       # a terminal without --verbose: the bar
     assert not isinstance(bar, api._Lines)
     bar.close()
+
+
+@pytest.mark.parametrize("kind", ["symlink loop", "fifo", "huge"])
+def test_a_scenario_path_that_is_no_scenario_file_is_one_line_without_hanging(tmp_path, capsys, kind):
+    """A loop of symbolic links, a named pipe (reading it would wait for a writer forever)
+    and a file far larger than any scenario: one line each, exit 2."""
+    path = tmp_path / "s.toml"
+    if kind == "symlink loop":
+        path.symlink_to(path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        with open(path, "wb") as f:
+            f.truncate(20_000_000)                   # sparse: 20 MB without writing them
+    line = one_line_error(capsys, ["validate", str(path)])
+    assert str(path) in line
+    assert {"symlink loop": "loop of symbolic links", "fifo": "named pipe", "huge": "20 MB"}[kind] in line

@@ -8,12 +8,16 @@ folder and prints a summary.  A user mistake prints one line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from vpp.errors import InputError
+from vpp.outdir import claim_output, estimate_run_bytes
 from vpp.results import package_version
 
 __all__ = ["main"]
@@ -81,13 +85,9 @@ def _progress(args) -> bool | str:
 
 
 def _out_dir(args, label: str) -> Path:
+    """``--out``, or a new folder under ``runs/`` (checked and claimed by :func:`vpp.outdir.claim_output`)."""
     if args.out:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise InputError("--out", str(out), "is a file; give a new or empty folder (nothing was written)")
-        if out.exists() and any(out.iterdir()):
-            raise InputError("--out", str(out), "exists and is not empty; choose another folder (nothing was written)")
-        return out
+        return Path(args.out)
     stem = Path(args.scenario).stem if args.scenario else "shanghai_lingang"
     base = Path("runs") / f"{stem}-{label}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     out, i = base, 1
@@ -126,14 +126,27 @@ def _print_table(table) -> None:
         print(f"{kpi:34s} " + " ".join(f"{_fmt(table.loc[n, kpi], unit):>24s}" for n in names) + f"  {unit}")
 
 
+def _tell(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _estimate_bytes(sc, n_runs: int) -> int:
+    """What saving *n_runs* runs of *sc* writes at most (:func:`vpp.outdir.estimate_run_bytes`)."""
+    counts = {f.name: f.count for f in sc.fleets}
+    return estimate_run_bytes(sc.timeline().n_steps, len(sc.nodes), len(sc.fleets),
+                              per_asset_columns=sum(counts[n] for n in sc.output.per_asset), n_runs=n_runs)
+
+
 def _cmd_run(args) -> None:
     from vpp import api
     from vpp.dashboards import run_report
 
-    name = args.strategy or api.load(args.scenario).strategy.name
+    sc = api.load(args.scenario)
+    name = args.strategy or sc.strategy.name
     out = _out_dir(args, name.replace(":", "-"))     # folder names portable to every OS
-    res = api.run(args.scenario, strategy=args.strategy, progress=_progress(args))
-    res.save(out, csv=args.csv, report_html=run_report(res))
+    with claim_output(out, _estimate_bytes(sc, 1), notify=_tell) as out:
+        res = api.run(args.scenario, strategy=args.strategy, progress=_progress(args))
+        res.save(out, csv=args.csv, report_html=run_report(res))
     _print_kpis(res.kpis)
     print(f"\nwrote {out}/ (report.html, kpis.json, scenario.toml, *.parquet{', *.csv' if args.csv else ''})")
 
@@ -146,8 +159,8 @@ def _cmd_compare(args) -> None:
     names = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
     if not names:
         raise InputError("--strategies", args.strategies, "name at least one strategy")
+    sc = api.load(args.scenario)
     out = _out_dir(args, "compare")
-    comp = api.compare(args.scenario, names, progress=_progress(args))
 
     def fill(tmp: Path):
         comp.table.to_csv(tmp / "comparison.csv")
@@ -155,7 +168,9 @@ def _cmd_compare(args) -> None:
         for name, r in comp.results.items():
             r.save(tmp / name.replace(":", "-"), csv=args.csv)     # folder names portable to every OS
 
-    write_atomically(out, fill)
+    with claim_output(out, _estimate_bytes(sc, len(names) + 1), notify=_tell) as out:
+        comp = api.compare(args.scenario, names, progress=_progress(args))
+        write_atomically(out, fill)
     _print_table(comp.table)
     print(f"\nwrote {out}/ (comparison.csv, comparison.html, one folder per strategy)")
 
@@ -166,6 +181,8 @@ def _cmd_sweep(args) -> None:
     try:
         res = sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet,
                     dry_run=args.dry_run)
+    except Terminated:
+        raise
     except KeyboardInterrupt:
         raise KeyboardInterrupt("interrupted: every run that finished is kept; the same command resumes the sweep") \
             from None
@@ -204,15 +221,41 @@ def _cmd_list(args) -> None:
     print("strategies: ", ", ".join(sorted(STRATEGIES)))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it unwinds as an interrupt does."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the command runs, SIGTERM (a scheduler's or ``kill``'s) unwinds like Ctrl-C:
+    half-written folders are removed and claims released (only in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vpp`` console script; returns the exit status."""
     try:
-        args = _parser().parse_args(argv)
-        {"run": _cmd_run, "compare": _cmd_compare, "sweep": _cmd_sweep, "validate": _cmd_validate,
-         "list": _cmd_list}[args.command](args)
+        with _sigterm_as_interrupt():
+            args = _parser().parse_args(argv)
+            {"run": _cmd_run, "compare": _cmd_compare, "sweep": _cmd_sweep, "validate": _cmd_validate,
+             "list": _cmd_list}[args.command](args)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated: nothing half-written was left", file=sys.stderr)
+        return 143                      # 128 + SIGTERM, as the shell reports a process it terminated
     except KeyboardInterrupt as e:
         print(str(e) or "interrupted: nothing was written", file=sys.stderr)
         return 130

@@ -14,7 +14,9 @@ so a sweep is "base + a few changes".
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -592,10 +594,38 @@ def _reason(error: dict) -> str:
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
+#: A scenario or sweep file is a small text file; the largest shipped is a few kB.
+MAX_TOML_BYTES = 10_000_000
+_NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _check_readable_file(path: Path, what: str) -> None:
+    """Refuse what reading would hang on or exhaust memory with: a FIFO, a device, a
+    loop of symbolic links, a file far larger than a scenario."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ScenarioError(path, "(file)", "no such file") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ScenarioError(path, "(file)", "is a loop of symbolic links") from None
+        raise ScenarioError(path, "(file)", f"cannot read: {e.strerror or type(e).__name__}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ScenarioError(path, "(file)", f"is a folder, not a {what} file")
+    for test, kind in _NOT_REGULAR:
+        if test(st.st_mode):
+            raise ScenarioError(path, "(file)", f"is {kind}, not a {what} file")
+    if st.st_size > MAX_TOML_BYTES:
+        raise ScenarioError(path, "(file)", f"is {st.st_size / 1e6:,.0f} MB; a {what} file is a small text file "
+                                            f"(at most {MAX_TOML_BYTES / 1e6:.0f} MB)")
+
+
 def read_toml(path: Path, what: str = "scenario") -> dict:
-    """A TOML file's tables; a missing, unreadable or malformed file is a one-line
-    :class:`ScenarioError` (with the line and column of a syntax error)."""
+    """A TOML file's tables; a missing, unreadable, special or malformed file is a
+    one-line :class:`ScenarioError` (with the line and column of a syntax error)."""
     path = Path(path)
+    _check_readable_file(path, what)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -620,10 +650,10 @@ def read_scenario_dict(path: Path, _seen: tuple = ()) -> dict:
     the file's own tables merge over both (so a city file can resize a
     district's fleet by its prefixed name)."""
     path = Path(path)
+    data = read_toml(path)                     # first: it refuses a loop of symbolic links in one line
     if path.resolve() in _seen:
         raise ScenarioError(path, "extends", "circular inheritance")
     seen = _seen + (path.resolve(),)
-    data = read_toml(path)
     parent, districts = data.pop("extends", None), data.pop("districts", None)
     base = {} if parent is None else read_scenario_dict(_linked_file(path, "extends", parent), seen)
     if districts is not None:

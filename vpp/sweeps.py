@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from vpp.errors import InputError, ScenarioError
+from vpp.outdir import hold_lock
 from vpp.progresslog import LogLines, on_terminal
 from vpp.results import package_version, write_atomically
 from vpp.scenario import scenario_from_dict
@@ -341,12 +342,13 @@ def sweep(spec: str | Path | SweepSpec, out: str | Path | None = None, *, schedu
         keys, tasks, done = _plan(spec, checked, runs, write=False)
         table = _table(keys, runs, spec.varied, missing="planned")
         return SweepResult(table, folder, spec.varied, 0, done, time.perf_counter() - t0)
-    runs.mkdir(parents=True, exist_ok=True)
-    _clean_partials(runs)
-    keys, tasks, done = _plan(spec, checked, runs)
-    _execute(tasks, runs, spec.keep_results, scheduler, workers, progress)
-    table = _table(keys, runs, spec.varied)
-    _write_outputs(folder, table, spec.varied)
+    with hold_lock(folder):             # a second sweep on the folder is refused, not interleaved
+        runs.mkdir(parents=True, exist_ok=True)
+        _clean_partials(runs)
+        keys, tasks, done = _plan(spec, checked, runs)
+        _execute(tasks, runs, spec.keep_results, scheduler, workers, progress)
+        table = _table(keys, runs, spec.varied)
+        _write_outputs(folder, table, spec.varied)
     failed = [f"{r['strategy']} seed {r['seed']} {({n: r[n] for n in spec.varied})}: {r['error']}"
               for r in table.to_dict("records") if r["status"] != "ok"]
     return SweepResult(table, folder, spec.varied, len(keys) - done, done, time.perf_counter() - t0, failed)
