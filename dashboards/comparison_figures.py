@@ -143,7 +143,8 @@ def strategy_delta_figure(comparison: ComparisonLike, kpis: tuple[str, ...] = HE
     strategy is better than the baseline by the KPI's direction, orange where
     worse, grey where the KPI has no direction or the difference is within
     solver noise (then drawn as zero).  Differences of a few tenths of a point
-    or percent that bars drawn from zero would hide are visible here.
+    or percent that bars drawn from zero would hide are visible here.  A KPI on
+    which every strategy equals the baseline gets no panel: the title names it.
 
     Returns
     -------
@@ -159,6 +160,16 @@ def strategy_delta_figure(comparison: ComparisonLike, kpis: tuple[str, ...] = HE
         return _empty_figure("Differences to the baseline", "The comparison has no baseline run to compare with.")
     unit = _larger_unit(*comparison.results.values()) if comparison.results else _KW
     base_row = table.loc[[i for i in table.index if str(i) == BASELINE][0]]
+    panels = {name: _delta_bars(table, name, strategies, float(base_row[name]), unit) for name in names}
+    same = [name for name, (deltas, _, _) in panels.items() if all(d == 0 for d in deltas)]
+    names = [name for name in names if name not in same]
+    note = ("<br><sub>the same as the baseline for every strategy: " + ", ".join(kpi_label(n) for n in same)
+            + "</sub>") if same else ""
+    title = ("Differences to the baseline (source follows load)<br><sub>green: better, orange: worse, grey: no "
+             "preferred direction or the same within solver noise</sub>" + note)
+    if not names:
+        return _empty_figure("Differences to the baseline", "Every strategy matches the baseline on every KPI "
+                                                            "shown (within solver noise).")
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
     titles = []
@@ -171,20 +182,8 @@ def strategy_delta_figure(comparison: ComparisonLike, kpis: tuple[str, ...] = HE
                         horizontal_spacing=0.2)
     labels = [_text(s) for s in strategies]
     for k, name in enumerate(names):
-        raw_unit, better = KPI_META.get(name, ("-", "none"))[:2]
-        factor, shown = _display_unit(name, raw_unit, unit)
-        base = float(base_row[name])
-        deltas, colors, texts = [], [], []
-        for strategy in strategies:
-            value = float(table.loc[[i for i in table.index if str(i) == strategy][0], name])
-            delta = value - base
-            if not np.isfinite(delta) or _is_noise(delta, value, base, raw_unit):
-                delta = 0.0 if np.isfinite(delta) else np.nan
-            j = _judgement(better, delta, value, base, raw_unit) if np.isfinite(delta) else 0
-            deltas.append(delta * factor)
-            colors.append({1: _BETTER, -1: _WORSE}.get(j, _SAME))
-            texts.append("\u2013" if not np.isfinite(delta) else
-                         ("0" if delta == 0 else _fmt(delta * factor, signed=True)))
+        deltas, colors, texts = panels[name]
+        shown = _display_unit(name, KPI_META.get(name, ("-",))[0], unit)[1]
         finite = [abs(d) for d in deltas if np.isfinite(d)]
         reach = max(finite + [0.0]) or 1.0
         fig.add_trace(go.Bar(
@@ -197,11 +196,26 @@ def strategy_delta_figure(comparison: ComparisonLike, kpis: tuple[str, ...] = HE
                          zerolinecolor="#444444", row=k // cols + 1, col=k % cols + 1)
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_layout(template=_TEMPLATE, height=120 + (90 + 34 * len(strategies)) * rows, hovermode="closest",
-                      title=dict(text="Differences to the baseline (source follows load)<br><sub>green: better, "
-                                      "orange: worse, grey: no preferred direction or the same within solver noise"
-                                      "</sub>"),
-                      margin=dict(t=110, l=20, r=30))
+                      title=dict(text=title), margin=dict(t=130 if same else 110, l=20, r=30))
     return fig
+
+
+def _delta_bars(table, name: str, strategies: list[str], base: float, unit) -> tuple[list, list, list]:
+    """Each strategy's difference to *base* on KPI *name* in the shown unit (0 within noise, NaN
+    where missing), its colour by the KPI's direction, and its label."""
+    raw_unit, better = KPI_META.get(name, ("-", "none"))[:2]
+    factor, _ = _display_unit(name, raw_unit, unit)
+    deltas, colors, texts = [], [], []
+    for strategy in strategies:
+        value = float(table.loc[[i for i in table.index if str(i) == strategy][0], name])
+        delta = value - base
+        if not np.isfinite(delta) or _is_noise(delta, value, base, raw_unit):
+            delta = 0.0 if np.isfinite(delta) else np.nan
+        j = _judgement(better, delta, value, base, raw_unit) if np.isfinite(delta) else 0
+        deltas.append(delta * factor)
+        colors.append({1: _BETTER, -1: _WORSE}.get(j, _SAME))
+        texts.append("\u2013" if not np.isfinite(delta) else ("0" if delta == 0 else _fmt(delta * factor, signed=True)))
+    return deltas, colors, texts
 
 
 def strategy_panels_figure(comparison: ComparisonLike) -> go.Figure:

@@ -3,6 +3,11 @@
 Each headline KPI against each varied parameter: the mean over seeds and its
 95 % confidence interval (Student's t on the seeds' spread), one line per
 strategy (and per value of the other varied parameters, when several vary).
+
+An interval is drawn from :data:`MIN_SEEDS_FOR_CI` seeds up.  With two seeds
+Student's t has one degree of freedom (t = 12.7): the interval of a share runs
+far outside 0-100 % and says nothing a reader can use, so the seeds' own values
+are drawn as dots instead.  CO2 is in t, as on the comparison page.
 """
 
 from __future__ import annotations
@@ -17,25 +22,27 @@ from scipy import stats
 from vpp.dashboards._style import _TEMPLATE, kpi_label
 from vpp.dashboards.comparison_figures import _strategy_colors
 from vpp.dashboards.report import _esc, _figure, _page, _section
-from vpp.kpi import KPI_META
+from vpp.kpi import COMPARISON_META, KPI_META, is_noise
 
-__all__ = ["SWEEP_KPIS", "seed_summary", "paired_differences", "sweep_figure", "sweep_report", "facet_figure",
-           "facet_report"]
+__all__ = ["SWEEP_KPIS", "MIN_SEEDS_FOR_CI", "seed_summary", "paired_differences", "sweep_figure", "sweep_report",
+           "facet_figure", "facet_report"]
 
 #: KPIs a sweep's page plots, in this order (those the table has).
 SWEEP_KPIS = ("green_local_consumption_rate", "curtailment_rate", "self_sufficiency", "total_cost_cny", "co2_kg",
               "peak_import_kw", "unserved_energy_kwh", "comfort_violation_kh")
 
 _PERCENT_UNITS = ("-",)
+#: Fewest seeds for which a point gets a confidence interval (fewer: its seeds as dots).
+MIN_SEEDS_FOR_CI = 3
 
 
 def seed_summary(table: pd.DataFrame, by: list[str], kpi: str) -> pd.DataFrame:
     """Mean of *kpi* over seeds per group of *by*, with ``n`` (seeds) and
-    ``half_width`` of the 95 % confidence interval (NaN for a single seed)."""
+    ``half_width`` of the 95 % confidence interval (NaN below :data:`MIN_SEEDS_FOR_CI` seeds)."""
     ok = table[table["status"] == "ok"]
     g = ok.groupby(by, dropna=False, sort=True)[kpi]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
-    t = np.where(out["n"] > 1, stats.t.ppf(0.975, np.maximum(out["n"] - 1, 1)), np.nan)
+    t = np.where(out["n"] >= MIN_SEEDS_FOR_CI, stats.t.ppf(0.975, np.maximum(out["n"] - 1, 1)), np.nan)
     out["half_width"] = t * out["std"] / np.sqrt(out["n"])
     return out
 
@@ -57,39 +64,90 @@ def paired_differences(table: pd.DataFrame, varied: list[str], baseline: str = "
     return out
 
 
+def _unit(kpi: str) -> str:
+    return (KPI_META.get(kpi) or COMPARISON_META.get(kpi) or ("",))[0]
+
+
+def _denoised(table: pd.DataFrame, kpis) -> pd.DataFrame:
+    """*table* with each KPI's values within numerical noise of zero set to zero (a run
+    that served everything leaves 1e-15 kWh: drawn as "5f", it reads as a result)."""
+    out = table.copy()
+    for kpi in kpis:
+        unit = _unit(kpi)
+        values = pd.to_numeric(out[kpi], errors="coerce")
+        noise = [pd.notna(v) and is_noise(v, v, 0.0, unit) for v in values]
+        out[kpi] = values.where(~np.asarray(noise, dtype=bool), 0.0)
+    return out
+
+
 def _scale(kpi: str) -> tuple[float, str]:
-    unit = KPI_META.get(kpi, ("",))[0]
+    unit = _unit(kpi)
+    if unit == "kg":
+        return 1e-3, "t"
     return (100.0, "%") if unit in _PERCENT_UNITS else (1.0, unit)
 
 
+def _seed_dots(table: pd.DataFrame, keys: dict, parameter: str, kpi: str, factor: float, colour: str,
+               name: str) -> go.Scatter | None:
+    """The runs' own values at the points with fewer seeds than an interval needs."""
+    ok = table[table["status"] == "ok"]
+    for column, value in keys.items():
+        ok = ok[ok[column].isna()] if pd.isna(value) else ok[ok[column] == value]
+    counts = ok.groupby(parameter)[kpi].transform("count")
+    few = ok[counts < MIN_SEEDS_FOR_CI]
+    if few.empty or few[kpi].isna().all():
+        return None
+    return go.Scatter(x=few[parameter], y=few[kpi] * factor, mode="markers", name=f"{name} (each seed)",
+                      legendgroup=name, showlegend=False, opacity=0.6,
+                      marker={"color": colour, "size": 6, "symbol": "circle-open"},
+                      hovertemplate=f"{_esc(name)}, seed %{{customdata}}<br>%{{y:.4g}}<extra></extra>",
+                      customdata=few["seed"])
+
+
 def sweep_figure(table: pd.DataFrame, parameter: str, varied: list[str], kpis=SWEEP_KPIS,
-                 title: str = "mean over seeds, 95 % CI", strategies: list[str] | None = None) -> go.Figure:
+                 title: str = "mean over seeds, 95 % CI", strategies: list[str] | None = None,
+                 difference: bool = False) -> go.Figure:
     """The KPIs (rows) against *parameter*: mean over seeds with its 95 % interval.
-    A strategy keeps its colour by its place in *strategies* (default: the table's, sorted)."""
+    A strategy keeps its colour by its place in *strategies* (default: the table's, sorted);
+    *difference*: the table holds differences (shares in percentage points)."""
     strategies = strategies or sorted(table["strategy"].unique())
     kpis = [k for k in kpis if k in table.columns and table[k].notna().any()]
+    table = _denoised(table, kpis)
+    ok = table[table["status"] == "ok"]
+    zero = [k for k in kpis if (ok[k].fillna(0.0) == 0).all()]
+    kpis = [k for k in kpis if k not in zero]
     others = [v for v in varied if v != parameter]
-    fig = make_subplots(rows=max(len(kpis), 1), cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        subplot_titles=[kpi_label(k) for k in kpis])
-    colours = qualitative.Plotly
+    def shown(kpi: str) -> str:
+        unit = _scale(kpi)[1]
+        return "pt" if difference and unit == "%" else unit
+
+    fig = make_subplots(rows=max(len(kpis), 1), cols=1, shared_xaxes=True, vertical_spacing=0.3 / max(len(kpis), 1),
+                        subplot_titles=[f"{kpi_label(k)} [{shown(k)}]" for k in kpis])
+    by_strategy = _strategy_colors(strategies)
     for row, kpi in enumerate(kpis, start=1):
-        factor, unit = _scale(kpi)
+        factor, unit = _scale(kpi)[0], shown(kpi)
         s = seed_summary(table, ["strategy", *others, parameter], kpi)
         for i, (key, g) in enumerate(s.groupby(["strategy", *others], dropna=False, sort=False)):
             key = key if isinstance(key, tuple) else (key,)
             name = key[0] + "".join(f", {o}={v}" for o, v in zip(others, key[1:], strict=True))
+            colour = by_strategy.get(key[0], "#444444") if not others else qualitative.Plotly[i % 10]
             fig.add_trace(go.Scatter(
                 x=g[parameter], y=g["mean"] * factor, name=name, legendgroup=name, showlegend=row == 1,
-                mode="lines+markers", line={"color": colours[(strategies.index(key[0]) if not others else i)
-                                                             % len(colours)]},
+                mode="lines+markers", line={"color": colour},
                 error_y={"type": "data", "array": (g["half_width"] * factor).fillna(0.0), "visible": True},
                 hovertemplate=f"{_esc(name)}<br>{_esc(parameter)}=%{{x}}<br>%{{y:.4g}} {unit}"
                               "<br>seeds: %{customdata}<extra></extra>",
                 customdata=g["n"]), row=row, col=1)
+            dots = _seed_dots(table, dict(zip(["strategy", *others], key, strict=True)), parameter, kpi, factor,
+                              colour, name)
+            if dots is not None:
+                fig.add_trace(dots, row=row, col=1)
         fig.update_yaxes(title_text=unit, row=row, col=1)
     fig.update_xaxes(title_text=parameter, row=max(len(kpis), 1), col=1)
-    fig.update_layout(height=260 * max(len(kpis), 1), title=f"KPIs against {parameter} ({title})",
-                      legend={"orientation": "h", "y": -0.04, "yanchor": "top"}, margin={"t": 80})
+    note = ("<br><sub>zero in every run: " + ", ".join(kpi_label(k) for k in zero) + "</sub>") if zero else ""
+    fig.update_layout(template=_TEMPLATE, height=230 * max(len(kpis), 1) + 100,
+                      title=f"KPIs against {parameter} ({title}){note}",
+                      legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}, margin={"t": 130})
     return fig
 
 
@@ -175,7 +233,8 @@ def sweep_report(table: pd.DataFrame, varied: list[str], *, title: str = "Parame
     seeds = table["seed"].nunique()
     intro = (f"<p>{len(table)} runs: {n_ok} finished, {len(table) - n_ok} failed; "
              f"{table['strategy'].nunique()} strategies, {seeds} seed(s) per point. "
-             "Lines are means over seeds; bars the 95 % confidence interval (Student's t).</p>")
+             "Lines are means over seeds; bars the 95 % confidence interval (Student's t) where a point has "
+             f"at least {MIN_SEEDS_FOR_CI} seeds, dots each seed's value where it has fewer.</p>")
     body = [f"<h1>{_esc(title)}</h1>", intro]
     moving = [p for p in varied if table[p].astype(str).nunique() > 1]
     fixed = [p for p in varied if p not in moving]
@@ -189,7 +248,7 @@ def sweep_report(table: pd.DataFrame, varied: list[str], *, title: str = "Parame
     for i, p in enumerate(moving):
         parts = [_figure(sweep_figure(table, p, moving, strategies=order), f"sweep-{i}")]
         if len(diffs):
-            parts.append(_figure(sweep_figure(diffs, p, moving, strategies=order,
+            parts.append(_figure(sweep_figure(diffs, p, moving, strategies=order, difference=True,
                                               title="difference from the baseline on the same draws, "
                                                     "mean over seeds, 95 % CI"), f"sweep-diff-{i}"))
         body.append(_section(f"Against {p}", *parts))

@@ -1,8 +1,8 @@
 """The command line: every bad input gives one line naming file, field and reason, and exit 2."""
 
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -481,7 +481,7 @@ def _comparison(extra=None):
 def test_differences_to_the_baseline_as_diverging_bars_by_hand():
     """From HAND_KPIS: local use +6.8 pt (better), curtailment -5.8 pt (better), cost
     -65.5 CNY (better), CO2 -30 kg = -0.03 t (better), comfort +1.5 K h (worse); EV
-    energy 0 against 0: grey, zero."""
+    energy 0 against 0: no panel, named in the title as the same."""
     fig = strategy_delta_figure(_comparison())
     bars = {t.name: t for t in fig.data}
     assert list(bars["green power used locally"].y) == ["source_load_interaction"]
@@ -492,15 +492,19 @@ def test_differences_to_the_baseline_as_diverging_bars_by_hand():
     green, orange, grey = "#009E73", "#D55E00", "#999999"
     assert bars["total cost"].marker.color[0] == green
     assert bars["comfort violation"].marker.color[0] == orange
-    assert bars["EV energy not served"].marker.color[0] == grey
+    assert "EV energy not served" not in bars
+    assert "the same as the baseline for every strategy: EV energy not served" in fig.layout.title.text
+    assert grey not in [c for t in fig.data for c in t.marker.color]
     assert "[t" in " ".join(a.text for a in fig.layout.annotations)
 
 
-def test_a_difference_within_noise_is_drawn_as_none():
-    noisy = _comparison({"ev_energy_not_served_kwh": [0.0, 1.46e-13]})
-    bars = {t.name: t for t in strategy_delta_figure(noisy).data}
-    assert bars["EV energy not served"].x[0] == 0.0
-    assert bars["EV energy not served"].marker.color[0] == "#999999"
+def test_a_difference_within_noise_is_none_and_a_real_one_is_drawn():
+    fig = strategy_delta_figure(_comparison({"ev_energy_not_served_kwh": [0.0, 1.46e-13]}))
+    assert "EV energy not served" not in {t.name for t in fig.data}
+    assert "EV energy not served" in fig.layout.title.text
+    bars = {t.name: t for t in strategy_delta_figure(_comparison({"ev_energy_not_served_kwh": [0.0, 0.5]})).data}
+    assert bars["EV energy not served"].x[0] == pytest.approx(0.5)
+    assert bars["EV energy not served"].marker.color[0] == "#D55E00"          # more not served: worse
 
 
 def test_strategy_panels_are_small_multiples_against_the_baseline():

@@ -98,6 +98,41 @@ def test_the_confidence_interval_is_students_t_over_seeds():
     assert s["half_width"] == pytest.approx(4.302652729749464 / math.sqrt(3))    # t(0.975, 2) from tables
     one = seed_summary(t.iloc[:1], ["strategy", "x"], "k").iloc[0]
     assert math.isnan(one["half_width"])
+    two = seed_summary(t.iloc[:2], ["strategy", "x"], "k").iloc[0]
+    assert math.isnan(two["half_width"])                  # t(0.975, 1) = 12.7: no interval, the seeds as dots
+
+
+def _sweep_table(seeds, co2_kg=(2000.0, 3000.0, 4000.0), unserved=1e-15):
+    rows = []
+    for x in (1, 2):
+        for k, seed in enumerate(seeds):
+            rows.append({"strategy": "source_follows_load", "x": x, "seed": seed, "status": "ok",
+                         "green_local_consumption_rate": 0.5 + 0.01 * k, "co2_kg": co2_kg[k],
+                         "unserved_energy_kwh": unserved})
+    return pd.DataFrame(rows)
+
+
+def test_the_sweep_figure_draws_seeds_as_dots_below_three_and_intervals_from_three():
+    from vpp.dashboards import sweep_figure
+
+    few = sweep_figure(_sweep_table([1, 2]), "x", ["x"])
+    assert any(t.name.endswith("(each seed)") for t in few.data)
+    assert all(not any(t.error_y.array) for t in few.data if t.error_y.array is not None)
+    many = sweep_figure(_sweep_table([1, 2, 3]), "x", ["x"])
+    assert not any(t.name.endswith("(each seed)") for t in many.data)
+    co2 = next(t for t in many.data if t.yaxis == "y2")
+    assert list(co2.y) == pytest.approx([3.0, 3.0])                          # kg -> t
+    assert co2.error_y.array[0] == pytest.approx(4.302652729749464 * 1.0 / math.sqrt(3))
+
+
+def test_the_sweep_figure_leaves_out_a_kpi_that_is_noise_in_every_run():
+    from vpp.dashboards import sweep_figure
+
+    fig = sweep_figure(_sweep_table([1, 2, 3]), "x", ["x"])
+    assert "zero in every run: unserved energy" in fig.layout.title.text
+    assert len(fig.layout.annotations) == 2                                   # two KPI panels, not three
+    fig = sweep_figure(_sweep_table([1, 2, 3], unserved=0.5), "x", ["x"])
+    assert "zero in every run" not in fig.layout.title.text and len(fig.layout.annotations) == 3
 
 
 def test_differences_pair_each_run_with_the_baseline_on_the_same_draws():
