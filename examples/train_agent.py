@@ -7,10 +7,12 @@ each, and moves the mean to the best few.  It needs no deep-learning framework, 
 it runs anywhere vpp does; for PPO or SAC, hand ``vpp.gym.VPPEnv`` to a library
 such as stable-baselines3.
 
-The episode return is compared with two fixed policies on the same seed: doing
-nothing (every fleet at a = 0) and handing every interval to ``rule_based``.
+The episode return is compared with two fixed policies: doing nothing (every
+fleet at a = 0) and handing every interval to ``rule_based``, on the training
+seed and on held-out seeds (other draws of weather, arrivals and forecast
+errors), since a policy searched on one episode can fit that episode alone.
 
-Run: ``python examples/train_agent.py [--generations 8] [--population 12] [--hours 24]``
+Run: ``python examples/train_agent.py [--generations 8] [--population 12] [--hours 24] [--seeds 7 10 11]``
 """
 
 from __future__ import annotations
@@ -41,18 +43,20 @@ def linear(theta: np.ndarray, n_obs: int, n_act: int, scale: np.ndarray):
     return lambda obs: np.tanh(w @ (obs / scale) + b).astype(np.float32)
 
 
-def train(env: VPPEnv, generations: int, population: int, elite: int, seed: int):
-    """The cross-entropy method over the linear policy's weights: the mean, each generation's
-    best return, and the observation scale."""
-    rng = np.random.default_rng(seed)
+def train(env: VPPEnv, generations: int, population: int, elite: int, seeds: list[int]):
+    """The cross-entropy method over the linear policy's weights, each candidate scored by
+    its mean return over the episodes of *seeds*: the mean, each generation's best score,
+    and the observation scale."""
+    rng = np.random.default_rng(seeds[0])
     n_obs, n_act = env.observation_space.shape[0], env.action_space.shape[0]
-    obs, _ = env.reset(seed=seed)
+    obs, _ = env.reset(seed=seeds[0])
     scale = np.maximum(np.abs(obs), 1.0)                 # observations to about unit size
     mean, std = np.zeros(n_obs * n_act + n_act), np.full(n_obs * n_act + n_act, 0.5)
     best = []
     for _ in range(generations):
         thetas = mean + std * rng.standard_normal((population, mean.size))
-        returns = np.array([episode(env, linear(t, n_obs, n_act, scale), seed) for t in thetas])
+        returns = np.array([np.mean([episode(env, linear(t, n_obs, n_act, scale), s) for s in seeds])
+                            for t in thetas])
         top = thetas[np.argsort(returns)[-elite:]]
         mean, std = top.mean(axis=0), top.std(axis=0) + 0.02
         best.append(float(returns.max()))
@@ -65,7 +69,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--population", type=int, default=12)
     ap.add_argument("--elite", type=int, default=3)
     ap.add_argument("--hours", type=int, default=24, help="episode length from the scenario's start")
-    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[7], help="seeds to train on (a candidate's score: "
+                                                                      "its mean return over their episodes)")
+    ap.add_argument("--test-seeds", type=int, nargs="*", default=[8, 9], help="held-out seeds to evaluate on")
     args = ap.parse_args(argv)
     import vpp
 
@@ -73,17 +79,21 @@ def main(argv=None) -> dict:
     end = sc.time.start + dt.timedelta(hours=args.hours)
     sc = sc.model_copy(update={"time": sc.time.model_copy(update={"end": end})})
     env = VPPEnv(sc, delegate="rule_based")
-    idle = episode(env, lambda obs: np.zeros(env.action_space.shape, dtype=np.float32), args.seed)
-    rule = episode(env, lambda obs: None, args.seed)
-    mean, best, scale = train(env, args.generations, args.population, args.elite, args.seed)
+    mean, best, scale = train(env, args.generations, args.population, args.elite, args.seeds)
     n_obs, n_act = env.observation_space.shape[0], env.action_space.shape[0]
-    trained = episode(env, linear(mean, n_obs, n_act, scale), args.seed)
-    print(f"episode return (minus cost, carbon and penalties, CNY) over {args.hours} h, seed {args.seed}:")
-    print(f"  every fleet idle (a = 0)   {idle:12,.0f}")
-    print(f"  rule_based                 {rule:12,.0f}")
-    print(f"  trained linear policy      {trained:12,.0f}   (best per generation: "
-          + ", ".join(f"{b:,.0f}" for b in best) + ")")
-    return {"idle": idle, "rule_based": rule, "trained": trained, "best": best}
+    policies = {"idle": lambda obs: np.zeros(env.action_space.shape, dtype=np.float32),
+                "rule_based": lambda obs: None, "trained": linear(mean, n_obs, n_act, scale)}
+    seeds = [*args.seeds, *args.test_seeds]
+    returns = {name: [episode(env, policy, s) for s in seeds] for name, policy in policies.items()}
+    print(f"episode return (minus cost, carbon and penalties, CNY) over {args.hours} h; seeds "
+          f"{', '.join(map(str, args.seeds))} trained on, {', '.join(map(str, args.test_seeds)) or 'none'} held out:")
+    labels = {"idle": "every fleet idle (a = 0)", "rule_based": "rule_based", "trained": "trained linear policy"}
+    for name, values in returns.items():
+        print(f"  {labels[name]:26s} " + " ".join(f"{v:10,.0f}" for v in values))
+    print("  best return per generation: " + ", ".join(f"{b:,.0f}" for b in best))
+    n = len(args.seeds)
+    return {name: float(np.mean(values[:n])) for name, values in returns.items()} | {
+        f"{name}_held_out": values[n:] for name, values in returns.items()} | {"best": best}
 
 
 if __name__ == "__main__":

@@ -115,6 +115,8 @@ def test_the_tutorial_notebook_runs_cell_by_cell(tmp_path, monkeypatch):
 
 def test_the_agent_training_example_runs(capsys):
     pytest.importorskip("gymnasium")
-    out = load("train_agent").main(["--generations", "1", "--population", "2", "--elite", "1", "--hours", "6"])
-    assert np.isfinite([out["idle"], out["rule_based"], out["trained"]]).all() and len(out["best"]) == 1
+    out = load("train_agent").main(["--generations", "1", "--population", "2", "--elite", "1", "--hours", "6",
+                                    "--test-seeds", "8"])
+    assert np.isfinite([out["idle"], out["rule_based"], out["trained"], *out["trained_held_out"]]).all()
+    assert len(out["best"]) == 1 and len(out["rule_based_held_out"]) == 1
     assert "rule_based" in capsys.readouterr().out
