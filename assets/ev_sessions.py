@@ -310,17 +310,13 @@ def read_sessions_acn_json(path: str | Path) -> SessionFile:
     Applications of an Open EV Charging Dataset*, e-Energy '19, doi:10.1145/3307772.3328313),
     as its API returns them: ``{"_items": [{...}, ...]}`` (or the list itself).
 
-    ====================  ======================================================
-    ours                  ACN-Data
-    ====================  ======================================================
-    arrival, departure    ``connectionTime``, ``disconnectTime`` (RFC 1123, GMT:
-                          kept in UTC)
-    energy_kwh            ``kWhDelivered``: what the car took when it was charged
-                          (a user's ``kWhRequested`` is often more than it could take)
-    max_power_kw          none in the data: no limit of the car's own (``inf``);
-                          the charger's rating and the station limit apply
-    station               ``stationID``
-    ====================  ======================================================
+    * arrival, departure: ``connectionTime``, ``disconnectTime`` (RFC 1123, GMT:
+      kept in UTC);
+    * energy_kwh: ``kWhDelivered``, what the car took when it was charged (a
+      user's ``kWhRequested`` is often more than it could take);
+    * max_power_kw: none in the data, so no limit of the car's own (``inf``); the
+      charger's rating and the station limit apply;
+    * station: ``stationID``.
 
     Raises
     ------
@@ -371,17 +367,15 @@ def read_sessions_csv(path: str | Path, tz) -> SessionFile:
     and blank lines are ignored (use them for provenance).  One row per
     session; other columns are ignored:
 
-    ================  =============================================================
-    ``arrival``       plug-in time, ISO 8601 (all with a UTC offset or none; naive
-                      times are wall-clock times in the scenario's zone)
-    ``departure``     leaving time, after ``arrival`` (same rule)
-    ``energy_kwh``    energy requested (>= 0) [kWh]
-    ``max_power_kw``  the session's grid-side power limit (> 0) [kW]
-    ``station``       station label (non-empty)
-    ``battery_kwh``   optional: usable capacity (> 0, >= energy) [kWh]
-    ``arrival_soc_frac`` optional: state of charge at arrival, in [0, 1], with
-                      ``energy <= (1 - soc) battery`` when both are given [-]
-    ================  =============================================================
+    * ``arrival``: plug-in time, ISO 8601 (all with a UTC offset or none; naive
+      times are wall-clock times in the scenario's zone);
+    * ``departure``: leaving time, after ``arrival`` (same rule);
+    * ``energy_kwh``: energy requested (>= 0) [kWh];
+    * ``max_power_kw``: the session's grid-side power limit (> 0) [kW];
+    * ``station``: station label (non-empty);
+    * ``battery_kwh``: optional, usable capacity (> 0, >= energy) [kWh];
+    * ``arrival_soc_frac``: optional, state of charge at arrival, in [0, 1], with
+      ``energy <= (1 - soc) battery`` when both are given [-].
 
     These are the fields researchers take from public session data such as
     ACN-Data (connection and disconnection time, kWh requested, maximum rate,

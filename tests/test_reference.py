@@ -132,6 +132,22 @@ def test_a_docs_build_hook_renders_the_reference_and_the_notebook(tmp_path):
     assert hook.on_page_content("see :func:<code>run</code>", None, config, None) == "see <code>run</code>"
 
 
+def test_a_restructuredtext_table_fails_the_strict_docs_build(caplog):
+    """Markdown shows an RST table as a row of '=': the hook warns, which --strict turns into a failure."""
+    import importlib.util
+    import types
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("site_hook", root / "docs" / "_hooks" / "site.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = types.SimpleNamespace(file=types.SimpleNamespace(src_path="reference/data-files.md"))
+    with caplog.at_level("WARNING"):
+        hook.on_page_content("<p>========  ======== format reader</p>", page, {}, None)
+    assert "data-files.md" in caplog.text and "list" in caplog.text
+
+
 @pytest.mark.parametrize("kind", ["epw", "tmy3", "csv", "synthetic"])
 def test_literal_choices_are_listed(kind: str):
     weather = _section(scenario_reference(), "[weather]")

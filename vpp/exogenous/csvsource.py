@@ -18,16 +18,14 @@ File format
 
 Columns per file (units in the names):
 
-=========  ===========================================================================
-weather    ``ghi_w_m2``, ``temp_air_c``, ``wind_speed_<regime>_m_s`` for every regime
-           in ``weather.wind_regimes`` (at that regime's ``ref_height_m``);
-           optional ``dni_w_m2`` and ``dhi_w_m2`` (both or neither; derived from
-           GHI with Erbs et al. 1982 when absent) and ``pressure_pa`` (else the
-           standard-atmosphere pressure at the site's altitude).
-tariff     ``price_import_cny_per_kwh``; optional ``price_export_cny_per_kwh``
-           (else ``tariff.export_price_cny_per_kwh``).
-carbon     ``co2_kg_per_kwh``.
-=========  ===========================================================================
+* weather: ``ghi_w_m2``, ``temp_air_c``, ``wind_speed_<regime>_m_s`` for every
+  regime in ``weather.wind_regimes`` (at that regime's ``ref_height_m``);
+  optional ``dni_w_m2`` and ``dhi_w_m2`` (both or neither; derived from GHI
+  with Erbs et al. 1982 when absent) and ``pressure_pa`` (else the
+  standard-atmosphere pressure at the site's altitude).
+* tariff: ``price_import_cny_per_kwh``; optional ``price_export_cny_per_kwh``
+  (else ``tariff.export_price_cny_per_kwh``).
+* carbon: ``co2_kg_per_kwh``.
 
 Alignment to the simulation steps
 ---------------------------------

@@ -2,29 +2,21 @@
 NSRDB (PSM v4) series, read by ``pvlib.iotools`` and laid on the project's
 interval-start steps.
 
-=========  ===============================  =================================================
-format     reader                           time stamps
-=========  ===============================  =================================================
-EPW        ``pvlib.iotools.read_epw``       the file's hour ``h`` covers ``(h-1, h]`` (EnergyPlus
-                                            *Auxiliary Programs*, "Weather Converter Program");
-                                            pvlib labels the row ``h-1``, its start: kept
-TMY3       ``pvlib.iotools.read_tmy3``      ``HH:MM`` ends the hour it sums (Wilcox & Marion 2008,
-                                            *Users Manual for TMY3 Data Sets*, NREL/TP-581-43156);
-                                            pvlib labels the row ``HH:MM``, its end: moved back
-                                            one hour to the interval's start
-PVGIS TMY  ``pvlib.iotools.read_pvgis_tmy``  ``YYYYMMDD:HH00`` in UTC; the row is taken as the hour
-                                            from its stamp, as pvlib labels it (PVGIS's own EPW
-                                            output writes it as hour ``HH+1``, which covers the
-                                            same hour); the solar-noon check below confirms it
-NSRDB      ``pvlib.iotools.read_nsrdb_psm4``  local standard time (the header's ``Time Zone``);
-                                            the values are the satellite's estimate at the stamp
-                                            and stand for the interval centred on it: hourly
-                                            rows stamped ``HH:30`` cover ``HH:00-HH+1:00``
-                                            (NREL moved hourly stamps from the hour's start to
-                                            its middle in May 2019: pvlib issue 733); hourly
-                                            rows stamped ``HH:00`` (older files) cover the
-                                            hour from the stamp; finer rows are centred on it
-=========  ===============================  =================================================
+* EPW (``pvlib.iotools.read_epw``): the file's hour ``h`` covers ``(h-1, h]``
+  (EnergyPlus *Auxiliary Programs*, "Weather Converter Program"); pvlib labels
+  the row ``h-1``, its start: kept.
+* TMY3 (``pvlib.iotools.read_tmy3``): ``HH:MM`` ends the hour it sums (Wilcox &
+  Marion 2008, *Users Manual for TMY3 Data Sets*, NREL/TP-581-43156); pvlib
+  labels the row ``HH:MM``, its end: moved back one hour to the interval's start.
+* PVGIS TMY (``pvlib.iotools.read_pvgis_tmy``): ``YYYYMMDD:HH00`` in UTC; the row
+  is taken as the hour from its stamp, as pvlib labels it; the solar-noon check
+  below confirms it on the file's own data.
+* NSRDB (``pvlib.iotools.read_nsrdb_psm4``): local standard time (the header's
+  ``Time Zone``); the values are the satellite's estimate at the stamp and stand
+  for the interval centred on it: hourly rows stamped ``HH:30`` cover
+  ``HH:00-HH+1:00`` (NREL moved hourly stamps from the hour's start to its middle
+  in May 2019: pvlib issue 733); hourly rows stamped ``HH:00`` (older files)
+  cover the hour from the stamp; finer rows are centred on it.
 
 Read naively, a TMY3 file is an hour late: its noon row (11:00-12:00) lands on
 12:00-13:00, and a PV array facing south-east or south-west sees the sun an hour
