@@ -471,9 +471,11 @@ class WindParams(FleetParams):
     """A power curve of your own: a CSV with columns ``wind_speed_m_s`` and
     ``power_kw`` (at 1.225 kg/m3, increasing speeds), relative to the scenario;
     replaces the shipped curve of ``turbine`` (whose hub height stays the default). [-]"""
-    outage_mttr_h: float | None = Field(None, gt=0)
+    outage_mttr_h: float | None = Field(None, ge=0.25, le=8760)
     """Mean time to repair of random per-turbine outages; ``None``: no outages,
-    availability applied as a factor. [h]"""
+    availability applied as a factor.  At least 15 minutes: a stop shorter than
+    that (a remote reset) is no outage a dispatcher plans around, and each
+    outage is drawn one by one (1e-6 h once drew billions of them). [h]"""
 
     @field_validator("power_curve_csv")
     @classmethod

@@ -237,3 +237,25 @@ def test_a_scenario_path_that_is_no_scenario_file_is_one_line_without_hanging(tm
     line = one_line_error(capsys, ["validate", str(path)])
     assert str(path) in line
     assert {"symlink loop": "loop of symbolic links", "fifo": "named pipe", "huge": "20 MB"}[kind] in line
+
+
+def _chain(tmp_path, parent_seed=3, child_p_max=1.0, own_seed=None):
+    (tmp_path / "parent.toml").write_text(f'name = "parent"\nseed = {parent_seed}\n')
+    (tmp_path / "child.toml").write_text(
+        'extends = "parent.toml"\n[time]\nstart = 2024-07-22T00:00:00\nend = 2024-07-23T00:00:00\n'
+        '[[nodes]]\nname = "a"\nimport_limit_kw = 1000\nexport_limit_kw = 1000\n'
+        f'[[fleets]]\nname = "b"\ntype = "battery"\nnode = "a"\ncount = 1\n'
+        f'[fleets.params]\np_max_kw = {child_p_max}\ne_max_kwh = 2\n')
+    own = "" if own_seed is None else f"seed = {own_seed}\n"
+    (tmp_path / "grandchild.toml").write_text('extends = "child.toml"\n' + own)
+    return tmp_path / "grandchild.toml"
+
+
+def test_a_mistake_in_a_parent_names_the_parent_file(tmp_path, capsys):
+    """The field's value comes from the file that sets it last in the extends chain."""
+    line = one_line_error(capsys, ["validate", str(_chain(tmp_path, parent_seed=-3))])
+    assert line.startswith(f"error: {tmp_path / 'parent.toml'}: seed:")
+    line = one_line_error(capsys, ["validate", str(_chain(tmp_path, child_p_max=-1))])
+    assert line.startswith(f"error: {tmp_path / 'child.toml'}: fleets[0].params.p_max_kw:")
+    line = one_line_error(capsys, ["validate", str(_chain(tmp_path, parent_seed=-3, own_seed=-5))])
+    assert line.startswith(f"error: {tmp_path / 'grandchild.toml'}: seed:")       # its own value overrides

@@ -35,7 +35,16 @@ from vpp.optimizer.base import StrategyOptions
 from vpp.progresslog import LogLines, on_terminal
 from vpp.results import Results
 from vpp.rng import component_rng
-from vpp.scenario import DRConfig, OutputConfig, Scenario, load_scenario, validation_error
+from vpp.scenario import (
+    DRConfig,
+    OutputConfig,
+    Scenario,
+    attribute_error,
+    load_scenario,
+    read_scenario_dict,
+    validation_error,
+)
+from vpp.sizing import check_memory
 from vpp.summary import comparison_html, comparison_repr
 from vpp.trading import Trading
 
@@ -71,6 +80,17 @@ def _source(scenario: Scenario, given) -> str:
     return scenario.source if scenario.source != "<scenario>" else f"<scenario {scenario.name}>"
 
 
+def _located(error: ScenarioError, source: str) -> ScenarioError:
+    """*error* addressed to the file of the scenario's ``extends`` chain that sets the field."""
+    path = Path(source)
+    if not path.is_file():
+        return error
+    try:
+        return attribute_error(error, path, read_scenario_dict(path))
+    except ScenarioError:
+        return error
+
+
 def _prepare(scenario: Scenario, source: str) -> _Prepared:
     params = []
     for i, f in enumerate(scenario.fleets):
@@ -81,7 +101,8 @@ def _prepare(scenario: Scenario, source: str) -> _Prepared:
         try:
             params.append(cls.Params.model_validate(f.params, context={"base_dir": scenario.base_dir}))
         except ValidationError as e:
-            raise validation_error(source, e, prefix=("fleets", i, "params")) from None
+            raise _located(validation_error(source, e, prefix=("fleets", i, "params")), source) from None
+    check_memory(scenario, [FLEET_TYPES[f.type].Params for f in scenario.fleets], source)   # before allocating
     return _Prepared(scenario, source, tuple(params))
 
 

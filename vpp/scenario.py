@@ -755,7 +755,77 @@ def load_scenario(path: str | Path) -> Scenario:
     Raises
     ------
     ScenarioError
-        With the file, the field path and the reason, on one line.
+        With the file that holds the mistake (a parent's, for a field the
+        ``extends`` chain set there), the field path and the reason, on one line.
     """
     path = Path(path)
-    return scenario_from_dict(read_scenario_dict(path), str(path), path.parent)
+    data = read_scenario_dict(path)
+    try:
+        return scenario_from_dict(data, str(path), path.parent)
+    except ScenarioError as e:
+        raise attribute_error(e, path, data) from None
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _keyed(field: str, merged: dict) -> list | None:
+    """A field path of the merged scenario with array indices turned into names
+    (``fleets[4].params.x`` -> ``["fleets", ("name", "battery"), "params", "x"]``)."""
+    keyed, node = [], merged
+    for name, index in _PATH_PART.findall(field):
+        if index:
+            if not isinstance(node, list) or int(index) >= len(node) or not isinstance(node[int(index)], dict):
+                return None
+            node = node[int(index)]
+            if "name" not in node:
+                return None
+            keyed.append(("name", node["name"]))
+        else:
+            if not isinstance(node, dict):
+                return None
+            keyed.append(name)
+            node = node.get(name)
+    return keyed
+
+
+def _sets(raw: dict, keyed: list) -> bool:
+    """Whether a file's own tables (before ``extends``) set the path *keyed*."""
+    node = raw
+    for part in keyed:
+        if isinstance(part, tuple):
+            match = [t for t in node if isinstance(t, dict) and t.get("name") == part[1]] if isinstance(node, list) \
+                else []
+            if not match:
+                return False
+            node = match[0]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def attribute_error(error: ScenarioError, path: Path, merged: dict) -> ScenarioError:
+    """*error* about the scenario *path*, re-addressed to the file of its ``extends``
+    chain that sets the field (the most derived one); unchanged when the field is
+    the file's own, unset, or from a district."""
+    path = Path(path)
+    if error.source != str(path):
+        return error
+    keyed = _keyed(error.field, merged)
+    if not keyed:
+        return error
+    chain, current = [], path
+    while current is not None and len(chain) < 64:
+        try:
+            raw = tomllib.loads(current.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return error
+        chain.append((current, raw))
+        parent = raw.get("extends")
+        current = current.parent / parent if isinstance(parent, str) else None
+    for file, raw in chain:
+        if _sets(raw, keyed):
+            return error if file == path else type(error)(str(file), error.field, error.reason)
+    return error
