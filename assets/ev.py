@@ -323,7 +323,9 @@ class EVParams(FleetParams):
     @classmethod
     def _station_defaults(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            defaults = STATION_DEFAULTS.get(data.get("station_type", "residential"))
+            station_type = data.get("station_type", "residential")
+            # an unknown or ill-typed station_type gets no defaults; its own field check names it
+            defaults = STATION_DEFAULTS.get(station_type) if isinstance(station_type, str) else None
             if defaults is not None:
                 data = {**defaults, **data}
         return data

@@ -64,8 +64,8 @@ def test_a_point_sets_paths_scales_counts_to_integers_and_sets_the_seed():
 
 
 @pytest.mark.parametrize("text, field, words", [
-    ('[parameters]\n"fleets.nope.count" = [1]\n', 'parameters.fleets.nope.count', "no entry named 'nope'"),
-    ('[parameters]\n"fleets.pv.count" = []\n', 'parameters.fleets.pv.count', "has no values"),
+    ('[parameters]\n"fleets.nope.count" = [1]\n', 'parameters."fleets.nope.count"', "no entry named 'nope'"),
+    ('[parameters]\n"fleets.pv.count" = []\n', 'parameters."fleets.pv.count"', "has no values"),
     ('[scales.r]\nfields = ["fleets.pv.params.tilt_deg"]\nvalues = [2]\n', "scales.r.fields[0]",
      "not set in the scenario"),
     ('[scales.r]\nfields = ["fleets.pv.count"]\nvalues = [-1]\n', "scales.r.values[0]", "negative"),
