@@ -226,6 +226,8 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
     res = recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw_month)
     if engine.trading is not None:
         res.tables["market"] = engine.trading.table(net_import_kw(res).to_numpy()).reset_index(names="time")
+    if engine.links:
+        res.tables["comms"] = engine.comms_table()
     if engine.calls.bids:
         res.tables["dr_bids"] = pd.DataFrame({"event": list(engine.calls.bids),
                                               "bid_kw": list(engine.calls.bids.values())})

@@ -27,6 +27,7 @@ import numpy as np
 import simpy
 
 from vpp.assets.base import Fleet
+from vpp.comms import COUNT_COLUMNS, SetpointLink
 from vpp.dispatch import Decision, DispatchProblem, NodeLimits
 from vpp.drcalls import DRCalls
 from vpp.exogenous import Exogenous, Forecaster
@@ -34,6 +35,7 @@ from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid
 from vpp.optimizer.base import Strategy
 from vpp.queueing import start_queue
 from vpp.recorder import Recorder
+from vpp.rng import component_rng
 from vpp.scenario import Scenario
 from vpp.sim import CLOCK, DISPATCH, EVENTS, at_step
 from vpp.timeline import calendar_months
@@ -95,6 +97,24 @@ class Engine:
         self.recorder = Recorder(scenario, fleets, self.timeline)
         self.decision, self.decision_k0 = Decision(), 0
         self.n_setpoints = {f.name: f.n_setpoints for f in fleets}
+        self.links = self._links(scenario, fleets)
+
+    def _links(self, scenario: Scenario, fleets: list[Fleet]) -> dict[str, SetpointLink]:
+        """A :class:`~vpp.comms.SetpointLink` per fleet behind ``[comms]`` (none for a perfect network)."""
+        cfg = scenario.comms
+        if cfg.perfect:
+            return {}
+        names = set(cfg.fleets) or {f.name for f in fleets}
+        return {f.name: SetpointLink(f.n_setpoints, cfg.loss_prob, cfg.latency_s, cfg.timeout_min * 60.0,
+                                     self.timeline.step_s, component_rng(scenario.seed, f"comms:{f.name}"))
+                for f in fleets if f.name in names}
+
+    def comms_table(self):
+        """Each linked fleet's message and row-step counts (:data:`vpp.comms.COUNT_COLUMNS`)."""
+        import pandas as pd
+
+        rows = [{"fleet": name, **link.counts()} for name, link in self.links.items()]
+        return pd.DataFrame(rows, columns=["fleet", *COUNT_COLUMNS])
 
     def _node_index(self, name: str) -> int:
         return [n.name for n in self.nodes].index(name)
@@ -250,8 +270,13 @@ class Engine:
             self.recorder.event(k, "fallback", f"{self.strategy.name}: {decision.status}; baseline ran instead")
             decision = Decision(status="fallback")
         self.decision, self.decision_k0 = decision, k
+        for name, link in self.links.items():
+            link.send(k, decision.setpoints.get(name))
 
     def _setpoint(self, fleet: Fleet, k: int):
+        link = self.links.get(fleet.name)
+        if link is not None:
+            return link.setpoint(k, lambda: fleet.baseline_setpoint(k))
         sp = self.decision.setpoints.get(fleet.name)
         j = k - self.decision_k0
         if sp is None or j >= sp.shape[1]:

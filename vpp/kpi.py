@@ -99,6 +99,12 @@ KPI_META = {
     "comfort_too_cold_kh": ("K h", "lower", "Occupied-hours temperature below the comfort band"),
     "battery_cycles": ("-", "none", "Equivalent full cycles of stationary storage"),
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
+    "comms_messages_sent": ("-", "none", "Setpoint messages sent to assets over the [comms] network"),
+    "comms_lost_frac": ("-", "lower", "Setpoint messages lost / sent"),
+    "comms_late_frac": ("-", "lower", "Setpoint messages arriving after the step they were sent for / sent"),
+    "comms_held_frac": ("-", "lower", "Controlled asset-steps holding an old setpoint (its message late or lost)"),
+    "comms_fallback_frac": ("-", "lower",
+                            "Controlled asset-steps on the baseline after a silence longer than the timeout"),
     "market_day_ahead_cny": ("CNY", "none", "Two-settlement market: the day-ahead position at day-ahead prices"),
     "market_real_time_cny": ("CNY", "none", "Two-settlement market: deviations from the position at real-time prices"),
     "market_penalty_cny": ("CNY", "lower", "Two-settlement market: penalty on deviations beyond the tolerance band"),
@@ -160,6 +166,19 @@ def _market_steps(r: Results) -> dict[str, np.ndarray] | None:
 def _market(steps: dict[str, np.ndarray] | None) -> dict[str, float]:
     """Two-settlement KPIs from a run's :func:`_market_steps` (zeros under a tariff)."""
     return {f"market_{k}": float(steps[k].sum()) if steps is not None else 0.0 for k in _MARKET_ITEMS}
+
+
+def _comms(r: Results) -> dict[str, float]:
+    """Network KPIs from ``tables["comms"]`` (zero sent, NaN shares, without ``[comms]``)."""
+    t = r.tables.get("comms")
+    sent = float(t["messages_sent"].sum()) if t is not None else 0.0
+    steps = float(t[["row_steps_applied", "row_steps_held", "row_steps_fallback"]].to_numpy().sum()) \
+        if t is not None else 0.0
+    return {"comms_messages_sent": sent,
+            "comms_lost_frac": _ratio(float(t["messages_lost"].sum()), sent) if sent else float("nan"),
+            "comms_late_frac": _ratio(float(t["messages_late"].sum()), sent) if sent else float("nan"),
+            "comms_held_frac": _ratio(float(t["row_steps_held"].sum()), steps) if steps else float("nan"),
+            "comms_fallback_frac": _ratio(float(t["row_steps_fallback"].sum()), steps) if steps else float("nan")}
 
 
 def _dr(r: Results) -> dict[str, float]:
@@ -398,7 +417,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "ramp_mean_kw_per_h": float(ramps.mean()) if len(ramps) else 0.0,
         "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
         "total_cost_cny": energy_cost - revenue + demand - dr["dr_payment_cny"] + dr["dr_penalty_cny"],
-        **dr, **market,
+        **dr, **market, **_comms(r),
         "co2_kg": money["co2_kg"],
         **_ev(r),
         **_processes(r),

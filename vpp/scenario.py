@@ -29,7 +29,7 @@ from vpp.dr import BASELINES, SettlementBand
 from vpp.errors import FieldError, ScenarioError, field_path
 from vpp.exogenous.config import CarbonConfig, ForecastConfig, SiteConfig, TariffConfig, WeatherConfig
 from vpp.market import PriceShape
-from vpp.params import InputModel, Limit
+from vpp.params import InputModel, Limit, ranged
 from vpp.timeline import Timeline
 
 __all__ = [
@@ -395,6 +395,30 @@ class StrategyConfig(_Section):
     run on the scenario (``--strategy``, ``compare``) takes its own defaults."""
 
 
+class CommsConfig(_Section):
+    """The network between the dispatcher and the assets (:mod:`vpp.comms`): setpoint
+    messages lost or delayed, assets holding their last setpoint and falling back to
+    their baseline after a silence.  The defaults are a perfect network."""
+
+    loss_prob: float = Field(0.0, ge=0, le=1)
+    """Probability that the message carrying one setpoint row's schedule (an asset, or a
+    controllable part of one) for the next interval is lost (default 0: none). [-]"""
+    latency_s: ranged(ge=0, le=86_400) = 0.0
+    """Delivery delay of each message, a number or a distribution drawn per message; a
+    message arriving in the first half of a step governs that step (default 0). [s]"""
+    timeout_min: float = Field(60.0, gt=0, le=10_080)
+    """An asset that has heard nothing for this long falls back to its uncontrolled
+    baseline until a message arrives; before that it holds its last setpoint (default
+    60 min, an assumption: one hour of holding, four 15-minute steps). [min]"""
+    fleets: list[str] = Field(default_factory=list)
+    """The fleets whose setpoints cross this network; empty (the default): every fleet."""
+
+    @property
+    def perfect(self) -> bool:
+        """Whether every message arrives at once (then a run is the same as without ``[comms]``)."""
+        return self.loss_prob == 0 and self.latency_s == 0
+
+
 class OutputConfig(_Section):
     """What to record beyond per-fleet and per-node aggregates."""
 
@@ -441,6 +465,8 @@ class Scenario(_Section):
     """Tariff or two-settlement market; see [market]."""
     output: OutputConfig = OutputConfig()
     """What to record besides fleet and node totals; see [output]."""
+    comms: CommsConfig = CommsConfig()
+    """The network that carries setpoints to the assets; see [comms] (default: perfect)."""
     base_dir: Path = Field(Path("."), exclude=True)
     source: str = Field("<scenario>", exclude=True)   # the file it was read from, for messages
 
@@ -454,6 +480,9 @@ class Scenario(_Section):
                 known = ", ".join(sorted(nodes))
                 raise FieldError(("fleets", i, "node"), f"unknown node {f.node!r} (nodes: {known})")
         fleets = {f.name for f in self.fleets}
+        for i, name in enumerate(self.comms.fleets):
+            if name not in fleets:
+                raise FieldError(("comms", "fleets", i), f"unknown fleet {name!r}")
         for i, name in enumerate(self.output.per_asset):
             if name not in fleets:
                 raise FieldError(("output", "per_asset", i), f"unknown fleet {name!r}")
