@@ -131,3 +131,14 @@ def test_more_loss_never_changes_the_baseline_and_never_breaks_a_strategy(loss, 
     assert baseline.nodes.equals(vpp.run(_one_day(), strategy="source_follows_load").nodes)
     ruled = vpp.run(_one_day(comms), strategy="rule_based")
     assert np.isfinite(ruled.kpis.loc["total_cost_cny", "value"])
+
+
+def test_the_cost_of_faults_is_the_strategy_against_itself_on_a_perfect_network():
+    lossy = _one_day({"loss_prob": 0.5, "latency_s": 600})
+    cmp = vpp.compare(lossy, ("rule_based", "rule_based:perfect_network"))
+    t = cmp.table
+    clean = vpp.run(_one_day(), strategy="rule_based").kpis.loc["total_cost_cny", "value"]
+    assert t.loc["rule_based:perfect_network", "total_cost_cny"] == clean
+    assert t.loc["rule_based", "cost_of_faults_cny"] == (t.loc["rule_based", "total_cost_cny"] - clean)
+    assert np.isnan(t.loc["source_follows_load", "cost_of_faults_cny"])
+    assert t.loc["rule_based:perfect_network", "comms_messages_sent"] == 0

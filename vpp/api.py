@@ -36,6 +36,7 @@ from vpp.progresslog import LogLines, on_terminal
 from vpp.results import Results
 from vpp.rng import component_rng
 from vpp.scenario import (
+    CommsConfig,
     DRConfig,
     OutputConfig,
     Scenario,
@@ -481,12 +482,18 @@ class Comparison:
 
 
 PERFECT = ":perfect"   # suffix: the same strategy with perfect forecasts (value of information)
+PERFECT_NETWORK = ":perfect_network"   # suffix: the same strategy without [comms] faults (cost of faults)
 CENTRAL = "source_load_interaction"
 
 
 def _variant(prep: _Prepared, strategy, field: str = "--strategies") -> tuple[str, Strategy, _Prepared]:
     """(label, strategy, prepared scenario) for a name that may end in ``:perfect``
     (``run``, ``compare`` and ``validate`` all read strategy names here)."""
+    if isinstance(strategy, str) and strategy.endswith(PERFECT_NETWORK):
+        base = strategy[: -len(PERFECT_NETWORK)]
+        sc = prep.scenario.model_copy(update={"comms": CommsConfig()})
+        clean = _Prepared(sc, prep.source, prep.fleet_params)
+        return strategy, _strategy(clean, base, field=field), clean
     if isinstance(strategy, str) and strategy.endswith(PERFECT):
         base = strategy[: -len(PERFECT)]
         sc = prep.scenario.model_copy(update={"forecast": prep.scenario.forecast.model_copy(update={"perfect": True})})
@@ -501,8 +508,10 @@ def compare(scenario: str | Path | Scenario | None = None,
             progress: bool | str = False) -> Comparison:
     """Run each strategy (the baseline always included) on identical draws.
 
-    A name ending in ``:perfect`` runs that strategy with perfect forecasts.
-    Besides every KPI the table has, per strategy:
+    A name ending in ``:perfect`` runs that strategy with perfect forecasts, and
+    one ending in ``:perfect_network`` runs it with every setpoint arriving at
+    once (the scenario without its ``[comms]`` faults).  Besides every KPI the
+    table has, per strategy:
 
     * ``unserved_energy_kwh``: EV and industrial-batch energy not served, and
       fixed load a hard node limit cut;
@@ -511,7 +520,9 @@ def compare(scenario: str | Path | Scenario | None = None,
     * ``flexibility_captured_frac``: the share of the centralised optimum's cost
       saving over the baseline that the strategy achieves;
     * ``value_of_perfect_information_cny``: on a strategy run also as
-      ``:perfect``, its cost minus the perfect-forecast run's cost.
+      ``:perfect``, its cost minus the perfect-forecast run's cost;
+    * ``cost_of_faults_cny``: on a strategy run also as ``:perfect_network``, its
+      cost minus the cost of the same strategy on a perfect network.
     """
     sc = load(scenario)
     prep = _prepare(sc, _source(sc, scenario))
@@ -553,4 +564,7 @@ def _comparison_columns(table: pd.DataFrame) -> pd.DataFrame:
         t["flexibility_captured_frac"] = (base - cost) / (base - best) if base != best else float("nan")
     t["value_of_perfect_information_cny"] = [
         cost[name] - cost[name + PERFECT] if name + PERFECT in t.index else float("nan") for name in t.index]
+    t["cost_of_faults_cny"] = [
+        cost[name] - cost[name + PERFECT_NETWORK] if name + PERFECT_NETWORK in t.index else float("nan")
+        for name in t.index]
     return t

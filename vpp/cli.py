@@ -121,6 +121,8 @@ def _print_table(table) -> None:
     print(f"{'KPI':34s} " + " ".join(f"{n:>24s}" for n in names) + "  unit")
     extra = {"optimality_gap_frac": "-", "flexibility_captured_frac": "-", "solve_time_s": "s",
              "value_of_perfect_information_cny": "CNY"}
+    if "cost_of_faults_cny" in table.columns and table["cost_of_faults_cny"].notna().any():
+        extra["cost_of_faults_cny"] = "CNY"
     rows = [(k, KPI_META[k][0]) for k in HEADLINE] + [(k, u) for k, u in extra.items() if k in table.columns]
     for kpi, unit in rows:
         print(f"{kpi:34s} " + " ".join(f"{_fmt(table.loc[n, kpi], unit):>24s}" for n in names) + f"  {unit}")

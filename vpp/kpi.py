@@ -138,6 +138,7 @@ COMPARISON_META = {
     "flexibility_captured_frac": ("-", "higher", "Share of the centralised optimum's saving over the baseline"),
     "unserved_energy_kwh": ("kWh", "lower", "EV, industrial-batch and breaker-cut fixed-load energy not served"),
     "value_of_perfect_information_cny": ("CNY", "none", "Cost minus the same strategy's cost with perfect forecasts"),
+    "cost_of_faults_cny": ("CNY", "none", "Cost minus the same strategy's cost on a perfect network ([comms])"),
 }
 
 EV_MET_TOL_KWH = 1e-6
