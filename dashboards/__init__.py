@@ -10,6 +10,7 @@ and have no side effects; report functions return the HTML text.
 """
 
 from vpp.dashboards._style import HEADLINE_KPIS, KPI_LABELS, MW_THRESHOLD_KW, PowerUnit, power_unit
+from vpp.dashboards.comms import comms_figure
 from vpp.dashboards.comparison_figures import (
     strategy_delta_figure,
     strategy_kpi_bars_figure,
@@ -67,6 +68,7 @@ __all__ = [
     "strategy_overlay_figure",
     "strategy_delta_figure",
     "strategy_panels_figure",
+    "comms_figure",
     "run_report",
     "comparison_report",
     "SWEEP_KPIS",

@@ -30,6 +30,7 @@ from vpp.dashboards._style import (
     kpi_label,
     power_unit,
 )
+from vpp.dashboards.comms import comms_figure
 from vpp.dashboards.comparison_figures import ComparisonLike, strategy_delta_figure, strategy_panels_figure
 from vpp.dashboards.figures import (
     SHADOW_PREFIX,
@@ -351,6 +352,8 @@ def run_report(results: Results, *, title: str | None = None) -> str:
         figures.append(("Demand-response calls", dr_events_figure(results)))
     if "market" in results.tables:
         figures.append(("Day-ahead market", market_figure(results)))
+    if "comms_steps" in results.tables and len(results.tables["comms_steps"]):
+        figures.append(("Setpoints over the network", comms_figure(results)))
     for k, (heading, fig) in enumerate(figures):
         body.append(_section(heading, _figure(fig, f"fig-{k}")))
     body.append(_section("KPIs", _kpi_table_html(results, unit)))

@@ -142,3 +142,21 @@ def test_the_cost_of_faults_is_the_strategy_against_itself_on_a_perfect_network(
     assert t.loc["rule_based", "cost_of_faults_cny"] == (t.loc["rule_based", "total_cost_cny"] - clean)
     assert np.isnan(t.loc["source_follows_load", "cost_of_faults_cny"])
     assert t.loc["rule_based:perfect_network", "comms_messages_sent"] == 0
+
+
+def test_the_report_draws_what_was_sent_against_what_happened():
+    from vpp.dashboards import comms_figure, run_report
+
+    r = vpp.run(_one_day({"loss_prob": 1.0}), strategy="rule_based")
+    fig = comms_figure(r)
+    traces = {t.name: t for t in fig.data}
+    battery = r.tables["comms_steps"].query("fleet == 'battery'")
+    np.testing.assert_allclose(traces["battery sent"].y, battery["planned_kw"].to_numpy(), equal_nan=True)
+    assert np.isnan(traces["battery in force"].y).all()                   # every row on its baseline
+    assert set(traces["battery baseline"].y) == {100.0} and set(traces["battery held"].y) == {0.0}
+    perfect = vpp.run(_one_day({"loss_prob": 0.0, "latency_s": 1.0}), strategy="rule_based")   # 1 s: on time
+    steps = perfect.tables["comms_steps"].query("fleet == 'battery'")
+    np.testing.assert_array_equal(steps["applied_kw"].to_numpy(), steps["planned_kw"].to_numpy())
+    assert "Setpoints over the network" in run_report(r)
+    plain = vpp.run(_one_day(), strategy="rule_based")
+    assert not comms_figure(plain).data and "Setpoints over the network" not in run_report(plain)

@@ -229,6 +229,7 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
         res.tables["market"] = engine.trading.table(net_import_kw(res).to_numpy()).reset_index(names="time")
     if engine.links:
         res.tables["comms"] = engine.comms_table()
+        res.tables["comms_steps"] = engine.comms_steps()
     if engine.calls.bids:
         res.tables["dr_bids"] = pd.DataFrame({"event": list(engine.calls.bids),
                                               "bid_kw": list(engine.calls.bids.values())})

@@ -65,7 +65,7 @@ class SetpointLink:
     """
 
     def __init__(self, n_rows: int, loss_prob: float, latency_s, timeout_s: float, step_s: float,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, n_steps: int = 0):
         self.n_rows, self.loss_prob, self.latency_s = n_rows, float(loss_prob), latency_s
         self.timeout_steps, self.step_s, self.rng = timeout_s / step_s, float(step_s), rng
         self.schedule: np.ndarray | None = None
@@ -75,6 +75,11 @@ class SetpointLink:
         self.heard = np.full(n_rows, -np.inf)                  # step of each row's last message
         self._counts = dict.fromkeys(COUNT_COLUMNS, 0)
         self._last_k, self._last_out = -1, None
+        # per step: what the dispatcher sent for it, and the shares of rows holding / on the baseline
+        self.planned_kw = np.full(n_steps, np.nan)
+        self.applied_kw = np.full(n_steps, np.nan)   # the VPP's setpoints in force (rows on baseline left out)
+        self.held_frac = np.zeros(n_steps)
+        self.fallback_frac = np.zeros(n_steps)
 
     def send(self, k: int, schedule: np.ndarray | None) -> None:
         """The dispatcher's schedule for rows x steps from step *k* (``None``: release)."""
@@ -105,6 +110,7 @@ class SetpointLink:
         fresh = self.arrive <= k
         self.heard[fresh] = np.maximum(self.heard[fresh], self.arrive[fresh])
         value = self.schedule[:, k - self.k0]
+        self._record(k, value, fresh)
         self.applied[fresh] = value[fresh]
         hold = ~fresh & np.isfinite(self.heard) & (k - self.heard < self.timeout_steps) & ~np.isnan(self.applied)
         fallback = ~fresh & ~hold
@@ -115,9 +121,20 @@ class SetpointLink:
         if fallback.all():
             return None
         out = np.where(fresh, value, self.applied)
+        if k < len(self.applied_kw) and np.isfinite(out[~fallback]).all():
+            self.applied_kw[k] = float(out[~fallback].sum())
         if fallback.any():
             out = np.where(fallback, np.asarray(baseline(), dtype=float), out)
         return out
+
+    def _record(self, k: int, value: np.ndarray, fresh: np.ndarray) -> None:
+        if k >= len(self.planned_kw):
+            return
+        finite = np.isfinite(value)
+        self.planned_kw[k] = float(value[finite].sum()) if finite.all() else np.nan   # caps of inf: no plan
+        hold = ~fresh & (k - self.heard < self.timeout_steps) & ~np.isnan(self.applied)
+        self.held_frac[k] = float(hold.mean())
+        self.fallback_frac[k] = float((~fresh & ~hold).mean())
 
     def counts(self) -> dict[str, int]:
         """Messages and row-steps so far (see :data:`COUNT_COLUMNS`)."""

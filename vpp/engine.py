@@ -106,7 +106,8 @@ class Engine:
             return {}
         names = set(cfg.fleets) or {f.name for f in fleets}
         return {f.name: SetpointLink(f.n_setpoints, cfg.loss_prob, cfg.latency_s, cfg.timeout_min * 60.0,
-                                     self.timeline.step_s, component_rng(scenario.seed, f"comms:{f.name}"))
+                                     self.timeline.step_s, component_rng(scenario.seed, f"comms:{f.name}"),
+                                     self.timeline.n_steps)
                 for f in fleets if f.name in names}
 
     def comms_table(self):
@@ -115,6 +116,20 @@ class Engine:
 
         rows = [{"fleet": name, **link.counts()} for name, link in self.links.items()]
         return pd.DataFrame(rows, columns=["fleet", *COUNT_COLUMNS])
+
+    def comms_steps(self):
+        """Per step and linked fleet that was sent anything: the setpoints the dispatcher sent
+        and those of the VPP in force at the assets, fresh or held (sums over rows, rows on
+        their baseline left out; NaN where a cap of ``inf``, no schedule, or every row on its
+        baseline), and the shares of rows holding an old setpoint or on their baseline."""
+        import pandas as pd
+
+        frames = [pd.DataFrame({"time": self.timeline.index, "fleet": name, "planned_kw": link.planned_kw,
+                                "applied_kw": link.applied_kw, "held_frac": link.held_frac,
+                                "fallback_frac": link.fallback_frac})
+                  for name, link in self.links.items() if link.counts()["messages_sent"]]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["time", "fleet", "planned_kw", "applied_kw", "held_frac", "fallback_frac"])
 
     def _node_index(self, name: str) -> int:
         return [n.name for n in self.nodes].index(name)
