@@ -277,6 +277,9 @@ class Engine:
         )
 
     def _dispatch(self, k: int) -> None:
+        if self.strategy.uses_forecasts and self.forecaster.feed_down(k * self.timeline.dt_h):
+            self.recorder.event(k, "forecast_dropout", "weather forecast feed down: planned on persistence "
+                                "(same time on the last day)")
         problem = self.problem(k) if self.strategy.uses_forecasts else None
         decision = self.strategy.decide(problem)
         decision.check(self.n_setpoints, self.strategy.name)

@@ -99,6 +99,8 @@ KPI_META = {
     "comfort_too_cold_kh": ("K h", "lower", "Occupied-hours temperature below the comfort band"),
     "battery_cycles": ("-", "none", "Equivalent full cycles of stationary storage"),
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
+    "forecast_persistence_frac": ("-", "lower",
+                                  "Dispatches planned on persistence while the weather forecast feed was down"),
     "comms_messages_sent": ("-", "none", "Setpoint messages sent to assets over the [comms] network"),
     "comms_lost_frac": ("-", "lower", "Setpoint messages lost / sent"),
     "comms_late_frac": ("-", "lower", "Setpoint messages arriving after the step they were sent for / sent"),
@@ -180,6 +182,13 @@ def _comms(r: Results) -> dict[str, float]:
             "comms_late_frac": _ratio(float(t["messages_late"].sum()), sent) if sent else float("nan"),
             "comms_held_frac": _ratio(float(t["row_steps_held"].sum()), steps) if steps else float("nan"),
             "comms_fallback_frac": _ratio(float(t["row_steps_fallback"].sum()), steps) if steps else float("nan")}
+
+
+def _forecast_dropouts(r: Results) -> dict[str, float]:
+    """The share of dispatches planned while the forecast feed was down (0 without dropouts)."""
+    n = len(r.dispatch)
+    down = int((r.events["kind"] == "forecast_dropout").sum()) if len(r.events) else 0
+    return {"forecast_persistence_frac": down / n if n else 0.0}
 
 
 def _dr(r: Results) -> dict[str, float]:
@@ -418,7 +427,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "ramp_mean_kw_per_h": float(ramps.mean()) if len(ramps) else 0.0,
         "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
         "total_cost_cny": energy_cost - revenue + demand - dr["dr_payment_cny"] + dr["dr_penalty_cny"],
-        **dr, **market, **_comms(r),
+        **dr, **market, **_comms(r), **_forecast_dropouts(r),
         "co2_kg": money["co2_kg"],
         **_ev(r),
         **_processes(r),

@@ -251,3 +251,10 @@ class ForecastConfig(_Section):
     load_error_frac_24h: float = Field(0.05, ge=0)
     """Standard deviation at 24 h lead of the relative error the fleets apply to their own load
     forecasts (default 0.05, assumption). [-]"""
+    dropout_frac: float = Field(0.0, ge=0, lt=1)
+    """Long-run share of time the weather forecast feed is down (default 0: never); while it is
+    down the strategy plans on persistence, each step's weather as at the same time on the last
+    day before the decision. [-]"""
+    dropout_mean_h: float = Field(6.0, ge=0.25, le=24 * 30)
+    """Mean length of a feed outage; outages and the times between them are exponential, seeded
+    (default 6 h, assumption). [h]"""

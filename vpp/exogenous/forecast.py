@@ -41,6 +41,20 @@ hour is revised step by step as it approaches, rather than redrawn at every
 re-plan -- independent redraws would make a rolling-horizon strategy flip its
 plan from one window to the next on noise alone.
 
+**Feed dropouts** (``dropout_frac``): the weather forecast feed alternates
+between up and down periods of exponential length (mean down
+``dropout_mean_h``, mean up chosen so the long-run share down is
+``dropout_frac``), drawn from ``component_rng(seed, "forecast/dropout")`` in
+order from the start of the run.  A window decided while the feed is down is
+*persistence*: each step's irradiance, temperature and wind as at the same time
+of day on the last day before the decision (lead zero, measured on site, stays
+exact), the standard fallback of a dispatcher that has lost its forecasts.  A
+step whose same time of day lies before the run has no past day to copy: it
+gets *smart persistence*, the clear-sky irradiance times the clear-sky index
+measured now (1, a clear sky, when the sun is below 50 W/m2 of clear-sky GHI
+now), and the temperature and wind measured now.
+Prices, carbon and the fleets' own load forecasts are unaffected.
+
 Randomness: innovations come in blocks of steps, block ``b`` of quantity ``q``
 from ``component_rng(seed, f"forecast/{q}/{b}")`` (``q`` in ``ghi``,
 ``temp``, ``load``, ``wind/<regime>``), so a window's errors do not depend on
@@ -50,6 +64,7 @@ exist.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import replace
 
 import numpy as np
@@ -101,6 +116,27 @@ class Forecaster:
     def __init__(self, config: ForecastConfig, seed: int):
         self.config = config
         self.seed = seed
+        self._starts: list[float] = []                    # feed down over [start, end) hours, in order
+        self._ends: list[float] = []
+        self._drawn_to_h = 0.0
+        self._dropout_rng = component_rng(seed, "forecast/dropout")
+
+    def feed_down(self, t_h: float) -> bool:
+        """Whether the weather forecast feed is down at *t_h* hours after the start."""
+        f = self.config.dropout_frac
+        if f <= 0:
+            return False
+        mttr = self.config.dropout_mean_h
+        mttf = mttr * (1.0 - f) / f
+        while self._drawn_to_h <= t_h:
+            up = self._dropout_rng.exponential(mttf)
+            down = self._dropout_rng.exponential(mttr)
+            start = self._drawn_to_h + up
+            self._starts.append(start)
+            self._ends.append(start + down)
+            self._drawn_to_h = start + down
+        i = bisect.bisect_right(self._starts, t_h) - 1
+        return i >= 0 and t_h < self._ends[i]
 
     def innovations(self, quantity: str, k0: int, n: int) -> np.ndarray:
         """Unit innovations of *quantity* for absolute steps ``k0 .. k0+n-1``."""
@@ -136,6 +172,8 @@ class Forecaster:
         if self.config.perfect:
             return replace(win, load_error_frac=np.zeros(n), perfect=True)
         c, dt_h = self.config, actual.step_h
+        if self.feed_down(k0 * dt_h):
+            return self._persistence(actual, win, k0, n)
 
         def walk(quantity: str, sigma_24h: float) -> np.ndarray:
             return random_walk(self.innovations(quantity, k0, n - 1), dt_h, sigma_24h)[:n]
@@ -161,5 +199,30 @@ class Forecaster:
             dhi_w_m2=dhi,
             temp_air_c=win.temp_air_c + e_temp,
             wind_speed_m_s=wind,
+            load_error_frac=e_load,
+        )
+
+    def _persistence(self, actual: Exogenous, win: Exogenous, k0: int, n: int) -> Exogenous:
+        """The window while the feed is down (see the module notes): same time on the last
+        day before *k0*, smart persistence where that is before the run, lead zero exact;
+        the load errors as usual."""
+        per_day = max(int(round(24.0 / actual.step_h)), 1)
+        lead = np.arange(n)
+        back = k0 + lead - per_day * np.ceil((lead + 1) / per_day).astype(int)
+        known = back >= 0
+        known[0], back[0] = True, k0                                  # lead zero: measured
+        src = np.where(known, back, k0)
+        clear_now = actual.ghi_clear_w_m2[k0]
+        index_now = actual.ghi_w_m2[k0] / clear_now if clear_now > 50.0 else 1.0
+        ghi = np.where(known, actual.ghi_w_m2[src], win.ghi_clear_w_m2 * index_now)
+        dni, dhi = split_ghi(ghi, win.solar_apparent_zenith_deg, win.index, actual.step_h * 3600.0)
+        dni = np.where(known, actual.dni_w_m2[src], dni)
+        dhi = np.where(known, actual.dhi_w_m2[src], dhi)
+        e_load = random_walk(self.innovations("load", k0, n - 1), actual.step_h, self.config.load_error_frac_24h)[:n]
+        return replace(
+            win,
+            ghi_w_m2=ghi, dni_w_m2=dni, dhi_w_m2=dhi,
+            temp_air_c=actual.temp_air_c[src].copy(),
+            wind_speed_m_s={name: v[src].copy() for name, v in actual.wind_speed_m_s.items()},
             load_error_frac=e_load,
         )
