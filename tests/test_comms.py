@@ -124,9 +124,12 @@ def test_an_unknown_fleet_in_comms_is_named():
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(loss=st.floats(0, 1), latency_s=st.floats(0, 7200), timeout_min=st.floats(1, 600))
-def test_more_loss_never_changes_the_baseline_and_never_breaks_a_strategy(loss, latency_s, timeout_min):
-    comms = {"loss_prob": loss, "latency_s": latency_s, "timeout_min": timeout_min}
+@given(loss=st.floats(0, 1), latency_s=st.floats(0, 7200), timeout_min=st.floats(1, 600),
+       telemetry_delay_min=st.floats(0, 240))
+def test_more_loss_never_changes_the_baseline_and_never_breaks_a_strategy(loss, latency_s, timeout_min,
+                                                                          telemetry_delay_min):
+    comms = {"loss_prob": loss, "latency_s": latency_s, "timeout_min": timeout_min,
+             "telemetry_delay_min": telemetry_delay_min}
     baseline = vpp.run(_one_day(comms), strategy="source_follows_load")
     assert baseline.nodes.equals(vpp.run(_one_day(), strategy="source_follows_load").nodes)
     ruled = vpp.run(_one_day(comms), strategy="rule_based")
@@ -160,3 +163,29 @@ def test_the_report_draws_what_was_sent_against_what_happened():
     assert "Setpoints over the network" in run_report(r)
     plain = vpp.run(_one_day(), strategy="rule_based")
     assert not comms_figure(plain).data and "Setpoints over the network" not in run_report(plain)
+
+
+def test_telemetry_delay_shows_the_strategy_the_fleets_as_they_were():
+    """Delay 30 min = 2 steps: the battery's initial energy in the window decided at step k is
+    the energy recorded at the end of step k - 3, i.e. at the start of step k - 2."""
+    from vpp.optimizer import STRATEGIES
+    from vpp.testing import RecordingStrategy
+
+    rec = RecordingStrategy(STRATEGIES["rule_based"](STRATEGIES["rule_based"].Options()))
+    r = vpp.run(_one_day({"telemetry_delay_min": 30}), strategy=rec)
+    e = r.fleets[("battery", "e_kwh")].to_numpy()
+    checked = 0
+    for problem, _ in rec.calls:
+        k = problem.grid.k0
+        if k < 3:
+            continue
+        seen = next(f for f in problem.forms if f.fleet == "battery" and hasattr(f, "e_init_kwh"))
+        assert seen.e_init_kwh.sum() == pytest.approx(e[k - 3])
+        checked += 1
+    assert checked >= 20 and not np.allclose(e[3:], e[2:-1])           # the energy moves: the check can fail
+
+
+def test_no_telemetry_delay_is_the_run_without_one():
+    plain = vpp.run(_one_day(), strategy="rule_based")
+    zero = vpp.run(_one_day({"telemetry_delay_min": 0.0}), strategy="rule_based")
+    assert plain.nodes.equals(zero.nodes)

@@ -28,22 +28,38 @@ resolution only losses and latencies of minutes change a run.
 Per fleet, :meth:`SetpointLink.counts` gives the messages sent, lost and
 late, and the row-steps that applied a fresh setpoint, held an old one, or
 fell back (the ``comms`` table of :class:`~vpp.results.Results`).
+
+**Telemetry** arrives ``telemetry_delay_min`` late: the strategy plans from
+the fleets' states as they were that long before the decision
+(:func:`snapshot`: a copy of each fleet taken then), so its states are
+estimates; the physics steps the real fleets, which clip what the stale plan
+asks beyond their present limits.  The metered VPP exchange (peaks, the last
+step's import) stays as metered.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
 
 from vpp.params import sample
 
-__all__ = ["SetpointLink", "COUNT_COLUMNS"]
+__all__ = ["SetpointLink", "COUNT_COLUMNS", "snapshot"]
 
 #: Columns of a fleet's counts (the ``comms`` table).
 COUNT_COLUMNS = ("messages_sent", "messages_lost", "messages_late", "row_steps_applied", "row_steps_held",
                  "row_steps_fallback")
 _NEVER = np.iinfo(np.int64).max
+
+
+def snapshot(fleet):
+    """A copy of *fleet* as its telemetry reports it now: stepping the fleet later leaves the
+    copy as it was.  The read-only context (weather, timeline, parameters) is shared, not copied."""
+    shared = {id(getattr(fleet, name)): getattr(fleet, name) for name in ("exo", "timeline", "params")
+              if hasattr(fleet, name)}
+    return copy.deepcopy(fleet, memo=shared)
 
 
 class SetpointLink:

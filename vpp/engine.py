@@ -27,7 +27,7 @@ import numpy as np
 import simpy
 
 from vpp.assets.base import Fleet
-from vpp.comms import COUNT_COLUMNS, SetpointLink
+from vpp.comms import COUNT_COLUMNS, SetpointLink, snapshot
 from vpp.dispatch import Decision, DispatchProblem, NodeLimits
 from vpp.drcalls import DRCalls
 from vpp.exogenous import Exogenous, Forecaster
@@ -98,6 +98,8 @@ class Engine:
         self.decision, self.decision_k0 = Decision(), 0
         self.n_setpoints = {f.name: f.n_setpoints for f in fleets}
         self.links = self._links(scenario, fleets)
+        self.telemetry_steps = int(round(scenario.comms.telemetry_delay_min * 60 / self.timeline.step_s))
+        self._seen: dict[int, list[Fleet]] = {}           # snapshots of the fleets by the step they were taken
 
     def _links(self, scenario: Scenario, fleets: list[Fleet]) -> dict[str, SetpointLink]:
         """A :class:`~vpp.comms.SetpointLink` per fleet behind ``[comms]`` (none for a perfect network)."""
@@ -159,6 +161,8 @@ class Engine:
             env.process(self._announce(env))
         if self.trading is not None:
             env.process(self._gates(env))
+        if self.telemetry_steps and self.strategy.uses_forecasts:
+            env.process(self._telemetry(env))
         env.process(self._dispatcher(env))
         env.process(self._clock(env))
         return env
@@ -230,6 +234,23 @@ class Engine:
                                 f"{self.timeline.time_of(e.start_step)} to {self.timeline.time_of(e.end_step)}"
                                 + offer)
 
+    def _telemetry(self, env):
+        """Snapshots of the fleets at the start of each step a dispatch will see as its telemetry."""
+        every, d = self.cadence.interval_steps, self.telemetry_steps
+        for s in sorted({max(k - d, 0) for k in range(0, self.timeline.n_steps, every)}):
+            yield self._wait_for_step(env, s, EVENTS)
+            self._seen[s] = [snapshot(f) for f in self.fleets]
+            for old in [t for t in self._seen if t < s - d - every]:
+                del self._seen[old]
+
+    def _fleets_seen(self, k: int) -> list[Fleet]:
+        """The fleets as the strategy knows them at step *k*: their latest telemetry, taken at or
+        before ``k - telemetry delay`` (the fleets themselves without a delay)."""
+        if not self.telemetry_steps or not self._seen:
+            return self.fleets
+        taken = [s for s in self._seen if s <= max(k - self.telemetry_steps, 0)]
+        return self._seen[max(taken) if taken else min(self._seen)]
+
     def _dispatcher(self, env):
         every = self.cadence.interval_steps
         for k in range(0, self.timeline.n_steps, every):
@@ -251,7 +272,7 @@ class Engine:
         grid = HorizonGrid.build(k, self.timeline.dt_h, c.fine_steps, horizon_steps or c.horizon_steps,
                                  c.coarse_steps)
         fc = self.forecaster.forecast(self.exo, k, grid.n_steps)
-        forms = tuple(form for fleet in self.fleets for form in fleet.flexibility(grid, fc))
+        forms = tuple(form for fleet in self._fleets_seen(k) for form in fleet.flexibility(grid, fc))
         price_imp, price_exp = grid.mean(fc.price_import_cny_per_kwh), grid.mean(fc.price_export_cny_per_kwh)
         market = {}
         if self.trading is not None:

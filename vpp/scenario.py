@@ -412,6 +412,10 @@ class CommsConfig(_Section):
     60 min, an assumption: one hour of holding, four 15-minute steps). [min]"""
     fleets: list[str] = Field(default_factory=list)
     """The fleets whose setpoints cross this network; empty (the default): every fleet."""
+    telemetry_delay_min: float = Field(0.0, ge=0, le=1440)
+    """Age of the fleets' states the strategy plans from: it sees every fleet as it was this long
+    before each decision (default 0: as it is); a multiple of the step is exact, others round to
+    the nearest step. [min]"""
 
     @property
     def perfect(self) -> bool:
