@@ -259,3 +259,17 @@ def test_a_mistake_in_a_parent_names_the_parent_file(tmp_path, capsys):
     assert line.startswith(f"error: {tmp_path / 'child.toml'}: fleets[0].params.p_max_kw:")
     line = one_line_error(capsys, ["validate", str(_chain(tmp_path, parent_seed=-3, own_seed=-5))])
     assert line.startswith(f"error: {tmp_path / 'grandchild.toml'}: seed:")       # its own value overrides
+
+
+@pytest.mark.parametrize("base, fleet, params, words", [
+    ("tcl_aggregate.toml", "room_acs", "substep_s = 0.001", "substep_s: Input should be greater than or equal to 1"),
+    ("small_district.toml", "wind", "roughness_length_m = 5", "roughness_length_m: Input should be less than or"),
+    ("small_district.toml", "wind", 'wind_regime = "nowhere"', "'nowhere' is not a wind regime of the weather"),
+    ("small_district.toml", "wind", "availability_frac = 0.97\noutage_mttr_h = 0.000001",
+     "outage_mttr_h: Input should be greater than or equal to 0.25"),
+])
+def test_the_issues_bad_input_corpus_is_one_line(tmp_path, capsys, base, fleet, params, words):
+    """Cases the bad-input survey found hanging, exhausting memory or passing validate (issue 12)."""
+    path = tmp_path / "bad.toml"
+    path.write_text(f'extends = "{SMALL.parent / base}"\n[[fleets]]\nname = "{fleet}"\n[fleets.params]\n{params}\n')
+    assert words in one_line_error(capsys, ["validate", str(path)])
