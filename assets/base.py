@@ -137,6 +137,23 @@ class Fleet(ABC):
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """The uncontrolled request for step *k*, generator sign. [kW]"""
 
+    #: Per-asset rating arrays an outage sets to zero (:mod:`vpp.outages`); empty: no outage model.
+    outage_ratings: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def has_outage_model(self) -> bool:
+        return bool(self.outage_ratings)
+
+    def set_outage(self, down: np.ndarray) -> None:
+        """Take the ratings of the assets that are *down* away, and give the others theirs
+        back (``NotImplementedError`` for a type without an outage model)."""
+        if not self.outage_ratings:
+            raise NotImplementedError(f"fleet type {self.type_name!r} has no outage model")
+        rated = self.__dict__.setdefault(
+            "_rated", {name: np.array(getattr(self, name), dtype=float) for name in self.outage_ratings})
+        for name in self.outage_ratings:
+            setattr(self, name, np.where(down, 0.0, rated[name]))
+
     def controllable_kw(self) -> np.ndarray:
         """The part of the last step's power that setpoints address, per setpoint
         row, generator sign (all of it unless a fleet has an uncontrollable part,
@@ -254,6 +271,15 @@ class WeatherDrivenSource(Fleet):
         self._cache_k0 = -1
         self._cache = np.empty((self.n_assets, 0))
         self._last_available_kw = np.zeros(self.n_assets)
+        self._up = np.ones(self.n_assets)          # 0 for an asset that is down (vpp.outages)
+
+    @property
+    def has_outage_model(self) -> bool:
+        return True
+
+    def set_outage(self, down: np.ndarray) -> None:
+        """Down assets make no power (their available power is zero)."""
+        self._up = np.where(down, 0.0, 1.0)
 
     @abstractmethod
     def _available_chunk_kw(self, k0: int, n: int) -> np.ndarray:
@@ -267,7 +293,7 @@ class WeatherDrivenSource(Fleet):
             k0 = k - k % self._chunk
             self._cache = self._available_chunk_kw(k0, min(self._chunk, len(self.exo) - k0))
             self._cache_k0 = k0
-        return self._cache[:, k - self._cache_k0].copy()
+        return self._cache[:, k - self._cache_k0] * self._up
 
     def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
         available = self.available_kw(k)

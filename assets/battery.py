@@ -116,6 +116,7 @@ class BatteryFleet(Fleet):
 
     type_name = "battery"
     Params = BatteryParams
+    outage_ratings = ("p_max_kw",)            # a converter fault: no charge or discharge
     role = "storage"
     state_columns = ("e_kwh", "soc_frac")
 

@@ -226,6 +226,7 @@ class BuildingFleet(Fleet):
 
     type_name = "building"
     Params = BuildingParams
+    outage_ratings = ("p_max_kw",)            # the HVAC plant down: the room drifts, the base load runs
     role = "load"
     state_columns = ("p_hvac_kw", "p_base_kw", "temp_mean_c", "temp_max_c", "temp_mass_mean_c", "comfort_violation_kh",
                      "comfort_too_hot_kh", "comfort_too_cold_kh", "comfort_lo_c", "comfort_hi_c")

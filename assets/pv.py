@@ -426,7 +426,7 @@ class PVFleet(WeatherDrivenSource):
     def flexibility(self, grid: HorizonGrid, forecast: Exogenous) -> list[CurtailableSource]:
         """``0 <= p <= forecast available power``, block means per asset. [kW]"""
         per_kwp = self._per_kwp(forecast, 0, grid.n_steps)
-        p_max_kw = grid.mean(per_kwp)[self._system_of] * self.p_dc_kwp[:, None]
+        p_max_kw = grid.mean(per_kwp)[self._system_of] * (self.p_dc_kwp * self._up)[:, None]   # down: none
         return [CurtailableSource(self.name, self.node, p_max_kw)]
 
     # -- records -----------------------------------------------------------

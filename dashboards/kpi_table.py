@@ -78,7 +78,7 @@ def _fmt_pct(x: float, signed: bool = False) -> str:
     return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 
-_FEATURE_PREFIXES = ("market_", "dr_", "comms_", "forecast_")
+_FEATURE_PREFIXES = ("market_", "dr_", "comms_", "forecast_", "outage_")
 
 
 def _nothing(row) -> bool:

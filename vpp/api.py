@@ -92,6 +92,22 @@ def _located(error: ScenarioError, source: str) -> ScenarioError:
         return error
 
 
+def _check_outages(scenario: Scenario, source: str) -> None:
+    """Refuse ``[outages.NAME]`` for a fleet whose type has no outage model (wind has its own)."""
+    types = {f.name: f.type for f in scenario.fleets}
+    modelled = sorted(t for t, cls in FLEET_TYPES.items() if t != "wind" and
+                      (cls.outage_ratings or getattr(cls, "curtailable", False)))
+    for name in scenario.outages:
+        kind = types[name]
+        if kind == "wind":
+            raise ScenarioError(source, f"outages.{name}", "wind fleets draw their own turbine outages: set "
+                                "availability_frac and outage_mttr_h in the fleet's params")
+        cls = FLEET_TYPES[kind]
+        if not (cls.outage_ratings or getattr(cls, "curtailable", False)):
+            raise ScenarioError(source, f"outages.{name}", f"fleet type {kind!r} has no outage model yet "
+                                f"({', '.join(modelled)} have)")
+
+
 def _prepare(scenario: Scenario, source: str) -> _Prepared:
     params = []
     for i, f in enumerate(scenario.fleets):
@@ -104,6 +120,7 @@ def _prepare(scenario: Scenario, source: str) -> _Prepared:
         except ValidationError as e:
             raise _located(validation_error(source, e, prefix=("fleets", i, "params")), source) from None
     check_memory(scenario, [FLEET_TYPES[f.type].Params for f in scenario.fleets], source)   # before allocating
+    _check_outages(scenario, source)
     return _Prepared(scenario, source, tuple(params))
 
 
@@ -227,6 +244,8 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
     res = recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw_month)
     if engine.trading is not None:
         res.tables["market"] = engine.trading.table(net_import_kw(res).to_numpy()).reset_index(names="time")
+    if engine.outage_draws:
+        res.tables["outages"] = engine.outages_table()
     if engine.links:
         res.tables["comms"] = engine.comms_table()
         res.tables["comms_steps"] = engine.comms_steps()

@@ -33,6 +33,7 @@ from vpp.drcalls import DRCalls
 from vpp.exogenous import Exogenous, Forecaster
 from vpp.flex import CurtailableSource, FixedProfile, HorizonGrid
 from vpp.optimizer.base import Strategy
+from vpp.outages import OutageDraw
 from vpp.queueing import start_queue
 from vpp.recorder import Recorder
 from vpp.rng import component_rng
@@ -100,6 +101,11 @@ class Engine:
         self.links = self._links(scenario, fleets)
         self.telemetry_steps = int(round(scenario.comms.telemetry_delay_min * 60 / self.timeline.step_s))
         self._seen: dict[int, list[Fleet]] = {}           # snapshots of the fleets by the step they were taken
+        self.outage_draws = {
+            f.name: OutageDraw(f.n_assets, scenario.outages[f.name].mtbf_h, scenario.outages[f.name].mttr_h,
+                               self.timeline.dt_h, self.timeline.n_steps,
+                               component_rng(scenario.seed, f"outages:{f.name}"))
+            for f in fleets if f.name in scenario.outages}
 
     def _links(self, scenario: Scenario, fleets: list[Fleet]) -> dict[str, SetpointLink]:
         """A :class:`~vpp.comms.SetpointLink` per fleet behind ``[comms]`` (none for a perfect network)."""
@@ -261,6 +267,8 @@ class Engine:
         for k in range(self.timeline.n_steps):
             yield self._wait_for_step(env, k, CLOCK)
             self._step(k)
+            if k == self.timeline.n_steps - 1 and self.outage_draws:
+                self._apply_outages(k + 1)
             if self.progress is not None:
                 self.progress(k + 1, self.timeline.n_steps)
 
@@ -323,8 +331,27 @@ class Engine:
         return sp[:, j]
 
     # -- physics ---------------------------------------------------------
+    def outages_table(self):
+        """Every drawn outage that started in the run: fleet, asset, start, end."""
+        import pandas as pd
+
+        frames = [draw.table(name, self.timeline.index) for name, draw in self.outage_draws.items()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["fleet", "asset", "start", "end"])
+
+    def _apply_outages(self, k: int) -> None:
+        """Each fleet's assets down at step *k* lose what an outage stops; after the last step
+        every asset gets its ratings back (for the run's records)."""
+        last = k >= self.timeline.n_steps
+        for fleet in self.fleets:
+            draw = self.outage_draws.get(fleet.name)
+            if draw is not None:
+                fleet.set_outage(np.zeros(fleet.n_assets, dtype=bool) if last else draw.down(k))
+
     def _step(self, k: int) -> None:
         """One step: loads, then storage (guarded), then curtailable sources (limited)."""
+        if self.outage_draws:
+            self._apply_outages(k)
         n_nodes = len(self.nodes)
         p_kw = np.zeros(len(self.fleets))
         available = np.full(len(self.fleets), np.nan)

@@ -101,6 +101,7 @@ KPI_META = {
     "storage_energy_change_kwh": ("kWh", "none", "Stored energy at the end minus at the start (end effect)"),
     "forecast_persistence_frac": ("-", "lower",
                                   "Dispatches planned on persistence while the weather forecast feed was down"),
+    "outage_asset_h": ("h", "none", "Asset-hours down in outages drawn by [outages] (within the run)"),
     "comms_messages_sent": ("-", "none", "Setpoint messages sent to assets over the [comms] network"),
     "comms_lost_frac": ("-", "lower", "Setpoint messages lost / sent"),
     "comms_late_frac": ("-", "lower", "Setpoint messages arriving after the step they were sent for / sent"),
@@ -182,6 +183,16 @@ def _comms(r: Results) -> dict[str, float]:
             "comms_late_frac": _ratio(float(t["messages_late"].sum()), sent) if sent else float("nan"),
             "comms_held_frac": _ratio(float(t["row_steps_held"].sum()), steps) if steps else float("nan"),
             "comms_fallback_frac": _ratio(float(t["row_steps_fallback"].sum()), steps) if steps else float("nan")}
+
+
+def _outages(r: Results) -> dict[str, float]:
+    """Asset-hours down in [outages] within the run (0 without outages)."""
+    t = r.tables.get("outages")
+    if t is None or t.empty or not len(r.index):
+        return {"outage_asset_h": 0.0}
+    end = r.index[-1] + pd.Timedelta(hours=r.dt_h)
+    hours = (pd.to_datetime(t["end"]).clip(upper=end) - pd.to_datetime(t["start"])) / pd.Timedelta(hours=1)
+    return {"outage_asset_h": float(hours.clip(lower=0.0).sum())}
 
 
 def _forecast_dropouts(r: Results) -> dict[str, float]:
@@ -427,7 +438,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "ramp_mean_kw_per_h": float(ramps.mean()) if len(ramps) else 0.0,
         "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
         "total_cost_cny": energy_cost - revenue + demand - dr["dr_payment_cny"] + dr["dr_penalty_cny"],
-        **dr, **market, **_comms(r), **_forecast_dropouts(r),
+        **dr, **market, **_comms(r), **_forecast_dropouts(r), **_outages(r),
         "co2_kg": money["co2_kg"],
         **_ev(r),
         **_processes(r),

@@ -423,6 +423,16 @@ class CommsConfig(_Section):
         return self.loss_prob == 0 and self.latency_s == 0
 
 
+class OutageConfig(_Section):
+    """Random outages of every asset of one fleet (:mod:`vpp.outages`): each asset alternates
+    between working and down periods of exponential length, drawn from the scenario's seed."""
+
+    mtbf_h: float = Field(gt=0, le=1e6)
+    """Mean time between failures of one asset (the mean working period). [h]"""
+    mttr_h: float = Field(ge=0.25, le=8760)
+    """Mean time to repair (the mean down period); at least 15 minutes, as for wind turbines. [h]"""
+
+
 class OutputConfig(_Section):
     """What to record beyond per-fleet and per-node aggregates."""
 
@@ -471,6 +481,8 @@ class Scenario(_Section):
     """What to record besides fleet and node totals; see [output]."""
     comms: CommsConfig = CommsConfig()
     """The network that carries setpoints to the assets; see [comms] (default: perfect)."""
+    outages: dict[str, OutageConfig] = Field(default_factory=dict)
+    """Random outages per fleet, by the fleet's name; see [outages.NAME] (default: none)."""
     base_dir: Path = Field(Path("."), exclude=True)
     source: str = Field("<scenario>", exclude=True)   # the file it was read from, for messages
 
@@ -484,6 +496,9 @@ class Scenario(_Section):
                 known = ", ".join(sorted(nodes))
                 raise FieldError(("fleets", i, "node"), f"unknown node {f.node!r} (nodes: {known})")
         fleets = {f.name for f in self.fleets}
+        for name in self.outages:
+            if name not in fleets:
+                raise FieldError(("outages", name), f"unknown fleet {name!r}")
         for i, name in enumerate(self.comms.fleets):
             if name not in fleets:
                 raise FieldError(("comms", "fleets", i), f"unknown fleet {name!r}")
