@@ -4,6 +4,7 @@ Dask LocalCluster that resumes, records failures and agrees with vpp.compare."""
 import json
 import math
 import shutil
+import sys
 
 import numpy as np
 import pandas as pd
@@ -318,3 +319,49 @@ def test_small_multiples_put_each_season_in_its_panel_with_one_colour_per_strate
     assert len({tr.line.color for tr in fig.data if tr.name == "virtual_battery"}) == 1
     page = facet_report(t, "renewables", ["green_local_consumption_rate"], cols="season", title="t")
     assert 'id="facet-0"' in page and 'id="facet-diff-0"' in page          # levels, then paired differences
+
+
+def test_a_second_sweep_on_a_folder_being_written_is_refused_before_running(tmp_path, capsys, monkeypatch):
+    import os
+    import subprocess
+
+    import vpp.sweeps
+    from vpp.outdir import lock_path
+
+    def must_not_run(*a, **kw):
+        raise AssertionError("ran although the folder is claimed")
+
+    monkeypatch.setattr(vpp.sweeps, "_execute", must_not_run)
+    out = tmp_path / "out"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock_path(out).write_text(f"{sleeper.pid} {os.uname().nodename}\n")
+        assert main(["sweep", str(spec_file(tmp_path, TINY)), "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"process {sleeper.pid}" in err and len(err.strip().splitlines()) == 1
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_killed_sweeps_claim_is_taken_over_and_an_interrupted_one_released(tmp_path, capsys, monkeypatch):
+    import os
+    import subprocess
+
+    import vpp.sweeps
+    from vpp.outdir import lock_path
+
+    out = tmp_path / "out"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock_path(out).write_text(f"{dead.pid} {os.uname().nodename}\n")
+    monkeypatch.setattr(vpp.sweeps, "_execute", lambda *a, **kw: None)
+    assert main(["sweep", str(spec_file(tmp_path, TINY)), "--out", str(out), "--quiet"]) == 0
+    assert not lock_path(out).exists()
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vpp.sweeps, "_execute", interrupted)
+    assert main(["sweep", str(spec_file(tmp_path, TINY)), "--out", str(out), "--quiet"]) == 130
+    assert not lock_path(out).exists()
