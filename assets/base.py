@@ -140,9 +140,6 @@ class Fleet(ABC):
     #: Per-asset rating arrays an outage sets to zero (:mod:`vpp.outages`); empty: no outage model.
     outage_ratings: ClassVar[tuple[str, ...]] = ()
 
-    @property
-    def has_outage_model(self) -> bool:
-        return bool(self.outage_ratings)
 
     def set_outage(self, down: np.ndarray) -> None:
         """Take the ratings of the assets that are *down* away, and give the others theirs
@@ -273,9 +270,6 @@ class WeatherDrivenSource(Fleet):
         self._last_available_kw = np.zeros(self.n_assets)
         self._up = np.ones(self.n_assets)          # 0 for an asset that is down (vpp.outages)
 
-    @property
-    def has_outage_model(self) -> bool:
-        return True
 
     def set_outage(self, down: np.ndarray) -> None:
         """Down assets make no power (their available power is zero)."""

@@ -402,6 +402,7 @@ class EVFleet(Fleet):
         self._cap_kwh = np.ones(n)
         self._c_rate = np.ones(n)
         self._p_max_kw = np.array(self.charger_kw)
+        self._down = np.zeros(n, dtype=bool)          # chargers out of order (vpp.outages)
         self._dep_step = np.zeros(n, dtype=np.int64)
         self._floor_kwh = np.zeros(n)
         self._unserved_pending_kwh = 0.0
@@ -536,6 +537,10 @@ class EVFleet(Fleet):
             p = allocate_station_kw(p, p_must, self.station, self.station_limit_kw, boost, self.params.station_policy,
                                     **self._queue_keys(k, idx))
             delta = np.where(p[idx] >= 0, eta * dt * p[idx], p[idx] * dt / eta_d)
+        if self._down.any():                          # a charger out of order charges nothing, must or not
+            off = self._down[idx]
+            p[idx[off]] = 0.0
+            delta = np.where(off, 0.0, delta)
         self._s_discharged[self._session[idx]] += np.maximum(-delta, 0.0)
         self._e_kwh[idx] += delta
         self._charging = (idx, eta, np.maximum(p[idx], 0.0))
@@ -595,6 +600,12 @@ class EVFleet(Fleet):
         charger's battery-side maximum (:func:`~vpp.assets.ev_station.laxity_h`). [h]"""
         return laxity_h((self._dep_step[idx] - k) * self.dt_h, self._req_kwh[idx] - self._e_kwh[idx],
                         self.efficiency[idx] * self._p_max_kw[idx])
+
+
+    def set_outage(self, down: np.ndarray) -> None:
+        """Chargers out of order charge nothing (a car on one waits, and leaves short if the
+        repair comes too late: unserved energy); the forms offer them no power."""
+        self._down = np.asarray(down, dtype=bool).copy()
 
     def baseline_setpoint(self, k: int) -> np.ndarray:
         """Uncontrolled charging: full power from plug-in, no V2G (the physics clips). [kW]"""
@@ -662,8 +673,9 @@ class EVFleet(Fleet):
         e0, d = self._e_kwh[idx, None], self._dep_step[idx, None]
         # steps of each block before departure
         n_live = np.clip(d - (k0 + grid.starts[None, :]), 0, spb[None, :])
-        p_own, cum_own = self._rate_bounds(grid, idx, n_live, self._p_max_kw[idx])
-        p_kw_share = np.minimum(self._p_max_kw[idx], self.share_kw[idx])
+        p_max = np.where(self._down[idx], 0.0, self._p_max_kw[idx])                # out of order: none
+        p_own, cum_own = self._rate_bounds(grid, idx, n_live, p_max)
+        p_kw_share = np.minimum(p_max, self.share_kw[idx])
         p_share, _ = self._rate_bounds(grid, idx, n_live, p_kw_share)
         need_end = self._need_at_end(grid, idx, p_kw_share)
         p_low = np.minimum(p_own, p_share)

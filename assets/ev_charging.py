@@ -77,7 +77,8 @@ def soc_after_max_charge(soc_frac, duration_h, k_per_h, c_rate_per_h, taper_soc_
     k_per_h : array_like
         The charger's limit as a rate, ``eta P / C`` (> 0). [1/h]
     c_rate_per_h : array_like
-        The battery's maximum rate below the taper (> 0). [1/h]
+        The battery's maximum rate below the taper (>= 0; 0, a charger out of order:
+        the state stays). [1/h]
     taper_soc_frac, taper_end_frac : float
         ``s_t`` and ``f_end = f(1)`` (``f_end = 1``: no taper). [-]
 
@@ -97,7 +98,8 @@ def soc_after_max_charge(soc_frac, duration_h, k_per_h, c_rate_per_h, taper_soc_
     if a <= 0.0:
         return np.minimum(s0 + k0 * tau, 1.0)
     s_knee = taper_soc_frac + (1.0 - k0 / c) / a
-    t_lin = np.maximum(s_knee - s0, 0.0) / k0
+    gap = np.maximum(s_knee - s0, 0.0) * np.ones_like(k0)
+    t_lin = np.divide(gap, k0, out=np.full_like(gap, np.inf), where=k0 > 0)   # a rate of 0 never gets there
     s_lin = s0 + k0 * np.minimum(tau, t_lin)
     u = 1.0 - a * (s_lin - taper_soc_frac)  # f at the end of the linear part
     t_taper = np.maximum(tau - t_lin, 0.0)

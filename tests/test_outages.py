@@ -100,11 +100,26 @@ def test_no_outages_is_the_run_without_them():
 
 
 @pytest.mark.parametrize("fleet, words", [
-    ("home_chargers", "fleet type 'ev' has no outage model yet (battery, building, pv have)"),
+    ("cooling", "fleet type 'tcl' has no outage model yet (battery, building, ev, pv have)"),
     ("wind", "wind fleets draw their own turbine outages"),
     ("nope", "unknown fleet 'nope'"),
 ])
 def test_outages_of_a_fleet_without_a_model_are_refused(fleet, words):
+    acs = {"name": "cooling", "type": "tcl", "node": "city", "count": 10}
     with pytest.raises(ScenarioError, match="outages") as e:
-        vpp.validate(_day({fleet: {"mtbf_h": 100, "mttr_h": 5}}))
+        vpp.validate(_day({fleet: {"mtbf_h": 100, "mttr_h": 5}}, fleets=[acs]))
     assert words in str(e.value)
+
+
+def test_a_charger_out_of_order_charges_nothing_and_its_cars_leave_short():
+    r = vpp.run(_day({"home_chargers": {"mtbf_h": 6, "mttr_h": 12}}, output={"per_asset": ["home_chargers"]}),
+                strategy="virtual_battery")
+    p = r.assets["home_chargers"]
+    down_steps = 0
+    for i in range(p.shape[1]):
+        down = _down_steps(r, "home_chargers", i)
+        assert (p.iloc[down, i] == 0).all()
+        down_steps += down.sum()
+    plain = vpp.run(_day({}), strategy="virtual_battery").kpis
+    assert down_steps > 0 and plain.loc["ev_energy_not_served_kwh", "value"] == 0
+    assert r.kpis.loc["ev_energy_not_served_kwh", "value"] > 0

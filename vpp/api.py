@@ -92,18 +92,24 @@ def _located(error: ScenarioError, source: str) -> ScenarioError:
         return error
 
 
+def _has_outage_model(cls) -> bool:
+    """A fleet type with ratings an outage zeroes, or its own ``set_outage``."""
+    from vpp.assets.base import Fleet
+
+    return bool(cls.outage_ratings) or cls.set_outage is not Fleet.set_outage
+
+
 def _check_outages(scenario: Scenario, source: str) -> None:
     """Refuse ``[outages.NAME]`` for a fleet whose type has no outage model (wind has its own)."""
     types = {f.name: f.type for f in scenario.fleets}
-    modelled = sorted(t for t, cls in FLEET_TYPES.items() if t != "wind" and
-                      (cls.outage_ratings or getattr(cls, "curtailable", False)))
+    modelled = sorted(t for t, cls in FLEET_TYPES.items() if t != "wind" and _has_outage_model(cls))
     for name in scenario.outages:
         kind = types[name]
         if kind == "wind":
             raise ScenarioError(source, f"outages.{name}", "wind fleets draw their own turbine outages: set "
                                 "availability_frac and outage_mttr_h in the fleet's params")
         cls = FLEET_TYPES[kind]
-        if not (cls.outage_ratings or getattr(cls, "curtailable", False)):
+        if not _has_outage_model(cls):
             raise ScenarioError(source, f"outages.{name}", f"fleet type {kind!r} has no outage model yet "
                                 f"({', '.join(modelled)} have)")
 
