@@ -105,6 +105,7 @@ from vpp.assets.base import FleetContext, FleetParams, WeatherDrivenSource, reso
 from vpp.errors import FieldError
 from vpp.exogenous.series import Exogenous
 from vpp.flex import CurtailableSource, HorizonGrid
+from vpp.outages import OutageDraw
 from vpp.params import ranged, sample
 
 __all__ = [
@@ -557,37 +558,17 @@ class WindFleet(WeatherDrivenSource):
         p_kw = power(v_hub, rho, self.curve_v_m_s, self.curve_p_kw)
         return p_kw * (1.0 - self.loss_frac)
 
-    def _draw_outages(self) -> list[np.ndarray]:
-        """Down intervals ``[start, end)`` in steps, per turbine (alternating renewal process)."""
+    def _draw_outages(self) -> OutageDraw:
+        """Down periods per turbine over the padded timeline (:class:`vpp.outages.OutageDraw`),
+        mean time to failure set so that the long-run share up is ``availability_frac``."""
         a = self.params.availability_frac
         mttr_steps = self.params.outage_mttr_h / self.dt_h
         mttf_steps = mttr_steps * a / (1.0 - a)
-        horizon = float(len(self.exo))
-        n = self.n_assets
-        up_first = self.rng.random(n) < a  # start in the stationary distribution
-        out = []
-        for i in range(n):
-            t, up, down = 0.0, bool(up_first[i]), []
-            while t < horizon:
-                # residual life of an exponential is exponential: same draws at t = 0
-                d = self.rng.exponential(mttf_steps if up else mttr_steps)
-                if not up:
-                    down.append((t, t + d))
-                t, up = t + d, not up
-            # down at step k if down at the step's start t = k
-            iv = np.array([(np.ceil(s), np.ceil(e)) for s, e in down], dtype=np.int64).reshape(
-                -1, 2
-            )
-            out.append(iv[iv[:, 1] > iv[:, 0]])
-        return out
+        return OutageDraw(self.n_assets, mttf_steps, mttr_steps, len(self.exo), self.rng, availability=a)
 
     def _up_mask(self, k0: int, n: int) -> np.ndarray:
         """Whether each turbine is up at each step ``k0 .. k0+n-1``."""
-        up = np.ones((self.n_assets, n), dtype=bool)
-        for i, iv in enumerate(self._outages):
-            for s, e in iv[(iv[:, 1] > k0) & (iv[:, 0] < k0 + n)]:
-                up[i, max(s, k0) - k0 : min(e, k0 + n) - k0] = False
-        return up
+        return self._outages.up_mask(k0, n)
 
     def _availability(self, k0: int, n: int) -> np.ndarray | float:
         if self._outages is None:

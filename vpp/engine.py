@@ -102,8 +102,8 @@ class Engine:
         self.telemetry_steps = int(round(scenario.comms.telemetry_delay_min * 60 / self.timeline.step_s))
         self._seen: dict[int, list[Fleet]] = {}           # snapshots of the fleets by the step they were taken
         self.outage_draws = {
-            f.name: OutageDraw(f.n_assets, scenario.outages[f.name].mtbf_h, scenario.outages[f.name].mttr_h,
-                               self.timeline.dt_h, self.timeline.n_steps,
+            f.name: OutageDraw(f.n_assets, scenario.outages[f.name].mtbf_h / self.timeline.dt_h,
+                               scenario.outages[f.name].mttr_h / self.timeline.dt_h, self.timeline.n_steps,
                                component_rng(scenario.seed, f"outages:{f.name}"))
             for f in fleets if f.name in scenario.outages}
 
@@ -268,7 +268,7 @@ class Engine:
             yield self._wait_for_step(env, k, CLOCK)
             self._step(k)
             if k == self.timeline.n_steps - 1 and self.outage_draws:
-                self._apply_outages(k + 1)
+                self._apply_outages(None)           # every asset gets its ratings back, for the records
             if self.progress is not None:
                 self.progress(k + 1, self.timeline.n_steps)
 
@@ -339,14 +339,12 @@ class Engine:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["fleet", "asset", "start", "end"])
 
-    def _apply_outages(self, k: int) -> None:
-        """Each fleet's assets down at step *k* lose what an outage stops; after the last step
-        every asset gets its ratings back (for the run's records)."""
-        last = k >= self.timeline.n_steps
+    def _apply_outages(self, k: int | None) -> None:
+        """Each fleet's assets down at step *k* lose what an outage stops (``None``: none is down)."""
         for fleet in self.fleets:
-            draw = self.outage_draws.get(fleet.name)
-            if draw is not None:
-                fleet.set_outage(np.zeros(fleet.n_assets, dtype=bool) if last else draw.down(k))
+            if fleet.name in self.outage_draws:
+                draw = self.outage_draws[fleet.name]
+                fleet.set_outage(draw.down(k) if k is not None else np.zeros(fleet.n_assets, dtype=bool))
 
     def _step(self, k: int) -> None:
         """One step: loads, then storage (guarded), then curtailable sources (limited)."""

@@ -2,10 +2,10 @@
 converter fails, a building's chiller breaks down.
 
 Each asset alternates between working and down periods of exponential length
-(means ``mtbf_h`` and ``mttr_h``: an alternating renewal process, as the wind
-fleet's turbine outages), starting in the stationary distribution (down at the
-start with probability ``mttr / (mtbf + mttr)``), drawn once per run from
-``component_rng(seed, "outages:<fleet>")``.  A step's asset is down when an
+(means ``mtbf_h`` and ``mttr_h``: an alternating renewal process, the one the
+wind fleet's turbine outages draw too), starting in the stationary distribution
+(up at the start with probability ``mtbf / (mtbf + mttr)``), drawn once per
+run from ``component_rng(seed, "outages:<fleet>")``.  A step's asset is down when an
 outage covers the step's start.
 
 While an asset is down the fleet's :meth:`~vpp.assets.base.Fleet.set_outage`
@@ -32,25 +32,28 @@ class OutageDraw:
     ----------
     n : int
         Assets.
-    mtbf_h, mttr_h : float
-        Mean working and down periods. [h]
-    step_h : float
-        Step length. [h]
+    mtbf_steps, mttr_steps : float
+        Mean working and down periods, in steps.
     n_steps : int
-        Steps of the run.
+        Steps to draw.
     rng : numpy.random.Generator
+        Drawn in this order: the start states, then each asset's periods.
+    availability : float, optional
+        The probability of starting up (default ``mtbf / (mtbf + mttr)``, the
+        long-run share; the wind fleet gives its ``availability_frac``).
     """
 
-    def __init__(self, n: int, mtbf_h: float, mttr_h: float, step_h: float, n_steps: int,
-                 rng: np.random.Generator):
+    def __init__(self, n: int, mtbf_steps: float, mttr_steps: float, n_steps: int, rng: np.random.Generator,
+                 availability: float | None = None):
         self.n = n
-        mtbf, mttr = mtbf_h / step_h, mttr_h / step_h                       # in steps
-        down_first = rng.random(n) < mttr / (mtbf + mttr)
+        a = mtbf_steps / (mtbf_steps + mttr_steps) if availability is None else availability
+        up_first = rng.random(n) < a                                       # the stationary distribution
         assets, starts, ends = [], [], []
         for i in range(n):
-            t, up = 0.0, not down_first[i]
+            t, up = 0.0, bool(up_first[i])
             while t < n_steps:
-                d = rng.exponential(mtbf if up else mttr)
+                # residual life of an exponential is exponential: the same draws at t = 0
+                d = rng.exponential(mtbf_steps if up else mttr_steps)
                 if not up:
                     assets.append(i)
                     starts.append(t)
@@ -62,12 +65,17 @@ class OutageDraw:
         keep = self.end_step > self.start_step
         self.asset, self.start_step, self.end_step = self.asset[keep], self.start_step[keep], self.end_step[keep]
 
+    def up_mask(self, k0: int, n: int) -> np.ndarray:
+        """Whether each asset is up at each step ``k0 .. k0+n-1``, shape (assets, n)."""
+        up = np.ones((self.n, n), dtype=bool)
+        hit = (self.end_step > k0) & (self.start_step < k0 + n)
+        for i, s, e in zip(self.asset[hit], self.start_step[hit], self.end_step[hit], strict=True):
+            up[i, max(s, k0) - k0: min(e, k0 + n) - k0] = False
+        return up
+
     def down(self, k: int) -> np.ndarray:
-        """Whether each asset is down at step *k*, shape (n,)."""
-        active = (self.start_step <= k) & (k < self.end_step)
-        mask = np.zeros(self.n, dtype=bool)
-        mask[self.asset[active]] = True
-        return mask
+        """Whether each asset is down at step *k*, shape (assets,)."""
+        return ~self.up_mask(k, 1)[:, 0]
 
     def table(self, fleet: str, index: pd.DatetimeIndex) -> pd.DataFrame:
         """Every outage that started before the run's end: fleet, asset, start and end times."""
