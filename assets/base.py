@@ -146,8 +146,9 @@ class Fleet(ABC):
         back (``NotImplementedError`` for a type without an outage model)."""
         if not self.outage_ratings:
             raise NotImplementedError(f"fleet type {self.type_name!r} has no outage model")
-        rated = self.__dict__.setdefault(
-            "_rated", {name: np.array(getattr(self, name), dtype=float) for name in self.outage_ratings})
+        if "_rated" not in self.__dict__:                 # the ratings as drawn, kept once
+            self._rated = {name: np.array(getattr(self, name), dtype=float) for name in self.outage_ratings}
+        rated = self._rated
         for name in self.outage_ratings:
             setattr(self, name, np.where(down, 0.0, rated[name]))
 

@@ -24,7 +24,7 @@ import tomli_w
 from pydantic import ValidationError
 
 from vpp.assets import FLEET_TYPES, FleetContext
-from vpp.assets.base import FleetParams
+from vpp.assets.base import Fleet, FleetParams
 from vpp.drcalls import DRCalls, settle_calls
 from vpp.engine import Engine
 from vpp.errors import FieldError, ScenarioError, field_path
@@ -94,8 +94,6 @@ def _located(error: ScenarioError, source: str) -> ScenarioError:
 
 def _has_outage_model(cls) -> bool:
     """A fleet type with ratings an outage zeroes, or its own ``set_outage``."""
-    from vpp.assets.base import Fleet
-
     return bool(cls.outage_ratings) or cls.set_outage is not Fleet.set_outage
 
 

@@ -126,31 +126,32 @@ class SetpointLink:
         fresh = self.arrive <= k
         self.heard[fresh] = np.maximum(self.heard[fresh], self.arrive[fresh])
         value = self.schedule[:, k - self.k0]
-        self._record(k, value, fresh)
         self.applied[fresh] = value[fresh]
-        hold = ~fresh & np.isfinite(self.heard) & (k - self.heard < self.timeout_steps) & ~np.isnan(self.applied)
+        # a row never heard has heard = -inf, so it is never within the timeout
+        hold = ~fresh & (k - self.heard < self.timeout_steps) & ~np.isnan(self.applied)
         fallback = ~fresh & ~hold
         c = self._counts
         c["row_steps_applied"] += int(fresh.sum())
         c["row_steps_held"] += int(hold.sum())
         c["row_steps_fallback"] += int(fallback.sum())
+        out = np.where(fresh, value, self.applied)
+        self._record(k, value, out[~fallback], hold, fallback)
         if fallback.all():
             return None
-        out = np.where(fresh, value, self.applied)
-        if k < len(self.applied_kw) and np.isfinite(out[~fallback]).all():
-            self.applied_kw[k] = float(out[~fallback].sum())
         if fallback.any():
             out = np.where(fallback, np.asarray(baseline(), dtype=float), out)
         return out
 
-    def _record(self, k: int, value: np.ndarray, fresh: np.ndarray) -> None:
+    def _record(self, k: int, sent: np.ndarray, in_force: np.ndarray, hold: np.ndarray, fallback: np.ndarray) -> None:
+        """Step *k*'s sums of the setpoints sent and in force (NaN where a cap is ``inf`` or,
+        for those in force, no row follows the VPP) and the shares of rows holding and on baseline."""
         if k >= len(self.planned_kw):
             return
-        finite = np.isfinite(value)
-        self.planned_kw[k] = float(value[finite].sum()) if finite.all() else np.nan   # caps of inf: no plan
-        hold = ~fresh & (k - self.heard < self.timeout_steps) & ~np.isnan(self.applied)
+        self.planned_kw[k] = float(sent.sum()) if np.isfinite(sent).all() else np.nan     # caps of inf: no plan
+        if in_force.size and np.isfinite(in_force).all():
+            self.applied_kw[k] = float(in_force.sum())
         self.held_frac[k] = float(hold.mean())
-        self.fallback_frac[k] = float((~fresh & ~hold).mean())
+        self.fallback_frac[k] = float(fallback.mean())
 
     def counts(self) -> dict[str, int]:
         """Messages and row-steps so far (see :data:`COUNT_COLUMNS`)."""

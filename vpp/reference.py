@@ -207,12 +207,12 @@ def _bounds(field) -> str:
     notes = []
     metadata = list(field.metadata)
     for meta in list(metadata):
-        for validator in (getattr(meta, "func", None),):
-            if validator is not None and validator.__name__ == "check":   # vpp.params.ranged
-                nonlocals = inspect.getclosurevars(validator).nonlocals
-                for key in ("ge", "gt", "le"):
-                    if nonlocals.get(key) is not None:
-                        metadata.append({"ge": at.Ge, "gt": at.Gt, "le": at.Le}[key](nonlocals[key]))
+        validator = getattr(meta, "func", None)
+        if validator is not None and validator.__name__ == "check":        # vpp.params.ranged
+            nonlocals = inspect.getclosurevars(validator).nonlocals
+            for key in ("ge", "gt", "le"):
+                if nonlocals.get(key) is not None:
+                    metadata.append({"ge": at.Ge, "gt": at.Gt, "le": at.Le}[key](nonlocals[key]))
     for arg in typing.get_args(field.annotation):
         metadata.extend(getattr(arg, "__metadata__", ()))
     for meta in metadata:

@@ -148,6 +148,10 @@ class Forecaster:
         start = k0 - first * BLOCK_STEPS
         return np.concatenate(blocks)[start:start + n]
 
+    def _error(self, quantity: str, k0: int, n: int, step_h: float, sigma_24h: float) -> np.ndarray:
+        """The error path of *quantity* over the window ``k0 .. k0+n-1`` (zero at lead zero)."""
+        return random_walk(self.innovations(quantity, k0, n - 1), step_h, sigma_24h)[:n]
+
     def forecast(self, actual: Exogenous, k0: int, n: int) -> Exogenous:
         """The window ``actual.window(k0, n)`` with forecast errors applied.
 
@@ -176,7 +180,7 @@ class Forecaster:
             return self._persistence(actual, win, k0, n)
 
         def walk(quantity: str, sigma_24h: float) -> np.ndarray:
-            return random_walk(self.innovations(quantity, k0, n - 1), dt_h, sigma_24h)[:n]
+            return self._error(quantity, k0, n, dt_h, sigma_24h)
 
         e_ghi = walk("ghi", c.ghi_error_frac_24h)
         e_temp = walk("temp", c.temp_error_k_24h)
@@ -218,7 +222,7 @@ class Forecaster:
         dni, dhi = split_ghi(ghi, win.solar_apparent_zenith_deg, win.index, actual.step_h * 3600.0)
         dni = np.where(known, actual.dni_w_m2[src], dni)
         dhi = np.where(known, actual.dhi_w_m2[src], dhi)
-        e_load = random_walk(self.innovations("load", k0, n - 1), actual.step_h, self.config.load_error_frac_24h)[:n]
+        e_load = self._error("load", k0, n, actual.step_h, self.config.load_error_frac_24h)
         return replace(
             win,
             ghi_w_m2=ghi, dni_w_m2=dni, dhi_w_m2=dhi,
