@@ -3,7 +3,10 @@ of every table, its text from the source, its unit, default and bounds."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import types
+from pathlib import Path
 
 import pytest
 from pydantic import Field
@@ -116,15 +119,20 @@ def test_rows_read_as_the_models_say():
     assert _row(top, "time")[1] == "[\\[time\\]](#time)"
 
 
-def test_a_docs_build_hook_renders_the_reference_and_the_notebook(tmp_path):
-    import importlib.util
-    from pathlib import Path
+ROOT = Path(__file__).resolve().parents[1]
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("site_hook", root / "docs" / "_hooks" / "site.py")
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
-    config = {"config_file_path": str(root / "mkdocs.yml")}
+
+@pytest.fixture(scope="module")
+def hook():
+    """The documentation site's hook (docs/_hooks/site.py), loaded as mkdocs loads it."""
+    spec = importlib.util.spec_from_file_location("site_hook", ROOT / "docs" / "_hooks" / "site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_docs_build_hook_renders_the_reference_and_the_notebook(hook):
+    config = {"config_file_path": str(ROOT / "mkdocs.yml")}
     page = hook.on_page_markdown("a\n<!-- vpp:scenario-reference -->\nb", None, config, None)
     assert "### [time] {#time}" in page and "<!--" not in page
     page = hook.on_page_markdown("<!-- vpp:notebook examples/tutorial.ipynb -->", None, config, None)
@@ -132,16 +140,8 @@ def test_a_docs_build_hook_renders_the_reference_and_the_notebook(tmp_path):
     assert hook.on_page_content("see :func:<code>run</code>", None, config, None) == "see <code>run</code>"
 
 
-def test_a_restructuredtext_table_fails_the_strict_docs_build(caplog):
+def test_a_restructuredtext_table_fails_the_strict_docs_build(hook, caplog):
     """Markdown shows an RST table as a row of '=': the hook warns, which --strict turns into a failure."""
-    import importlib.util
-    import types
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("site_hook", root / "docs" / "_hooks" / "site.py")
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
     page = types.SimpleNamespace(file=types.SimpleNamespace(src_path="reference/data-files.md"))
     with caplog.at_level("WARNING"):
         hook.on_page_content("<p>========  ======== format reader</p>", page, {}, None)
