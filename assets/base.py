@@ -141,6 +141,12 @@ class Fleet(ABC):
     outage_ratings: ClassVar[tuple[str, ...]] = ()
 
 
+    @classmethod
+    def has_outage_model(cls) -> bool:
+        """Whether the type implements :meth:`set_outage`: ratings an outage zeroes, or
+        its own method."""
+        return bool(cls.outage_ratings) or cls.set_outage is not Fleet.set_outage
+
     def set_outage(self, down: np.ndarray) -> None:
         """Take the ratings of the assets that are *down* away, and give the others theirs
         back (``NotImplementedError`` for a type without an outage model)."""

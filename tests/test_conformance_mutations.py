@@ -123,6 +123,30 @@ class ForgetfulBuilding(BuildingFleet):
         return super().trip(k, flexible_frac, fixed_frac)
 
 
+class OutageBlindBattery(BatteryFleet):
+    """Stops while down, but its forms still offer the converter it lost."""
+
+    type_name = "broken_outage_forms"
+
+    def flexibility(self, grid, forecast):
+        now = self.p_max_kw
+        self.p_max_kw = self.__dict__.get("_rated", {}).get("p_max_kw", now)
+        try:
+            return super().flexibility(grid, forecast)
+        finally:
+            self.p_max_kw = now
+
+
+class DeratingBattery(BatteryFleet):
+    """Told that nothing is down, loses a tenth of its rating anyway."""
+
+    type_name = "broken_outage_up"
+
+    def set_outage(self, down):
+        super().set_outage(down)
+        self.p_max_kw = 0.9 * self.p_max_kw
+
+
 UNBROKEN = {"storage": BatteryFleet, "source": PVFleet, "load": BuildingFleet}
 
 
@@ -141,6 +165,8 @@ def run_check(fleet, name, params=None):
     (UncappedPV, "check_fleet_curtailable_caps", None),
     (TimidBuilding, "check_fleet_trip", None),
     (ForgetfulBuilding, "check_fleet_trip", None),
+    (OutageBlindBattery, "check_fleet_outage", BATTERY),
+    (DeratingBattery, "check_fleet_outage", BATTERY),
 ], ids=lambda x: x if isinstance(x, str) else getattr(x, "type_name", ""))
 def test_each_fleet_check_fails_on_its_broken_fleet(fleet, check, params):
     with pytest.raises(AssertionError, match=f"^{check} failed for {fleet.type_name}: "):
@@ -151,7 +177,8 @@ def test_each_fleet_check_fails_on_its_broken_fleet(fleet, check, params):
 def test_every_fleet_check_has_a_broken_fleet():
     names = {c.name for cls in (PVFleet, BuildingFleet) for c in fleet_checks(FleetCase(cls))}
     shown = {"check_fleet_limits", "check_fleet_deterministic", "check_fleet_honest", "check_fleet_forms",
-             "check_fleet_output_shape_and_sign", "check_fleet_curtailable_caps", "check_fleet_trip"}
+             "check_fleet_output_shape_and_sign", "check_fleet_curtailable_caps", "check_fleet_trip",
+             "check_fleet_outage"}
     assert names == shown
 
 

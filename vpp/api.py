@@ -24,7 +24,7 @@ import tomli_w
 from pydantic import ValidationError
 
 from vpp.assets import FLEET_TYPES, FleetContext
-from vpp.assets.base import Fleet, FleetParams
+from vpp.assets.base import FleetParams
 from vpp.drcalls import DRCalls, settle_calls
 from vpp.engine import Engine
 from vpp.errors import FieldError, ScenarioError, field_path
@@ -92,22 +92,17 @@ def _located(error: ScenarioError, source: str) -> ScenarioError:
         return error
 
 
-def _has_outage_model(cls) -> bool:
-    """A fleet type with ratings an outage zeroes, or its own ``set_outage``."""
-    return bool(cls.outage_ratings) or cls.set_outage is not Fleet.set_outage
-
-
 def _check_outages(scenario: Scenario, source: str) -> None:
     """Refuse ``[outages.NAME]`` for a fleet whose type has no outage model (wind has its own)."""
     types = {f.name: f.type for f in scenario.fleets}
-    modelled = sorted(t for t, cls in FLEET_TYPES.items() if t != "wind" and _has_outage_model(cls))
+    modelled = sorted(t for t, cls in FLEET_TYPES.items() if t != "wind" and cls.has_outage_model())
     for name in scenario.outages:
         kind = types[name]
         if kind == "wind":
             raise ScenarioError(source, f"outages.{name}", "wind fleets draw their own turbine outages: set "
                                 "availability_frac and outage_mttr_h in the fleet's params")
         cls = FLEET_TYPES[kind]
-        if not _has_outage_model(cls):
+        if not cls.has_outage_model():
             raise ScenarioError(source, f"outages.{name}", f"fleet type {kind!r} has no outage model yet "
                                 f"({', '.join(modelled)} have)")
 

@@ -21,7 +21,8 @@ for any setpoint (NaN and infinities included); its own limits (a request
 beyond them is clipped, so a larger one changes nothing); the same output
 under the same seed; flexibility forms of the right shape; a curtailable
 source capped exactly; a load cut exactly by a hard node limit's breaker
-(:meth:`~vpp.assets.base.Fleet.trip`); and *honesty* -- the fleet alone is optimised against
+(:meth:`~vpp.assets.base.Fleet.trip`); a type with an outage model unchanged
+when told no asset is down, and honest with some down; and *honesty* -- the fleet alone is optimised against
 random prices with a perfect forecast, the plan is sent to its physics step by
 step, and it must come out as planned.
 
@@ -374,42 +375,74 @@ def _check_honest(case: FleetCase) -> None:
     send the plan to the physics step by step: it must come out as planned.  Two
     seeds, each with export paid little (plans serve loads cheaply) and nearly the
     import price (plans move all the energy the forms allow)."""
+    for seed, arbitrage in ((0, False), (1, False), (0, True), (1, True)):
+        _plan_and_deliver(case, seed, arbitrage)
+
+
+def _plan_and_deliver(case: FleetCase, seed: int, arbitrage: bool, down: np.ndarray | None = None,
+                      paid_to_use: bool = False) -> None:
+    """One run of the honesty check; *down*: the assets out (:meth:`Fleet.set_outage`)
+    from the dispatch on, through the plan; *paid_to_use*: import prices negated, so
+    a plan consumes all the forms allow."""
     from vpp.optimizer.model import DispatchModel, Weights
 
-    for seed, arbitrage in ((0, False), (1, False), (0, True), (1, True)):
-        fleet = case.build(seed=seed)
-        k0 = 30                                          # after some steps, so states are not the initial ones
-        driver = EventDriver(fleet)
-        driver.run_uncontrolled_to(k0)
-        grid = HorizonGrid(k0, np.ones(PLAN_STEPS, dtype=int), fleet.dt_h)
-        forms = tuple(fleet.flexibility(grid, fleet.exo.window(k0, PLAN_STEPS)))
-        rng = np.random.default_rng(seed)
-        price = rng.uniform(0.2, 1.6, PLAN_STEPS)
-        # arbitrage: export earns nearly the import price, so a plan moves all the energy it may
-        export = price * rng.uniform(0.8, 1.0, PLAN_STEPS) if arbitrage else rng.uniform(0.0, 0.4, PLAN_STEPS)
-        problem = DispatchProblem(grid, (NodeLimits(fleet.node, 1e9, 1e9),), forms, price, export,
-                                  rng.uniform(0.4, 0.8, PLAN_STEPS), np.zeros(1), 0.0, "vpp")
-        model = DispatchModel(problem, Weights(carbon_price_cny_per_t=50.0, curtailment_penalty_cny_per_kwh=0.0))
-        status = model.solve()[0]
-        assert status.startswith("optimal"), f"the fleet's forms alone are not solvable ({status})"
-        plan = model.setpoints(PLAN_STEPS).get(fleet.name)
-        if plan is None:                                  # nothing controllable
-            continue
-        for t in range(PLAN_STEPS):
-            k = k0 + t
-            if t:
-                driver.before(k)
-            fleet.step(k, plan[:, t])
-            realised = np.asarray(fleet.controllable_kw(), dtype=float)
-            wanted = np.minimum(plan[:, t], fleet.available_kw(k)) if fleet.curtailable else plan[:, t]
-            bad = np.abs(realised - wanted) > PLAN_ATOL_KW + case.plan_rtol * np.abs(wanted)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                prices = " (arbitrage prices)" if arbitrage else ""
-                raise AssertionError(
-                    f"seed {seed}{prices}, step {t} of a plan inside the offered forms: asset row {i} was planned at "
-                    f"{wanted[i]:.6g} kW and delivered {realised[i]:.6g} kW -- the forms promise what the "
-                    f"physics does not deliver")
+    fleet = case.build(seed=seed)
+    k0 = 30                                          # after some steps, so states are not the initial ones
+    driver = EventDriver(fleet)
+    driver.run_uncontrolled_to(k0)
+    if down is not None:
+        fleet.set_outage(down)
+    grid = HorizonGrid(k0, np.ones(PLAN_STEPS, dtype=int), fleet.dt_h)
+    forms = tuple(fleet.flexibility(grid, fleet.exo.window(k0, PLAN_STEPS)))
+    rng = np.random.default_rng(seed)
+    price = rng.uniform(0.2, 1.6, PLAN_STEPS) * (-1.0 if paid_to_use else 1.0)
+    # arbitrage: export earns nearly the import price, so a plan moves all the energy it may
+    export = price * rng.uniform(0.8, 1.0, PLAN_STEPS) if arbitrage else rng.uniform(0.0, 0.4, PLAN_STEPS)
+    problem = DispatchProblem(grid, (NodeLimits(fleet.node, 1e9, 1e9),), forms, price, export,
+                              rng.uniform(0.4, 0.8, PLAN_STEPS), np.zeros(1), 0.0, "vpp")
+    model = DispatchModel(problem, Weights(carbon_price_cny_per_t=50.0, curtailment_penalty_cny_per_kwh=0.0))
+    status = model.solve()[0]
+    assert status.startswith("optimal"), f"the fleet's forms alone are not solvable ({status})"
+    plan = model.setpoints(PLAN_STEPS).get(fleet.name)
+    if plan is None:                                  # nothing controllable
+        return
+    for t in range(PLAN_STEPS):
+        k = k0 + t
+        if t:
+            driver.before(k)
+        fleet.step(k, plan[:, t])
+        realised = np.asarray(fleet.controllable_kw(), dtype=float)
+        wanted = np.minimum(plan[:, t], fleet.available_kw(k)) if fleet.curtailable else plan[:, t]
+        bad = np.abs(realised - wanted) > PLAN_ATOL_KW + case.plan_rtol * np.abs(wanted)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            prices = " (arbitrage prices)" if arbitrage else " (negative prices)" if paid_to_use else ""
+            prices += f" (assets {np.flatnonzero(down).tolist()} down)" if down is not None else ""
+            raise AssertionError(
+                f"seed {seed}{prices}, step {t} of a plan inside the offered forms: asset row {i} was planned at "
+                f"{wanted[i]:.6g} kW and delivered {realised[i]:.6g} kW -- the forms promise what the "
+                f"physics does not deliver")
+
+
+def _check_outage(case: FleetCase) -> None:
+    """A fleet type with an outage model (:meth:`~vpp.assets.base.Fleet.set_outage`):
+    told that no asset is down before every step, it runs exactly as a twin never told;
+    and with every other asset down, a plan inside the forms it then offers is what the
+    physics delivers (the forms know what the outage takes away), at prices that
+    make a plan store, sell or consume all it may."""
+    told, untold = case.build(), case.build()
+    drivers, rng = (EventDriver(told), EventDriver(untold)), np.random.default_rng(4)
+    for k in range(RUN_STEPS // 2):
+        sp = None if k % 5 == 0 else rng.choice(SETPOINTS_ANY, size=told.n_setpoints)
+        for d in drivers:
+            d.before(k)
+        told.set_outage(np.zeros(told.n_assets, dtype=bool))
+        a, b = (np.asarray(f.step(k, sp), dtype=float) for f in (told, untold))
+        assert np.array_equal(a, b), (f"step {k}: set_outage with no asset down changed the output "
+                                      f"({a.sum():.9g} vs {b.sum():.9g} kW)")
+    down = np.arange(case.n_assets) % 2 == 0
+    for seed, arbitrage, paid in ((0, False, False), (1, True, False), (2, False, True)):
+        _plan_and_deliver(case, seed, arbitrage, down, paid)
 
 
 def _check_trip(case: FleetCase) -> None:
@@ -468,6 +501,7 @@ _FLEET_CHECKS = {
     "check_fleet_curtailable_caps": _check_curtailable_caps,
     "check_fleet_honest": _check_honest,
     "check_fleet_trip": _check_trip,
+    "check_fleet_outage": _check_outage,
 }
 
 
@@ -476,7 +510,8 @@ def fleet_checks(fleet: FleetCase | type[Fleet] | str, **case) -> list[Check]:
     registered name with :class:`FleetCase` keywords, e.g. ``params``)."""
     c = fleet if isinstance(fleet, FleetCase) else FleetCase(fleet, **case)
     names = [n for n in _FLEET_CHECKS if (n != "check_fleet_curtailable_caps" or c.cls.curtailable)
-             and (n != "check_fleet_trip" or (c.cls.role == "load" and c.cls.sheddable()))]
+             and (n != "check_fleet_trip" or (c.cls.role == "load" and c.cls.sheddable()))
+             and (n != "check_fleet_outage" or c.cls.has_outage_model())]
     return [Check(n, c.name, (lambda f=_FLEET_CHECKS[n]: f(c))) for n in names]
 
 
