@@ -91,6 +91,16 @@ below it, and charges (up to the rating) when self-discharge alone would take
 it below.  The UPS only feeds the IT load, so it discharges at most the IT
 power and the site never exports.  Uncontrolled, it floats at full charge.
 
+Outages
+-------
+A site that is down (``[outages.NAME]``, :mod:`vpp.outages`) has its batch
+cluster out of service (its servers, network or scheduler; a Tier III site's
+power and cooling are redundant and are not taken out): no batch work runs,
+the queue waits, and jobs miss their deadlines if the repair comes too late
+(``batch_overdue_kwh``, the ``datacentre_jobs`` table); the deadline override
+cannot help while the capacity is gone.  Interactive work, cooling and the
+UPS go on.  The strategy sees no batch capacity over its horizon.
+
 Flexibility and setpoints
 -------------------------
 ``flexible_part`` chooses what a site offers the optimizer:
@@ -553,6 +563,13 @@ class DataCentreFleet(Fleet):
         self._last = {c: 0.0 for c in self.state_columns}
         self._controllable_kw = np.zeros(n)
         self._k_next = 0
+        self._down = np.zeros(n, dtype=bool)           # batch clusters out of service (vpp.outages)
+
+    def set_outage(self, down: np.ndarray) -> None:
+        """A site that is down has its batch cluster out of service: no batch work runs, the
+        jobs wait (and miss their deadlines if the repair comes too late), and the forms offer
+        no batch power.  Interactive work, cooling and the UPS go on."""
+        self._down = np.asarray(down, dtype=bool).copy()
 
     # -- queue helpers ---------------------------------------------------
     def _released(self, k: int) -> int:
@@ -570,7 +587,8 @@ class DataCentreFleet(Fleet):
         return np.minimum(idx, max(self.jobs.energy_kwh.shape[1] - 1, 0)), valid
 
     def _cap_kwh(self, k: int) -> np.ndarray:
-        return self._cap_cum[:, k + 1] - self._cap_cum[:, k]
+        """Spare IT capacity for batch work in step *k* (none at a site that is down). [kWh]"""
+        return (self._cap_cum[:, k + 1] - self._cap_cum[:, k]) * ~self._down
 
     def _must_kwh(self, k: int, r: int, avail: np.ndarray) -> np.ndarray:
         """The deadline override: least IT work in step *k*. [kWh]"""
@@ -740,7 +758,7 @@ class DataCentreFleet(Fleet):
         fixed = self.plant.fixed_facility_kw(c)
         in_run = (k0 + np.arange(s_n) < self.timeline.n_steps)[None, :]
         p_int = self._p_int[:, k0:k0 + s_n] * (1.0 + err[None, :])
-        cap = np.maximum(self.it_rated_kw[:, None] - p_int, 0.0) * dt
+        cap = np.maximum(self.it_rated_kw[:, None] - p_int, 0.0) * dt * ~self._down[:, None]
         cap_run = np.where(in_run, cap, 0.0)
         avail, env, asap = self._batch_envelope(k0, s_n, err, cap, cap_run)
         parts = self._parts()

@@ -85,6 +85,17 @@ the current strategies cannot route to one fleet.  The setpoint of a site is
 its flexible power, generator sign: ``-p_batch`` at batch sites,
 ``p_curtailed - p_rebound`` at curtailable sites.
 
+Outages
+-------
+A site that is down (``[outages.NAME]``, :mod:`vpp.outages`) has stopped
+production, a breakdown or a process trip: it draws nothing (auxiliary loads
+are neglected), its batch makes no progress and misses its latest finish if
+the repair comes too late (``batch_energy_unserved_kwh``), and a curtailable
+site neither curtails nor makes up, so what it owes waits for the repair.
+Production lost while down is not owed: it is lost, not deferred; the base
+load not drawn is recorded (``p_lost_kw``, the ``production_lost_kwh`` KPI).  The
+strategy sees the site with no power and no base load over its horizon.
+
 Sign: generator convention; a site's power is returned negative (consumption).
 """
 
@@ -439,7 +450,7 @@ class IndustryFleet(Fleet):
     green = False
     curtailable = False
     state_columns = ("p_base_kw", "p_batch_kw", "p_curtailed_kw", "p_rebound_kw", "owed_kwh",
-                     "batch_energy_unserved_kwh")
+                     "batch_energy_unserved_kwh", "p_lost_kw")
 
     def __init__(self, ctx: FleetContext, params: IndustryParams):
         super().__init__(ctx, params)
@@ -475,7 +486,16 @@ class IndustryFleet(Fleet):
         self.p_batch_kw = np.zeros(n)
         self.p_curtailed_kw = np.zeros(n)
         self.p_rebound_kw = np.zeros(n)
+        self.p_lost_kw = np.zeros(n)
         self._last_unserved_kwh = 0.0
+        self._down = np.zeros(n, dtype=bool)          # sites out of production (vpp.outages)
+
+    def set_outage(self, down: np.ndarray) -> None:
+        """A site that is down has stopped production (a breakdown or a process trip): it
+        draws nothing, its batch waits (and misses its latest finish if the repair comes
+        too late: unserved batch energy), and what it owes waits for the repair; its forms
+        offer no power and no base load."""
+        self._down = np.asarray(down, dtype=bool).copy()
 
     def _deadline_steps(self, hours: tuple[float, ...]) -> np.ndarray:
         """Next rebound-deadline boundary at or after each boundary ``0 .. n_total``."""
@@ -530,7 +550,7 @@ class IndustryFleet(Fleet):
         active = (self._ptr < b.deadline.shape[1]) & (b.release[rows, j] <= k) & (b.deadline[rows, j] > k)
         left = np.where(active, b.requested_kwh[rows, j] - self._done_kwh[rows, j], 0.0)
         p_batch = batch_power_kw(-q, left, np.where(active, b.deadline[rows, j] - k, 0),
-                                 b.rated_kw[rows, j], self.dt_h)
+                                 b.rated_kw[rows, j], self.dt_h) * ~self._down
         self._done_kwh[rows, j] += p_batch * self.dt_h
         self._batch_j = j
 
@@ -540,12 +560,14 @@ class IndustryFleet(Fleet):
         q_lo, q_hi = curtail_power_window(e, self._envelope(k + 1), self.owed_max_kwh, c_nom,
                                           self.rebound_p_max_kw, self.rebound_factor, self.dt_h,
                                           _MAKEUP_TOL_FRAC * self.owed_max_kwh)
-        q_c = np.clip(q, q_lo, q_hi)
+        q_c = np.where(self._down, 0.0, np.clip(q, q_lo, q_hi))
         p_curt, p_reb = np.maximum(q_c, 0.0), np.maximum(-q_c, 0.0)
         self._owed_start = self.owed_kwh
         self.owed_kwh = self._owed_after(p_curt, p_reb)
 
-        base = self._base_unc_kw * f * np.maximum(1.0 + self._noise, 0.0) + c_nom
+        scheduled = self._base_unc_kw * f * np.maximum(1.0 + self._noise, 0.0) + c_nom
+        base = scheduled * ~self._down
+        self.p_lost_kw = scheduled - base
         self.p_base_kw, self.p_batch_kw = base, p_batch
         self.p_curtailed_kw, self.p_rebound_kw = p_curt, p_reb
         self._last_unserved_kwh, self._unserved_pending_kwh = self._unserved_pending_kwh, 0.0
@@ -639,7 +661,9 @@ class IndustryFleet(Fleet):
         frac = self._frac[k0 + s_idx]
         err = 0.0 if forecast.load_error_frac is None else np.asarray(forecast.load_error_frac)
         dev = self._noise_path(grid.n_steps, forecast.perfect)
+        up = ~self._down
         base = (self._base_unc_kw[:, None] * np.maximum(1.0 + dev, 0.0) + self._c_nom_kw[:, None]) * frac
+        base = base * up[:, None]
         fixed = FixedProfile(fleet=self.name, node=self.node, p_kw=-grid.mean(base.sum(axis=0) * (1.0 + err)))
 
         block_start = k0 + grid.starts
@@ -652,7 +676,7 @@ class IndustryFleet(Fleet):
         j = np.argmax(cand, axis=1)
         rows = self._rows
         a, d = b.release[rows, j][:, None], b.deadline[rows, j][:, None]
-        R = np.where(has, b.rated_kw[rows, j], 0.0)[:, None]
+        R = np.where(has & up, b.rated_kw[rows, j], 0.0)[:, None]
         E = np.where(has, b.requested_kwh[rows, j], 0.0)
         e0_b = np.where(has, self._done_kwh[rows, j], 0.0)
         s = np.maximum(a, k0)
@@ -666,7 +690,7 @@ class IndustryFleet(Fleet):
         # curtailment rows
         e0_c = self.owed_max_kwh - self.owed_kwh
         env = self._envelope(block_end)
-        c_nom = grid.mean(self._c_nom_kw[:, None] * frac[None, :])
+        c_nom = grid.mean(self._c_nom_kw[:, None] * frac[None, :]) * up[:, None]
 
         curt = self.is_curtailable
         c2 = curt[:, None]
@@ -674,7 +698,7 @@ class IndustryFleet(Fleet):
         return [
             StorageLike(
                 fleet=self.name, node=self.node,
-                p_charge_max_kw=np.where(c2, self.rebound_p_max_kw[:, None], R * n_in / spb),
+                p_charge_max_kw=np.where(c2, (self.rebound_p_max_kw * up)[:, None], R * n_in / spb),
                 p_discharge_max_kw=np.where(c2, c_nom, 0.0),
                 e_min_kwh=np.where(c2, env, e_min_b),
                 e_max_kwh=np.where(c2, self.owed_max_kwh[:, None], np.broadcast_to(E[:, None], shape)),
@@ -694,7 +718,8 @@ class IndustryFleet(Fleet):
     def state(self) -> dict[str, float]:
         """After the last step: base, batch, curtailed and make-up power [kW] summed
         over sites; energy owed [kWh, curtailed kWh]; batch energy left
-        unprocessed [kWh] by batches due at the start of that step."""
+        unprocessed [kWh] by batches due at the start of that step; the base
+        load the sites that are down did not draw (``p_lost_kw``). [kW]"""
         return {
             "p_base_kw": float(self.p_base_kw.sum()),
             "p_batch_kw": float(self.p_batch_kw.sum()),
@@ -702,6 +727,7 @@ class IndustryFleet(Fleet):
             "p_rebound_kw": float(self.p_rebound_kw.sum()),
             "owed_kwh": float(self.owed_kwh.sum()),
             "batch_energy_unserved_kwh": self._last_unserved_kwh,
+            "p_lost_kw": float(self.p_lost_kw.sum()),
         }
 
     def info(self) -> dict[str, float]:

@@ -90,6 +90,14 @@ forecast outdoor temperature, is a :class:`~vpp.flex.FixedProfile`.  The
 optimizer's setpoint (``pd - pc``, generator sign) is thus the requested
 *deviation* from the baseline: positive consumes less.
 
+Outages (``[outages.NAME]``, :mod:`vpp.outages`): a population that is down
+has lost its supply (a feeder or residential-compound fault, not one AC
+breaking): every compressor of it stays off, whatever the deadband, and the
+rooms follow the off-state ODE towards the outdoor air; ``units_out_of_band``
+counts the rooms that leave their band, and ``band_excess_kh`` their degrees
+beyond it, integrated over time (the ``ac_band_excess_kh`` KPI).  When the supply returns, the hot
+rooms force their compressors on.
+
 Default unit parameters: the typical residential AC of Callaway (2009), as
 reused by Mathieu et al. (2013) -- R = 2 degC/kW, C = 10 kWh/degC, thermal
 capacity 14 kW at COP 2.5 (5.6 kW electric), deadband 0.5 degC -- with +-10 %
@@ -401,10 +409,10 @@ def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis
         >= 0); NaN: the units run their own thermostats. [kW]
     hysteresis_frac : float
         Priority of units already on, as a fraction of the deadband. [-]
-    keep_band : bool
+    keep_band : bool or ndarray of bool, shape (N,)
         Start every unit that would otherwise warm beyond its deadband, whatever
         the target (the thermostats' override); ``False`` when a breaker holds
-        the population to its target.
+        the population to its target, or its supply is out (per population).
     drift : Drift, optional
         ``Drift.of(units, temp_out_c, dt_h)``, when the caller steps several
         sub-steps at one outdoor temperature.
@@ -419,9 +427,7 @@ def substep(units: TCLUnits, temp_c, on, temp_out_c, dt_h, target_kw, hysteresis
     d = drift if drift is not None else Drift.of(units, temp_out_c, dt_h)
     decayed = d.alpha * temp_c
     end_off, end_on = decayed + d.off_pull_c, decayed + d.on_pull_c
-    must_on = end_off > d.temp_hi_c
-    if not keep_band:
-        must_on[...] = False
+    must_on = (end_off > d.temp_hi_c) & np.reshape(keep_band, (-1, 1))
     must_off = (end_on < d.temp_lo_c) & ~must_on
     new_on = must_on | (on & ~must_off)                                   # the thermostats
     controlled = np.isfinite(target_kw)
@@ -480,7 +486,7 @@ class TCLFleet(Fleet):
     Params = TCLParams
     role = "load"
     state_columns = ("p_baseline_kw", "temp_mean_c", "e_kwh", "soc_frac", "units_on", "switch_ons",
-                     "units_out_of_band")
+                     "units_out_of_band", "band_excess_kh")
 
     def __init__(self, ctx: FleetContext, params: TCLParams):
         super().__init__(ctx, params)
@@ -507,8 +513,16 @@ class TCLFleet(Fleet):
         self.temp_c = u.temp_lo_c + self.rng.random((n, m)) * u.deadband_k
         self.on = self.rng.random((n, m)) < duty
         self.e_init_kwh = self._energy().sum()
-        self._last = {"p_baseline_kw": 0.0, "units_on": float(self.on.sum()), "switch_ons": 0.0}
+        self._last = {"p_baseline_kw": 0.0, "units_on": float(self.on.sum()), "switch_ons": 0.0,
+                      "band_excess_kh": 0.0}
         self._deviation_kw = np.zeros(n)
+        self._down = np.zeros(n, dtype=bool)            # populations whose supply is out (vpp.outages)
+
+    def set_outage(self, down: np.ndarray) -> None:
+        """A population that is down has its supply cut (a feeder or compound fault): every
+        AC of it stays off and the rooms warm towards the outdoor air; its baseline and the
+        battery it offers are zero."""
+        self._down = np.asarray(down, dtype=bool).copy()
 
     def _substeps(self, substep_s: float) -> int:
         """Sub-steps per step: at most *substep_s* long, and short enough that no
@@ -537,9 +551,10 @@ class TCLFleet(Fleet):
 
     def _step(self, k: int, setpoint_kw: np.ndarray) -> np.ndarray:
         t_out = float(self.exo.temp_air_c[k])
-        base = self.baseline_kw(t_out)
+        base = np.where(self._down, 0.0, self.baseline_kw(t_out))
         sp = np.broadcast_to(np.asarray(setpoint_kw, dtype=float), (self.n_assets,))
         request = np.clip(base - sp, 0.0, self._p_total_kw)      # NaN stays NaN: thermostats
+        request[self._down] = 0.0
         self._start = (self.temp_c, self.on, base)
         return self._run(t_out, request)
 
@@ -551,20 +566,27 @@ class TCLFleet(Fleet):
         self.temp_c, self.on, base = self._start
         drawn = np.zeros(self.n_assets)
         units_on = switch_ons = 0.0
+        excess_start = self._band_excess_k()
         drift = Drift.of(u, t_out, self.dt_h / self.n_sub)
         for j in range(self.n_sub):
             target = request * (j + 1) - drawn                 # catch up within the step
             before = self.on
             self.temp_c, self.on, p_kw = substep(u, self.temp_c, self.on, t_out, self.dt_h / self.n_sub,
                                                  np.maximum(target, 0.0), self.params.stack_hysteresis_frac,
-                                                 keep_band, drift)
+                                                 keep_band & ~self._down, drift)
             drawn += p_kw
             units_on += self.on.sum()
             switch_ons += (self.on & ~before).sum()
+        excess_kh = (excess_start + self._band_excess_k()) / 2.0 * self.dt_h       # the trapezoid rule
         self._last = {"p_baseline_kw": -float(base.sum()), "units_on": float(units_on) / self.n_sub,
-                      "switch_ons": float(switch_ons)}
+                      "switch_ons": float(switch_ons), "band_excess_kh": excess_kh}
         self._deviation_kw = base - drawn / self.n_sub
         return -drawn / self.n_sub
+
+    def _band_excess_k(self) -> float:
+        """The rooms' degrees beyond their deadbands now, summed over rooms. [K]"""
+        u = self.units
+        return float(np.maximum(np.abs(self.temp_c - u.setpoint_c) - u.deadband_k / 2.0, 0.0).sum())
 
     def draw_kw(self) -> tuple[float, float]:
         """Every compressor is flexible (it may stay off for a step); nothing is fixed. [kW]"""
@@ -606,17 +628,20 @@ class TCLFleet(Fleet):
 
         Blocks after the end of the run offer no power, so the terminal target
         (zero: every population back at its setpoint state) binds at the run's end.
+        A population that is down (:meth:`set_outage`) offers none over the
+        horizon, and its baseline is zero.
         """
         n, p = self.n_assets, self.params
         temp = np.asarray(forecast.temp_air_c, dtype=float)[: grid.n_steps]
-        base = self.baseline_kw(temp).sum(axis=-1)                   # (steps,)
+        up = ~self._down
+        base = (self.baseline_kw(temp) * up).sum(axis=-1)              # (steps,)
         gb = self.battery(grid, forecast)
-        in_run = (grid.k0 + grid.starts < self.timeline.n_steps).astype(float)[None, :]
+        offer = (grid.k0 + grid.starts < self.timeline.n_steps)[None, :] & up[:, None]
         return [
             StorageLike(
                 fleet=self.name, node=self.node,
-                p_charge_max_kw=gb.p_plus_kw * in_run,
-                p_discharge_max_kw=gb.p_minus_kw * in_run,
+                p_charge_max_kw=gb.p_plus_kw * offer,
+                p_discharge_max_kw=gb.p_minus_kw * offer,
                 e_min_kwh=gb.e_min_kwh, e_max_kwh=gb.e_max_kwh,
                 e_init_kwh=self._energy(),
                 e_target_kwh=np.zeros(n),
@@ -632,8 +657,10 @@ class TCLFleet(Fleet):
     def state(self) -> dict[str, float]:
         """Fleet totals after the last step.  ``e_kwh`` is the energy above empty
         (every unit at the top of its band), ``soc_frac`` its share of the
-        capacity; both leave [0, capacity] only when the weather pushes units
-        out of their bands."""
+        capacity; both leave [0, capacity] only when the weather, a breaker or
+        an outage pushes units out of their bands.  ``band_excess_kh``: the
+        rooms' degrees beyond their deadbands over the step, summed over rooms
+        (the trapezoid rule over the step). [K h]"""
         u = self.units
         e = float(self._energy().sum() + self.e_full_kwh.sum())
         out = (self.temp_c > u.temp_hi_c + 1e-9) | (self.temp_c < u.temp_lo_c - 1e-9)

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import scenario
+from _exo_helpers import make_context, make_exogenous
+from conftest import ROOT, scenario
 
 import vpp
+from vpp.assets import FLEET_TYPES
+from vpp.assets.battery import BatteryFleet
+from vpp.assets.tcl import TCLFleet, TCLParams
 from vpp.errors import ScenarioError
+from vpp.flex import FixedProfile, HorizonGrid, StorageLike
+from vpp.kpi import NOISE_ABS
 from vpp.outages import OutageDraw
 
+DAY = {"time": {"start": "2024-07-22T00:00:00", "end": "2024-07-23T00:00:00"}}
 
-def _day(outages: dict, **more):
-    return scenario({"time": {"start": "2024-07-22T00:00:00", "end": "2024-07-23T00:00:00"},
-                     "outages": outages, **more})
+
+def _day(outages: dict, base: str = "small_district", **more):
+    return scenario({**DAY, "outages": outages, **more}, base=ROOT / "scenarios" / f"{base}.toml")
 
 
 def test_assets_are_down_for_the_share_of_time_asked():
@@ -99,15 +106,25 @@ def test_no_outages_is_the_run_without_them():
     assert a.nodes.equals(b.nodes)
 
 
+class ForeverBattery(BatteryFleet):
+    """A researcher's fleet type without an outage model."""
+
+    type_name = "forever"
+    outage_ratings = ()
+
+
 @pytest.mark.parametrize("fleet, words", [
-    ("cooling", "fleet type 'tcl' has no outage model yet (battery, building, ev, pv have)"),
+    ("store", "fleet type 'forever' has no outage model yet (battery, building, datacentre, ev, industry, pv, "
+              "tcl have)"),
     ("wind", "wind fleets draw their own turbine outages"),
     ("nope", "unknown fleet 'nope'"),
 ])
-def test_outages_of_a_fleet_without_a_model_are_refused(fleet, words):
-    acs = {"name": "cooling", "type": "tcl", "node": "city", "count": 10}
+def test_outages_of_a_fleet_without_a_model_are_refused(fleet, words, monkeypatch):
+    monkeypatch.setitem(FLEET_TYPES, "forever", ForeverBattery)
+    store = {"name": "store", "type": "forever", "node": "city", "count": 2,
+             "params": {"p_max_kw": 100.0, "e_max_kwh": 200.0}}
     with pytest.raises(ScenarioError, match="outages") as e:
-        vpp.validate(_day({fleet: {"mtbf_h": 100, "mttr_h": 5}}, fleets=[acs]))
+        vpp.validate(_day({fleet: {"mtbf_h": 100, "mttr_h": 5}}, fleets=[store]))
     assert words in str(e.value)
 
 
@@ -118,3 +135,81 @@ def test_a_charger_out_of_order_charges_nothing_and_its_cars_leave_short():
     plain = vpp.run(_day({}), strategy="virtual_battery").kpis
     assert down.any() and plain.loc["ev_energy_not_served_kwh", "value"] == 0
     assert r.kpis.loc["ev_energy_not_served_kwh", "value"] > 0
+
+
+# -- air conditioners: a population without supply ------------------------------------
+HOMOGENEOUS = dict(r_k_per_kw=2.0, c_kwh_per_k=10.0, p_rated_kw=5.6, cop=2.5, setpoint_c=25.0,
+                   deadband_k=0.5, gain_kw=1.0)
+DRIFT_TOL_K = 1e-9        # the room's exact exponential solution
+EXCESS_RTOL = 0.002       # degree-hours by the trapezoid rule over 15-minute steps vs the integral (observed 0.015 %)
+
+
+def test_an_ac_population_without_supply_warms_as_the_room_model_says():
+    """A homogeneous room off from theta0 follows theta_e + (theta0 - theta_e) exp(-t / RC), with
+    theta_e = T_out + R q; its degree-hours above the band are that curve's integral, computed
+    here on a 1-second grid.  The population with supply stays in its band."""
+    exo = make_exogenous(64, temp_air_c=32.0)
+    f = TCLFleet(make_context(exo, 2, seed=0), TCLParams(units_per_population=50, **HOMOGENEOUS))
+    theta0 = f.temp_c.copy()
+    f.set_outage(np.array([True, False]))
+    hours, excess = 8.0, 0.0
+    for k in range(32):
+        p = f.step(k, None)
+        assert p[0] == 0 and p[1] < 0
+        excess += f.state()["band_excess_kh"]
+    theta_e, tau = 32.0 + 2.0 * 1.0, 2.0 * 10.0
+    np.testing.assert_allclose(f.temp_c[0], theta_e + (theta0[0] - theta_e) * np.exp(-hours / tau),
+                               atol=DRIFT_TOL_K)
+    assert (np.abs(f.temp_c[1] - 25.0) <= 0.25 + 1e-9).all()
+    t = np.linspace(0.0, hours, int(hours * 3600) + 1)
+    curve = theta_e + (theta0[0][:, None] - theta_e) * np.exp(-t[None, :] / tau)
+    want = np.trapezoid(np.maximum(curve - 25.25, 0.0), t, axis=1).sum()
+    assert want > 100 and excess == pytest.approx(want, rel=EXCESS_RTOL)
+    # forms: nothing offered, no baseline, for the population that is down
+    g = HorizonGrid(32, np.ones(4, dtype=int), 0.25)
+    forms = f.flexibility(g, f.exo.window(32, 4))
+    (store,) = [x for x in forms if isinstance(x, StorageLike)]
+    (fixed,) = [x for x in forms if isinstance(x, FixedProfile)]
+    assert not store.p_charge_max_kw[0].any() and not store.p_discharge_max_kw[0].any()
+    assert store.p_charge_max_kw[1].all()
+    np.testing.assert_allclose(fixed.p_kw, -f.baseline_kw(32.0)[1])
+    # supply back: the hot rooms force their compressors on, back into the band in 2.2 h
+    f.set_outage(np.array([False, False]))
+    for k in range(32, 48):
+        f.step(k, None)
+    assert f.state()["units_out_of_band"] == 0
+
+
+# -- industrial sites and data centres ------------------------------------------------
+def test_a_site_that_is_down_draws_nothing_and_its_lost_production_is_counted():
+    """All sites curtailable and uncontrolled: a site's power is its base load, so the
+    production lost is the plain run's power at the steps the site was down."""
+    params = {"fleets": [{"name": "industry", "type": "industry", "node": "park", "count": 20,
+                          "params": {"curtailable_site_share": 1.0}}], "output": {"per_asset": ["industry"]}}
+    r = vpp.run(_day({"industry": {"mtbf_h": 12, "mttr_h": 8}}, "industry", **params),
+                strategy="source_follows_load")
+    plain = vpp.run(_day({}, "industry", **params), strategy="source_follows_load")
+    down = _zero_while_down(r, "industry")
+    lost_kwh = -plain.assets["industry"].to_numpy()[down].sum() * 0.25
+    assert down.any() and r.kpis.loc["production_lost_kwh", "value"] == pytest.approx(lost_kwh, rel=1e-12)
+    assert plain.kpis.loc["production_lost_kwh", "value"] == 0
+
+
+def test_batches_of_a_site_that_is_down_miss_their_latest_finish():
+    r = vpp.run(_day({"industry": {"mtbf_h": 12, "mttr_h": 8}}, "industry"), strategy="virtual_battery")
+    plain = vpp.run(_day({}, "industry"), strategy="virtual_battery")
+    assert plain.kpis.loc["process_energy_not_served_kwh", "value"] < NOISE_ABS
+    assert r.kpis.loc["process_energy_not_served_kwh", "value"] > 100
+
+
+def test_a_data_centre_runs_no_batch_work_while_its_cluster_is_down():
+    """One site offers batch work: its batch IT power is zero at every step it is down, and
+    jobs miss deadlines they meet without outages; interactive work goes on."""
+    r = vpp.run(_day({"dc_batch": {"mtbf_h": 6, "mttr_h": 6}}, "data_centre"), strategy="rule_based")
+    plain = vpp.run(_day({}, "data_centre"), strategy="rule_based")
+    down = _down_steps(r, "dc_batch", 0)
+    batch = r.fleets[("dc_batch", "p_it_batch_kw")].to_numpy()
+    it = r.fleets[("dc_batch", "p_it_kw")].to_numpy()
+    assert down.any() and (batch[down] == 0).all() and (it[down] > 0).all()
+    assert (plain.fleets[("dc_batch", "p_it_batch_kw")].to_numpy()[down] > 0).any()
+    assert r.kpis.loc["jobs_on_time_frac", "value"] < plain.kpis.loc["jobs_on_time_frac", "value"] == 1
