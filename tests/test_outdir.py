@@ -155,12 +155,16 @@ def _wait_for(predicate, timeout_s: float) -> bool:
     return False
 
 
+@pytest.mark.parametrize("command", [("run", "--strategy", "rule_based"),
+                                     ("compare", "--strategies", "source_follows_load,rule_based")],
+                         ids=["run", "compare"])
 @pytest.mark.parametrize("moment", ["simulating", "writing"])
-def test_sigterm_leaves_nothing_half_written(tmp_path, moment):
+def test_sigterm_leaves_nothing_half_written(tmp_path, moment, command):
     """SIGTERM while simulating (the lock is held, no folder yet) or while writing (a
-    .partial sibling exists): the run exits 143 and leaves no folder, partial or lock."""
+    .partial sibling exists): the run or comparison exits 143 and leaves no folder,
+    partial or lock."""
     out = tmp_path / "out"
-    proc = _vpp("run", str(SMALL), "--out", str(out), "--strategy", "rule_based", "--quiet")
+    proc = _vpp(command[0], str(SMALL), "--out", str(out), *command[1:], "--quiet")
     try:
         if moment == "simulating":
             reached = _wait_for(lambda: lock_path(out).exists(), 60)
