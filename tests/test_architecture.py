@@ -13,7 +13,7 @@ VOCABULARY = ["vpp/errors.py", "vpp/rng.py", "vpp/timeline.py", "vpp/params.py",
               "vpp/dispatch.py", "vpp/scenario.py", "vpp/sweepspec.py", "vpp/results.py", "vpp/kpi.py",
               "vpp/exogenous"]
 ORCHESTRATION = ("vpp.engine", "vpp.api", "vpp.sweeps", "vpp.cli", "vpp.recorder", "vpp.queueing", "vpp.sim",
-                 "vpp.testing")
+                 "vpp.testing", "vpp.estimate")
 
 RULES = {
     # part: forbidden import prefixes

@@ -12,10 +12,10 @@ The API is imported on first use, so ``import vpp.flex`` (say) stays light.
 from importlib import import_module
 
 __all__ = ["run", "compare", "clear_cache", "sweep", "validate", "load", "default_scenario_path", "Results",
-           "Comparison", "SweepResult", "InputError", "ScenarioError"]
+           "Comparison", "SweepResult", "InputError", "ScenarioError", "estimate_run_time"]
 
 _HOME = {"run": "vpp.api", "compare": "vpp.api", "clear_cache": "vpp.api", "validate": "vpp.api", "load": "vpp.api",
-         "sweep": "vpp.sweeps", "SweepResult": "vpp.sweeps",
+         "sweep": "vpp.sweeps", "SweepResult": "vpp.sweeps", "estimate_run_time": "vpp.estimate",
          "default_scenario_path": "vpp.api", "Comparison": "vpp.api", "Results": "vpp.results",
          "InputError": "vpp.errors", "ScenarioError": "vpp.errors"}
 

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check a scenario without running it")
     val.add_argument("scenario", help="scenario TOML")
+    val.add_argument("--estimate", action="store_true", help="also time the first days of the run and estimate "
+                                                              "how long the whole run takes on this machine")
+    val.add_argument("--strategy", help="the strategy to estimate for (default: the scenario's)")
     sub.add_parser("list", help="list registered fleet types and strategies")
     return p
 
@@ -207,12 +210,18 @@ def _cmd_sweep(args) -> None:
 def _cmd_validate(args) -> None:
     from vpp import api
 
-    sc = api.validate(args.scenario)
+    sc = api.validate(args.scenario, args.strategy)
+
     def count(n, word):
         return f"{n} {word}{'' if n == 1 else 's'}"
 
     print(f"{args.scenario}: ok ({sc.name}: {count(len(sc.fleets), 'fleet')}, {count(len(sc.nodes), 'node')}, "
-          f"{count(sc.timeline().n_steps, 'step')})")
+          f"{count(sc.timeline().n_steps, 'step')})", flush=True)
+    if args.estimate:
+        from vpp.estimate import estimate_run_time
+
+        name = args.strategy or sc.strategy.name
+        print(f"vpp run --strategy {name}: {estimate_run_time(args.scenario, args.strategy)}", flush=True)
 
 
 def _cmd_list(args) -> None:
