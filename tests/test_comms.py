@@ -156,6 +156,7 @@ def test_the_report_draws_what_was_sent_against_what_happened():
     battery = r.tables["comms_steps"].query("fleet == 'battery'")
     np.testing.assert_allclose(traces["battery sent"].y, battery["planned_kw"].to_numpy(), equal_nan=True)
     assert np.isnan(traces["battery in force"].y).all()                   # every row on its baseline
+    np.testing.assert_allclose(traces["battery delivered"].y, r.fleets[("battery", "p_kw")].to_numpy())
     assert set(traces["battery baseline"].y) == {100.0} and set(traces["battery held"].y) == {0.0}
     perfect = vpp.run(_one_day({"loss_prob": 0.0, "latency_s": 1.0}), strategy="rule_based")   # 1 s: on time
     steps = perfect.tables["comms_steps"].query("fleet == 'battery'")
@@ -189,3 +190,33 @@ def test_no_telemetry_delay_is_the_run_without_one():
     plain = vpp.run(_one_day(), strategy="rule_based")
     zero = vpp.run(_one_day({"telemetry_delay_min": 0.0}), strategy="rule_based")
     assert plain.nodes.equals(zero.nodes)
+
+
+@pytest.mark.parametrize("comms", [None, {"loss_prob": 0.5, "latency_s": 600}], ids=["no network", "lossy"])
+def test_setpoints_sent_against_power_delivered_by_hand(comms):
+    """The battery's setpoints as the strategy returned them (the window in force at each
+    step), against each battery's recorded power (its controllable power): planned,
+    delivered and row-by-row error by hand equal the setpoints table; lost messages only
+    widen the gap."""
+    from vpp.optimizer import STRATEGIES
+    from vpp.testing import RecordingStrategy
+
+    rec = RecordingStrategy(STRATEGIES["rule_based"](STRATEGIES["rule_based"].Options()))
+    sc = _one_day(comms)
+    r = vpp.run(sc.model_copy(update={"output": sc.output.model_copy(update={"per_asset": ["battery"]})}),
+                strategy=rec)
+    windows = {problem.grid.k0: decision.setpoints["battery"] for problem, decision in rec.calls}
+    starts = sorted(windows)
+    p = r.assets["battery"].to_numpy()
+    planned = delivered = error = 0.0
+    for k in range(len(r.index)):
+        k0 = max(s for s in starts if s <= k)
+        sent = windows[k0][:, k - k0]
+        planned += sent.sum() * 0.25
+        delivered += p[k].sum() * 0.25
+        error += np.abs(sent - p[k]).sum() * 0.25
+    row = r.tables["setpoints"].set_index("fleet").loc["battery"]
+    assert row["planned_kwh"] == pytest.approx(planned, rel=1e-9)
+    assert row["delivered_kwh"] == pytest.approx(delivered, rel=1e-9, abs=1e-9)
+    assert row["error_kwh"] == pytest.approx(error, rel=1e-9, abs=1e-9)
+    assert (error > 100) == (comms is not None)

@@ -248,6 +248,9 @@ def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
     if engine.links:
         res.tables["comms"] = engine.comms_table()
         res.tables["comms_steps"] = engine.comms_steps()
+    setpoints = engine.setpoints_table()
+    if len(setpoints):
+        res.tables["setpoints"] = setpoints
     if engine.calls.bids:
         res.tables["dr_bids"] = pd.DataFrame({"event": list(engine.calls.bids),
                                               "bid_kw": list(engine.calls.bids.values())})

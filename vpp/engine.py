@@ -97,6 +97,9 @@ class Engine:
         self.net_import_prev_kw = 0.0
         self.recorder = Recorder(scenario, fleets, self.timeline)
         self.decision, self.decision_k0 = Decision(), 0
+        # what the dispatcher sent against what the assets delivered, per fleet (sources' caps left out)
+        self.delivered_kw = np.full((len(fleets), self.timeline.n_steps), np.nan)
+        self.setpoint_kwh = np.zeros((len(fleets), 3))         # planned, delivered, |error| summed over rows
         self.n_setpoints = {f.name: f.n_setpoints for f in fleets}
         self.links = self._links(scenario, fleets)
         self.telemetry_steps = int(round(scenario.comms.telemetry_delay_min * 60 / self.timeline.step_s))
@@ -129,15 +132,18 @@ class Engine:
         """Per step and linked fleet that was sent anything: the setpoints the dispatcher sent
         and those of the VPP in force at the assets, fresh or held (sums over rows, rows on
         their baseline left out; NaN where a cap of ``inf``, no schedule, or every row on its
-        baseline), and the shares of rows holding an old setpoint or on their baseline."""
+        baseline), the controllable power the assets delivered for the rows sent a finite
+        setpoint (NaN for sources, whose setpoints are caps), and the shares of rows
+        holding an old setpoint or on their baseline."""
         import pandas as pd
 
+        row = {f.name: j for j, f in enumerate(self.fleets)}
         frames = [pd.DataFrame({"time": self.timeline.index, "fleet": name, "planned_kw": link.planned_kw,
-                                "applied_kw": link.applied_kw, "held_frac": link.held_frac,
-                                "fallback_frac": link.fallback_frac})
+                                "applied_kw": link.applied_kw, "delivered_kw": self.delivered_kw[row[name]],
+                                "held_frac": link.held_frac, "fallback_frac": link.fallback_frac})
                   for name, link in self.links.items() if link.counts()["messages_sent"]]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["time", "fleet", "planned_kw", "applied_kw", "held_frac", "fallback_frac"])
+            columns=["time", "fleet", "planned_kw", "applied_kw", "delivered_kw", "held_frac", "fallback_frac"])
 
     def _node_index(self, name: str) -> int:
         return [n.name for n in self.nodes].index(name)
@@ -320,15 +326,47 @@ class Engine:
         for name, link in self.links.items():
             link.send(k, decision.setpoints.get(name))
 
-    def _setpoint(self, fleet: Fleet, k: int):
-        link = self.links.get(fleet.name)
-        if link is not None:
-            return link.setpoint(k, lambda: fleet.baseline_setpoint(k))
+    def _sent(self, fleet: Fleet, k: int) -> np.ndarray | None:
+        """What the dispatcher sent *fleet* for step *k* (``None``: nothing)."""
         sp = self.decision.setpoints.get(fleet.name)
         j = k - self.decision_k0
         if sp is None or j >= sp.shape[1]:
             return None
         return sp[:, j]
+
+    def _setpoint(self, fleet: Fleet, k: int):
+        link = self.links.get(fleet.name)
+        if link is not None:
+            return link.setpoint(k, lambda: fleet.baseline_setpoint(k))
+        return self._sent(fleet, k)
+
+    def _track_setpoints(self, k: int) -> None:
+        """Step *k*'s setpoints sent against the controllable power delivered for them
+        (after guards, breakers, outages and the network), over each fleet's finite rows;
+        a curtailable source's setpoint is a cap, not a power, and is left out."""
+        dt = self.timeline.dt_h
+        for j, fleet in enumerate(self.fleets):
+            sent = None if fleet.curtailable else self._sent(fleet, k)
+            if sent is None:
+                continue
+            rows = np.isfinite(sent)
+            if not rows.any():
+                continue
+            delivered = np.asarray(fleet.controllable_kw(), dtype=float)[rows]
+            self.delivered_kw[j, k] = delivered.sum()
+            self.setpoint_kwh[j] += (sent[rows].sum() * dt, delivered.sum() * dt,
+                                     np.abs(sent[rows] - delivered).sum() * dt)
+
+    def setpoints_table(self):
+        """Per fleet that was sent setpoints (sources left out): the energy the setpoints
+        asked for, what the assets delivered for them, and the two apart row by row, in
+        generator sign (``planned_kwh``, ``delivered_kwh``, ``error_kwh``). [kWh]"""
+        import pandas as pd
+
+        sent = ~np.isnan(self.delivered_kw).all(axis=1)
+        return pd.DataFrame({"fleet": [f.name for f, s in zip(self.fleets, sent, strict=True) if s],
+                             "planned_kwh": self.setpoint_kwh[sent, 0], "delivered_kwh": self.setpoint_kwh[sent, 1],
+                             "error_kwh": self.setpoint_kwh[sent, 2]})
 
     # -- physics ---------------------------------------------------------
     def outages_table(self):
@@ -375,6 +413,7 @@ class Engine:
             curtailed[self.node_of[j]] += available[j] - granted.sum()
         net = np.bincount(self.node_of, weights=p_kw, minlength=n_nodes)
         shed, unserved = self._breaker(k, p_kw, net)
+        self._track_setpoints(k)
         self._track_peak(k, net)
         self.recorder.step(k, available, net, curtailed, self.fleets, shed, unserved)
 

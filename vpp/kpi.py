@@ -106,6 +106,8 @@ KPI_META = {
     "forecast_persistence_frac": ("-", "lower",
                                   "Dispatches planned on persistence while the weather forecast feed was down"),
     "outage_asset_h": ("h", "none", "Asset-hours down in outages drawn by [outages] (within the run)"),
+    "setpoint_error_kwh": ("kWh", "lower", "Energy between the setpoints sent and the power the assets delivered for "
+                           "them, row by row (network faults, guards, breakers, outages; sources' caps left out)"),
     "comms_messages_sent": ("-", "none", "Setpoint messages sent to assets over the [comms] network"),
     "comms_lost_frac": ("-", "lower", "Setpoint messages lost / sent"),
     "comms_late_frac": ("-", "lower", "Setpoint messages arriving after the step they were sent for / sent"),
@@ -187,6 +189,12 @@ def _comms(r: Results) -> dict[str, float]:
             "comms_late_frac": _ratio(float(t["messages_late"].sum()), sent) if sent else float("nan"),
             "comms_held_frac": _ratio(float(t["row_steps_held"].sum()), steps) if steps else float("nan"),
             "comms_fallback_frac": _ratio(float(t["row_steps_fallback"].sum()), steps) if steps else float("nan")}
+
+
+def _setpoint_error_kwh(r: Results) -> float:
+    """Setpoints sent against power delivered, summed row by row (0 where nothing was sent)."""
+    t = r.tables.get("setpoints")
+    return float(t["error_kwh"].sum()) if t is not None and len(t) else 0.0
 
 
 def _outages(r: Results) -> dict[str, float]:
@@ -443,6 +451,7 @@ def compute_kpis(r: Results) -> pd.Series:
         "energy_cost_cny": energy_cost, "export_revenue_cny": revenue, "demand_charge_cny": demand,
         "total_cost_cny": energy_cost - revenue + demand - dr["dr_payment_cny"] + dr["dr_penalty_cny"],
         **dr, **market, **_comms(r), **_forecast_dropouts(r), **_outages(r),
+        "setpoint_error_kwh": _setpoint_error_kwh(r),
         "co2_kg": money["co2_kg"],
         **_ev(r),
         **_processes(r),
