@@ -121,6 +121,33 @@ def test_losses_are_counted():
 def test_an_unknown_fleet_in_comms_is_named():
     with pytest.raises(ScenarioError, match=r"comms\.fleets\[0\]: unknown fleet 'nope'"):
         vpp.validate(_one_day({"loss_prob": 0.1, "fleets": ["nope"]}))
+    with pytest.raises(ScenarioError, match=r"comms\.per_fleet\.nope: unknown fleet 'nope'"):
+        vpp.validate(_one_day({"per_fleet": {"nope": {"loss_prob": 0.1}}}))
+
+
+def test_each_fleet_may_have_its_own_network():
+    """The batteries lose every message (their own loss_prob over the network's 0), the
+    chargers none with a latency of a whole step (their own), the offices get the network's:
+    each fleet's comms row shows its own values; a fleet named only in per_fleet crosses."""
+    r = vpp.run(_one_day({"loss_prob": 0.0, "latency_s": 0.0, "fleets": ["offices"],
+                          "per_fleet": {"battery": {"loss_prob": 1.0},
+                                        "home_chargers": {"latency_s": 900.0, "timeout_min": 600}}}),
+                strategy="rule_based")
+    t = r.tables["comms"].set_index("fleet")
+    assert set(t.index) == {"offices", "battery", "home_chargers"}
+    assert t.loc["battery", "messages_lost"] == t.loc["battery", "messages_sent"] > 0
+    assert t.loc["battery", "row_steps_applied"] == 0
+    assert t.loc["home_chargers", "messages_lost"] == 0
+    assert t.loc["home_chargers", "messages_late"] == t.loc["home_chargers", "messages_sent"] > 0
+    assert t.loc["home_chargers", "row_steps_fallback"] == 50        # 50 chargers before the first message only
+    assert t.loc["offices", ["messages_lost", "messages_late", "row_steps_held", "row_steps_fallback"]].sum() == 0
+
+
+def test_a_network_perfect_for_every_fleet_is_the_run_without_one():
+    plain = vpp.run(_one_day(), strategy="rule_based")
+    perfect = vpp.run(_one_day({"per_fleet": {"battery": {"loss_prob": 0.0}}}), strategy="rule_based")
+    assert plain.nodes.equals(perfect.nodes)
+    assert not vpp.load(_one_day({"per_fleet": {"battery": {"loss_prob": 0.2}}})).comms.perfect
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -115,11 +115,11 @@ class Engine:
         cfg = scenario.comms
         if cfg.perfect:
             return {}
-        names = set(cfg.fleets) or {f.name for f in fleets}
-        return {f.name: SetpointLink(f.n_setpoints, cfg.loss_prob, cfg.latency_s, cfg.timeout_min * 60.0,
-                                     self.timeline.step_s, component_rng(scenario.seed, f"comms:{f.name}"),
-                                     self.timeline.n_steps)
-                for f in fleets if f.name in names}
+        links = {f.name: cfg.link(f.name) for f in fleets if cfg.crosses(f.name)}
+        return {f.name: SetpointLink(f.n_setpoints, links[f.name].loss_prob, links[f.name].latency_s,
+                                     links[f.name].timeout_min * 60.0, self.timeline.step_s,
+                                     component_rng(scenario.seed, f"comms:{f.name}"), self.timeline.n_steps)
+                for f in fleets if f.name in links}
 
     def comms_table(self):
         """Each linked fleet's message and row-step counts (:data:`vpp.comms.COUNT_COLUMNS`)."""

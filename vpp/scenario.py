@@ -395,6 +395,18 @@ class StrategyConfig(_Section):
     run on the scenario (``--strategy``, ``compare``) takes its own defaults."""
 
 
+class LinkConfig(_Section):
+    """One fleet's own network, overriding ``[comms]``'s values it sets (batteries on fibre,
+    home chargers on a cellular network)."""
+
+    loss_prob: float | None = Field(None, ge=0, le=1)
+    """As ``[comms] loss_prob``, for this fleet (default: the network's). [-]"""
+    latency_s: ranged(ge=0, le=86_400) | None = None
+    """As ``[comms] latency_s``, for this fleet (default: the network's). [s]"""
+    timeout_min: float | None = Field(None, gt=0, le=10_080)
+    """As ``[comms] timeout_min``, for this fleet (default: the network's). [min]"""
+
+
 class CommsConfig(_Section):
     """The network between the dispatcher and the assets (:mod:`vpp.comms`): setpoint
     messages lost or delayed, assets holding their last setpoint and falling back to
@@ -412,15 +424,30 @@ class CommsConfig(_Section):
     60 min, an assumption: one hour of holding, four 15-minute steps). [min]"""
     fleets: list[str] = Field(default_factory=list)
     """The fleets whose setpoints cross this network; empty (the default): every fleet."""
+    per_fleet: dict[str, LinkConfig] = Field(default_factory=dict)
+    """Values of the network for one fleet by its name, overriding the ones above; a fleet named
+    here crosses the network even if ``fleets`` leaves it out (default: none)."""
     telemetry_delay_min: float = Field(0.0, ge=0, le=1440)
     """Age of the fleets' states the strategy plans from: it sees every fleet as it was this long
     before each decision (default 0: as it is); a multiple of the step is exact, others round to
     the nearest step. [min]"""
 
+    def link(self, fleet: str) -> CommsConfig:
+        """The network as *fleet*'s messages see it: its ``per_fleet`` values over the others."""
+        own = self.per_fleet.get(fleet)
+        if own is None:
+            return self
+        return self.model_copy(update={k: v for k, v in own.model_dump().items() if v is not None})
+
+    def crosses(self, fleet: str) -> bool:
+        """Whether *fleet*'s setpoints cross this network."""
+        return not self.fleets or fleet in self.fleets or fleet in self.per_fleet
+
     @property
     def perfect(self) -> bool:
         """Whether every message arrives at once (then a run is the same as without ``[comms]``)."""
-        return self.loss_prob == 0 and self.latency_s == 0
+        return all(c.loss_prob == 0 and c.latency_s == 0
+                   for c in (self, *(self.link(name) for name in self.per_fleet)))
 
 
 class OutageConfig(_Section):
@@ -502,6 +529,9 @@ class Scenario(_Section):
         for i, name in enumerate(self.comms.fleets):
             if name not in fleets:
                 raise FieldError(("comms", "fleets", i), f"unknown fleet {name!r}")
+        for name in self.comms.per_fleet:
+            if name not in fleets:
+                raise FieldError(("comms", "per_fleet", name), f"unknown fleet {name!r}")
         for i, name in enumerate(self.output.per_asset):
             if name not in fleets:
                 raise FieldError(("output", "per_asset", i), f"unknown fleet {name!r}")
