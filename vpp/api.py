@@ -239,8 +239,14 @@ def _calls(prep: _Prepared, history: pd.Series | None, exo: Exogenous) -> DRCall
 def _simulate(prep: _Prepared, strategy: Strategy, exo: Exogenous, progress,
               history: pd.Series | None = None) -> Results:
     engine = _engine(prep, strategy, exo, progress, history)
-    recorder = engine.run()
-    res = recorder.results(strategy.name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw_month)
+    engine.run()
+    return results_of(engine, strategy.name, prep, exo)
+
+
+def results_of(engine: Engine, name: str, prep: _Prepared, exo: Exogenous) -> Results:
+    """What *engine* has simulated so far as :class:`Results` named *name*, with every table
+    the run made (market, outages, network, setpoints, DR bids)."""
+    res = engine.recorder.results(name, resolved_toml(prep), exo.to_frame(), engine.demand_charge_cny_per_kw_month)
     if engine.trading is not None:
         res.tables["market"] = engine.trading.table(net_import_kw(res).to_numpy()).reset_index(names="time")
     if engine.outage_draws:

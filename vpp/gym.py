@@ -173,9 +173,7 @@ class VPPEnv(gymnasium.Env):
 
     def results(self):
         """The episode so far as :class:`~vpp.results.Results` (strategy ``gym_agent``)."""
-        e = self.engine
-        return e.recorder.results(self.strategy.name, api.resolved_toml(self.prep), self.exo.to_frame(),
-                                  e.demand_charge_cny_per_kw_month)
+        return api.results_of(self.engine, self.strategy.name, self.prep, self.exo)
 
     # -- observation and reward ----------------------------------------------
     def _observe(self, problem) -> np.ndarray:
