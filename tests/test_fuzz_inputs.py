@@ -16,6 +16,12 @@ import vpp
 from vpp.scenario import read_scenario_dict, scenario_from_dict
 
 BASE = read_scenario_dict(SMALL)
+# the tables the small district leaves at their defaults, so that edits reach them too
+BASE["comms"] = {"loss_prob": 0.1, "latency_s": {"dist": "uniform", "low": 0.0, "high": 120.0}, "timeout_min": 60.0,
+                 "fleets": ["battery"], "telemetry_delay_min": 15.0,
+                 "per_fleet": {"home_chargers": {"loss_prob": 0.2, "latency_s": 120.0, "timeout_min": 30.0}}}
+BASE["outages"] = {"battery": {"mtbf_h": 2000.0, "mttr_h": 24.0}, "offices": {"mtbf_h": 4000.0, "mttr_h": 48.0}}
+BASE.setdefault("forecast", {}).update({"dropout_frac": 0.05, "dropout_mean_h": 2.0})
 HANG_S = 60                       # one validation of the small district takes about a second
 
 

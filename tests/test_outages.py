@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from _exo_helpers import make_context, make_exogenous
 from conftest import ROOT, scenario
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vpp
 from vpp.assets import FLEET_TYPES
@@ -15,7 +17,7 @@ from vpp.assets.tcl import TCLFleet, TCLParams
 from vpp.errors import ScenarioError
 from vpp.flex import FixedProfile, HorizonGrid, StorageLike
 from vpp.kpi import NOISE_ABS
-from vpp.outages import OutageDraw
+from vpp.outages import OutageDraw, _alternating_periods, _one_by_one
 
 DAY = {"time": {"start": "2024-07-22T00:00:00", "end": "2024-07-23T00:00:00"}}
 
@@ -30,6 +32,20 @@ def test_assets_are_down_for_the_share_of_time_asked():
                       rng=np.random.default_rng(1))
     share = np.mean([draw.down(k).mean() for k in range(0, 4000, 7)])
     assert share == pytest.approx(0.25, abs=0.02)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 12), mtbf=st.floats(0.05, 300), mttr=st.floats(1, 50), horizon=st.integers(1, 4000),
+       share_up=st.floats(0, 1), seed=st.integers(0, 2**32 - 1))
+def test_drawing_periods_in_blocks_is_drawing_them_one_by_one(n, mtbf, mttr, horizon, share_up, seed):
+    """The same periods, bit for bit, and the stream left in the same state."""
+    up_first = np.random.default_rng(seed).random(n) < share_up
+    one, blocks = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
+    want = _one_by_one(up_first, mtbf, mttr, horizon, one)
+    got = _alternating_periods(up_first, mtbf, mttr, horizon, blocks, few=0)
+    for a, b in zip(want, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert one.random() == blocks.random()
 
 
 def _down_steps(r, fleet: str, asset: int) -> np.ndarray:
